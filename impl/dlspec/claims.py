@@ -1,0 +1,213 @@
+"""Claim blocks on the spec pages and the claims report.
+
+The spec pages (``spec/<chapter>/<topic>.md``) are the only place a claim's text lives. This
+module reads them for the two consumers that need the list of claims: the pytest plugin (which
+checks that every test cites a known claim and every claim has a test, then writes the report)
+and the site's build hook (which renders each claim with its status). It has no dependency on
+torch, pytest or mkdocs.
+
+A claim block is an admonition of type ``claim`` whose title is the claim's ID, whose first line
+declares its kind, and whose body is the precise statement::
+
+    !!! claim "dropout.expectation"
+        kind: prop
+
+        The expected training-time output ...
+
+Below the block, before the next claim or heading of the same level, come the labelled
+paragraphs ``**Conditions.**``, ``**Derivation.**`` (or ``**Argument.**``), ``**Source.**``
+(naming the seed note) and ``**Reference.**``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+KINDS = ("sym", "prop", "diff", "emp", "refute")
+STATUSES = ("passed", "failed", "skipped", "untested")
+
+#: Chapter folders of ``spec/``, in reading order, with their titles.
+CHAPTERS: dict[str, str] = {
+    "networks": "Networks as functions",
+    "losses": "Losses",
+    "optimization": "Optimization",
+    "generalization": "Generalization and dropout",
+    "autoencoders": "Autoencoders and PCA",
+    "sequences": "Sequences",
+    "convolution": "Convolution",
+    "generative": "Generative models",
+    "explaining": "Explaining a network",
+    "computation": "Computation",
+}
+
+ID_RE = re.compile(r"^[a-z][a-z0-9]*\.[a-z0-9]+(?:-[a-z0-9]+)*$")
+BLOCK_RE = re.compile(r'^!!! claim "(?P<id>[^"]*)"\s*$')
+KIND_RE = re.compile(r"^ {4}kind:\s*(?P<kind>\S+)\s*$")
+SEED_RE = re.compile(r"\b\d{3}_[0-9a-f]{16}\.txt\b")
+REQUIRED_SECTIONS: tuple[tuple[str, ...], ...] = (
+    ("**Conditions.**",),
+    ("**Derivation.**", "**Argument.**"),
+    ("**Source.**",),
+    ("**Reference.**",),
+)
+
+
+class SpecError(ValueError):
+    """A spec page breaks the claim-block conventions."""
+
+
+@dataclass(frozen=True)
+class SpecClaim:
+    """One claim block, as written on its page."""
+
+    id: str
+    kind: str
+    page: str  # path relative to the spec folder, with forward slashes
+    line: int  # 1-based line of the ``!!! claim`` line
+    statement: str  # the block's body, dedented, without the kind line
+    heading: str = ""  # the nearest heading above the block
+    end: int = field(default=0, compare=False)  # 1-based last line of the block (its body)
+
+    @property
+    def chapter(self) -> str:
+        return self.page.split("/", 1)[0] if "/" in self.page else ""
+
+    @property
+    def where(self) -> str:
+        return f"spec/{self.page}:{self.line}"
+
+
+@dataclass
+class SpecIndex:
+    """Every claim on the spec pages, with the problems found while reading them."""
+
+    claims: list[SpecClaim] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    def by_id(self) -> dict[str, SpecClaim]:
+        return {c.id: c for c in self.claims}
+
+    def duplicates(self) -> dict[str, list[SpecClaim]]:
+        counts = Counter(c.id for c in self.claims)
+        return {i: [c for c in self.claims if c.id == i] for i, n in counts.items() if n > 1}
+
+
+def parse_page(text: str, page: str) -> tuple[list[SpecClaim], list[str]]:
+    """Claim blocks of one page and the convention problems found on it."""
+    lines = text.splitlines()
+    claims: list[SpecClaim] = []
+    problems: list[str] = []
+    heading = ""
+    heading_level = 0
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        m_head = re.match(r"^(#{1,6})\s+(.*)$", line)
+        if m_head:
+            heading, heading_level = m_head.group(2).strip(), len(m_head.group(1))
+        m = BLOCK_RE.match(line)
+        if not m:
+            if line.startswith("!!! claim"):
+                problems.append(f"spec/{page}:{i + 1}: malformed claim block title: {line!r}")
+            i += 1
+            continue
+        cid, start = m.group("id"), i
+        if not ID_RE.match(cid):
+            problems.append(
+                f"spec/{page}:{i + 1}: claim ID {cid!r} is not of the form 'chapter.topic-name' "
+                "(lowercase letters, digits and hyphens)"
+            )
+        body: list[str] = []
+        i += 1
+        while i < len(lines) and (lines[i].startswith("    ") or not lines[i].strip()):
+            body.append(lines[i])
+            i += 1
+        while body and not body[-1].strip():
+            body.pop()
+        last = start + 1 + len(body)
+        kind = ""
+        first = next((j for j, b in enumerate(body) if b.strip()), None)
+        if first is not None and (mk := KIND_RE.match(body[first])):
+            kind = mk.group("kind")
+            del body[first]
+        if kind not in KINDS:
+            problems.append(
+                f"spec/{page}:{start + 1}: claim {cid!r} must declare 'kind: <{'|'.join(KINDS)}>' "
+                f"as the first line of its block (found {kind or 'none'!r})"
+            )
+        statement = "\n".join(b[4:] for b in body).strip()
+        if not statement:
+            problems.append(f"spec/{page}:{start + 1}: claim {cid!r} has no statement")
+        # The labelled sections run until the next claim block or a heading at most as deep.
+        end = i
+        while end < len(lines):
+            if BLOCK_RE.match(lines[end]):
+                break
+            mh = re.match(r"^(#{1,6})\s", lines[end])
+            if mh and len(mh.group(1)) <= max(heading_level, 1):
+                break
+            end += 1
+        after = "\n".join(lines[i:end])
+        for options in REQUIRED_SECTIONS:
+            if not any(o in after for o in options):
+                problems.append(
+                    f"spec/{page}:{start + 1}: claim {cid!r} lacks a {' or '.join(options)} "
+                    "paragraph below its block"
+                )
+        src = re.search(r"\*\*Source\.\*\*(.*?)(?:\n\s*\n|$)", after, re.S)
+        if src and not SEED_RE.search(src.group(1)):
+            problems.append(
+                f"spec/{page}:{start + 1}: the Source of claim {cid!r} must name a seed note "
+                "(e.g. 003_a268a4d6ccd32294.txt)"
+            )
+        claims.append(SpecClaim(cid, kind, page, start + 1, statement, heading, last))
+    return claims, problems
+
+
+def read_spec(spec_dir: str | Path) -> SpecIndex:
+    """Read every page under ``spec_dir``; duplicate IDs are reported as problems."""
+    root = Path(spec_dir)
+    index = SpecIndex()
+    if not root.is_dir():
+        index.problems.append(f"spec folder {root} does not exist")
+        return index
+    for path in sorted(root.rglob("*.md")):
+        page = path.relative_to(root).as_posix()
+        claims, problems = parse_page(path.read_text(encoding="utf-8"), page)
+        index.claims.extend(claims)
+        index.problems.extend(problems)
+    for cid, copies in index.duplicates().items():
+        places = ", ".join(c.where for c in copies)
+        index.problems.append(f"duplicate claim ID {cid!r} at {places}")
+    return index
+
+
+def combine_status(outcomes: list[str]) -> str:
+    """A claim's status from its tests' outcomes.
+
+    ``passed`` only when every test passed; any failure makes it ``failed``; otherwise a skipped
+    test makes it ``skipped``; no test at all leaves it ``untested``.
+    """
+    if not outcomes:
+        return "untested"
+    if any(o == "failed" for o in outcomes):
+        return "failed"
+    if any(o == "skipped" for o in outcomes):
+        return "skipped"
+    if all(o == "passed" for o in outcomes):
+        return "passed"
+    raise ValueError(f"unknown test outcomes {sorted(set(outcomes))}")
+
+
+def load_report(path: str | Path) -> dict[str, Any] | None:
+    """The claims report at ``path``, or None when there is none."""
+    p = Path(path)
+    if not p.is_file():
+        return None
+    data: dict[str, Any] = json.loads(p.read_text(encoding="utf-8"))
+    return data

@@ -1,0 +1,56 @@
+"""compute.device-agnostic: every registered model runs on meta (and CUDA when present)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+
+from dlspec.registry import entries
+
+ENTRIES = entries()
+TARGETS = ["meta"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+def _tensors(obj: Any) -> list[torch.Tensor]:
+    if isinstance(obj, torch.Tensor):
+        return [obj]
+    if isinstance(obj, dict):
+        obj = list(obj.values())
+    if isinstance(obj, list | tuple):
+        return [t for o in obj for t in _tensors(o)]
+    return []
+
+
+@pytest.mark.claim("compute.device-agnostic")
+def test_registry_is_not_empty() -> None:
+    assert len(ENTRIES) >= 2, f"compute.device-agnostic: registry holds only {sorted(ENTRIES)}"
+
+
+@pytest.mark.claim("compute.device-agnostic")
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("name", sorted(ENTRIES))
+@pytest.mark.dtypes("float32", "float64")
+def test_entry_runs_on_device(name: str, target: str, dtype: torch.dtype) -> None:
+    device = torch.device(target)
+    fn, args = ENTRIES[name].make(device, dtype)
+    where = f"compute.device-agnostic [{name}, {target}, {dtype}]"
+    out = fn(*args)
+    outs = _tensors(out)
+    assert outs, f"{where}: the sample returned no tensor"
+    for t in outs:
+        assert t.device.type == device.type, f"{where}: output on {t.device}, expected {device}"
+        if t.is_floating_point():
+            assert t.dtype == dtype, f"{where}: output dtype {t.dtype}, expected {dtype}"
+    if not ENTRIES[name].backward:
+        return
+    params = list(fn.parameters()) if isinstance(fn, torch.nn.Module) else []
+    leaves = [a for a in _tensors(args) if a.requires_grad] + params
+    assert leaves, f"{where}: marked backward=True but nothing requires grad"
+    loss = sum(t.sum() for t in outs if t.is_floating_point())
+    assert isinstance(loss, torch.Tensor)
+    loss.backward()
+    for p in leaves:
+        assert p.grad is not None, f"{where}: no gradient reached a leaf of shape {tuple(p.shape)}"
+        assert p.grad.device.type == device.type, f"{where}: gradient on {p.grad.device}"

@@ -1,0 +1,514 @@
+"""The claim machinery as a pytest plugin (loaded by the root ``conftest.py``).
+
+- ``@pytest.mark.claim("id", ...)`` binds a test to claims on the spec pages. An unknown ID fails
+  collection; a full run fails when a claim on a page has no test, or a page breaks the
+  claim-block conventions (duplicate IDs included).
+- ``--claim ID`` (repeatable, globs allowed) runs only the tests of those claims.
+- Tests that take a ``device`` and/or ``dtype`` argument are parametrized from ``--device`` and
+  ``--dtype`` (ids like ``[cpu-float64]``); ``@pytest.mark.dtypes("float64")`` restricts dtypes.
+- The ``evidence`` fixture records values and figures for the site.
+- ``--claims-json=PATH`` writes the report (see CONTRIBUTING.md), also under pytest-xdist: test
+  data travels on the reports' ``user_properties`` and the controller aggregates.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import difflib
+import fnmatch
+import json
+import os
+import platform
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import hypothesis
+import pytest
+import torch
+
+from dlspec.claims import CHAPTERS, STATUSES, SpecIndex, combine_status, read_spec
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD = ROOT / "build"
+KNOWN_DTYPES = {"float16", "bfloat16", "float32", "float64"}
+_PROP = "dlspec"  # key of our entry in user_properties
+
+# -- hypothesis profiles -------------------------------------------------------------------------
+
+
+class _TorchRandom:
+    """torch's global RNG in the shape ``hypothesis.register_random`` expects."""
+
+    def seed(self, seed: int) -> None:
+        torch.manual_seed(seed)
+
+    def getstate(self) -> torch.Tensor:
+        return torch.get_rng_state()
+
+    def setstate(self, state: torch.Tensor) -> None:
+        torch.set_rng_state(state)
+
+
+_TORCH_RANDOM = _TorchRandom()  # hypothesis keeps only a weak reference
+hypothesis.register_random(_TORCH_RANDOM)  # type: ignore[arg-type]
+_base = {"deadline": None, "print_blob": True}
+hypothesis.settings.register_profile("dev", max_examples=25, **_base)
+hypothesis.settings.register_profile(
+    "ci",
+    max_examples=50,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[hypothesis.HealthCheck.too_slow],
+    **_base,
+)
+hypothesis.settings.register_profile("thorough", max_examples=1000, **_base)
+hypothesis.settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev")
+)
+
+
+# -- options and configuration -------------------------------------------------------------------
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    g = parser.getgroup("dlspec", "dlspec claims")
+    g.addoption(
+        "--claim",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="run only the tests bound to this claim (repeatable; globs such as 'dropout.*')",
+    )
+    g.addoption(
+        "--device",
+        default="auto",
+        help="comma-separated torch devices to test on; 'auto' = cpu, plus cuda when available",
+    )
+    g.addoption(
+        "--dtype",
+        default="float32,float64",
+        help="comma-separated dtypes for tests that take a dtype (default: float32,float64)",
+    )
+    g.addoption(
+        "--claims-json",
+        default=None,
+        metavar="PATH",
+        help="write the claims report (status and evidence per claim) to PATH",
+    )
+    g.addoption("--spec-dir", default=str(ROOT / "spec"), help="folder of the spec pages")
+    g.addoption("--bench", action="store_true", help="collect the benchmarks in tests/benchmarks")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "claim(*ids): the spec claims this test decides")
+    config.addinivalue_line("markers", "dtypes(*names): the only dtypes this test runs in")
+    config.addinivalue_line("markers", "slow: takes longer than ~10 s")
+    config.stash[_spec_key] = read_spec(config.getoption("--spec-dir"))
+    config.stash[_devices_key] = _parse_devices(config.getoption("--device"))
+    config.stash[_dtypes_key] = _parse_dtypes(config.getoption("--dtype"))
+    if not hasattr(config, "workerinput"):  # the controller (or the only process)
+        _check_spec(config)
+        config.pluginmanager.register(Recorder(config), "dlspec-recorder")
+
+
+def _check_spec(config: pytest.Config) -> None:
+    """Fail fast on broken spec pages and on ``--claim`` patterns that match nothing."""
+    spec = config.stash[_spec_key]
+    if spec.problems:
+        raise pytest.UsageError(
+            "the spec pages break the claim conventions (see CONTRIBUTING.md):\n"
+            + "\n".join(f"  {p}" for p in spec.problems)
+        )
+    known = list(spec.by_id())
+    for pattern in config.getoption("--claim"):
+        if not any(fnmatch.fnmatchcase(cid, pattern) for cid in known):
+            close = difflib.get_close_matches(pattern, known, n=3)
+            raise pytest.UsageError(
+                f"--claim {pattern!r} matches no claim on the spec pages"
+                + (f"; did you mean {', '.join(close)}?" if close else "")
+            )
+
+
+_spec_key = pytest.StashKey[SpecIndex]()
+_devices_key = pytest.StashKey[list[str]]()
+_dtypes_key = pytest.StashKey[list[str]]()
+
+
+def _parse_devices(value: str) -> list[str]:
+    devices: list[str] = []
+    for name in (v.strip() for v in value.split(",") if v.strip()):
+        if name == "auto":
+            devices += ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+            continue
+        try:
+            torch.device(name)
+        except RuntimeError as e:
+            raise pytest.UsageError(f"--device: {name!r} is not a torch device ({e})") from None
+        devices.append(name)
+    if not devices:
+        raise pytest.UsageError("--device: give at least one device, e.g. --device cpu")
+    return list(dict.fromkeys(devices))
+
+
+def _parse_dtypes(value: str) -> list[str]:
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    bad = [n for n in names if n not in KNOWN_DTYPES]
+    if bad or not names:
+        raise pytest.UsageError(
+            f"--dtype: {', '.join(bad) or 'nothing'} given; choose from {sorted(KNOWN_DTYPES)}"
+        )
+    return list(dict.fromkeys(names))
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    if collection_path.name == "benchmarks" and not config.getoption("--bench"):
+        return True
+    return None
+
+
+# -- device and dtype parameters -----------------------------------------------------------------
+
+
+def _device_marks(name: str | None) -> list[pytest.MarkDecorator]:
+    """A skip, with its reason, for a requested device this machine lacks."""
+    if name and name.startswith("cuda") and not torch.cuda.is_available():
+        return [pytest.mark.skip(reason=f"{name} requested but CUDA is not available")]
+    if name == "mps" and not torch.backends.mps.is_available():
+        return [pytest.mark.skip(reason="mps requested but not available")]
+    return []
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrize the ``device`` and ``dtype`` arguments: ids like ``[cpu-float64]``."""
+    config = metafunc.config
+    names = [n for n in ("device", "dtype") if n in metafunc.fixturenames]
+    if not names:
+        return
+    devices: list[str | None] = list(config.stash[_devices_key]) if "device" in names else [None]
+    dtypes: list[str | None] = [None]
+    marks = []
+    if "dtype" in names:
+        dtypes = list(config.stash[_dtypes_key])
+        if marker := metafunc.definition.get_closest_marker("dtypes"):
+            if unknown := set(marker.args) - KNOWN_DTYPES:
+                raise pytest.UsageError(f"{metafunc.definition.nodeid}: unknown dtypes {unknown}")
+            dtypes = [d for d in dtypes if d in marker.args]
+            if not dtypes:  # e.g. an exact identity asked to run in float32 only
+                reason = f"runs only in {', '.join(marker.args)}, which --dtype excludes"
+                marks.append(pytest.mark.skip(reason=reason))
+                dtypes = list(marker.args[:1])
+    params = []
+    for dev in devices:
+        for dt_name in dtypes:
+            values = [v for v in (dev, getattr(torch, dt_name) if dt_name else None) if v]
+            ident = "-".join(v for v in (dev, dt_name) if v)
+            params.append(pytest.param(*values, marks=marks + _device_marks(dev), id=ident))
+    metafunc.parametrize(names if len(names) > 1 else names[0], params)
+
+
+# -- collection: claim IDs, --claim selection, coverage -----------------------------------------
+
+
+def _claims_of(item: pytest.Item) -> list[str]:
+    ids: list[str] = []
+    for mark in item.iter_markers("claim"):
+        if not mark.args or not all(isinstance(a, str) for a in mark.args):
+            raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.claim needs claim ID strings")
+        ids += mark.args
+    return list(dict.fromkeys(ids))
+
+
+def _is_complete(config: pytest.Config) -> bool:
+    """Whether this run is the whole suite: no selection by claim, keyword, marker or path."""
+    if config.getoption("--claim") or config.getoption("keyword") or config.getoption("markexpr"):
+        return False
+    if config.getoption("lf", False) or config.getoption("deselect", None):
+        return False
+    root = config.rootpath
+    whole = {root, *(root / p for p in config.getini("testpaths"))}
+    return all(
+        (config.invocation_params.dir / a.split("::")[0]).resolve() in whole for a in config.args
+    )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[pytest.CollectReport]:
+    """A test that cites a claim no spec page defines is a collection error of its module."""
+    rep: pytest.CollectReport = yield
+    if rep.outcome != "passed":
+        return rep
+    known = collector.config.stash[_spec_key].by_id()
+    unknown = []
+    for item in rep.result:
+        if isinstance(item, pytest.Item):
+            for cid in _claims_of(item):
+                if cid not in known:
+                    close = difflib.get_close_matches(cid, list(known), n=1)
+                    hint = f" (did you mean {close[0]!r}?)" if close else ""
+                    unknown.append(f"{item.nodeid}: unknown claim {cid!r}{hint}")
+    if unknown:
+        rep.outcome = "failed"
+        rep.longrepr = "tests cite claims that no spec page defines:\n  " + "\n  ".join(unknown)
+        rep.result = []
+    return rep
+
+
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    """Attach each test's claims, device and dtype to it; apply ``--claim``."""
+    for item in items:
+        params = getattr(item, "callspec", None)
+        dtype = params.params.get("dtype") if params else None
+        item.user_properties.append(
+            (
+                _PROP,
+                {
+                    "claims": _claims_of(item),
+                    "device": params.params.get("device") if params else None,
+                    "dtype": str(dtype).removeprefix("torch.") if dtype is not None else None,
+                },
+            )
+        )
+    wanted = config.getoption("--claim")
+    if not wanted:
+        return
+    keep, drop = [], []
+    for item in items:
+        hit = any(fnmatch.fnmatchcase(c, p) for c in _claims_of(item) for p in wanted)
+        (keep if hit else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+# -- evidence and per-test data -------------------------------------------------------------------
+
+
+class Evidence:
+    """What a test records for the site beside its claims: named values and figures."""
+
+    def __init__(self, item: pytest.Item, figure_dir: Path) -> None:
+        self._item = item
+        self._dir = figure_dir
+
+    def value(self, name: str, value: float | int | str | bool | list[Any]) -> None:
+        """Record a measured value (JSON-serializable) under ``name``."""
+        json.dumps(value)
+        self._item.user_properties.append(("dlspec-value", [name, value]))
+
+    def figure(self, fig: Any, name: str) -> Path:
+        """Save a matplotlib figure as ``<figures>/<name>.svg`` and attach it to the claims."""
+        if not name or not all(ch.isalnum() or ch in "-_" for ch in name):
+            raise ValueError(f"figure name {name!r}: use letters, digits, '-' and '_' only")
+        self._dir.mkdir(parents=True, exist_ok=True)
+        path = self._dir / f"{name}.svg"
+        fig.savefig(path, format="svg", bbox_inches="tight", metadata={"Date": None})
+        self._item.user_properties.append(("dlspec-figure", f"figures/{name}.svg"))
+        return path
+
+
+@pytest.fixture
+def evidence(request: pytest.FixtureRequest) -> Evidence:
+    """Record values and figures that the site shows beside the test's claims."""
+    report = request.config.getoption("--claims-json")
+    base = Path(report).resolve().parent if report else BUILD
+    return Evidence(request.node, base / "figures")
+
+
+def _count_examples(stats: dict[str, Any]) -> int:
+    cases = 0
+    for key, phase in stats.items():
+        if key.endswith("-phase") and isinstance(phase, dict):
+            cases += sum(1 for t in phase.get("test-cases", []) if t.get("status") == "valid")
+    return cases
+
+
+@pytest.hookimpl(wrapper=True, trylast=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """Count hypothesis examples (via its statistics collector, an unstable API: degrade)."""
+    try:
+        from hypothesis.statistics import collector
+    except ImportError:  # pragma: no cover
+        return (yield)
+    previous = collector.value
+    counted: list[int] = []
+
+    def note(stats: dict[str, Any]) -> None:
+        with contextlib.suppress(Exception):
+            counted.append(_count_examples(stats))
+        if previous is not None:
+            previous(stats)
+
+    try:
+        with collector.with_value(note):
+            return (yield)
+    finally:
+        if counted:
+            item.user_properties.append(("dlspec-examples", sum(counted)))
+
+
+# -- aggregation and the report -------------------------------------------------------------------
+
+
+def _tail(text: str, limit: int = 1500) -> str:
+    """The informative end of a failure text: the assertion message and the line that raised."""
+    return text if len(text) <= limit else "…\n" + text[-limit:]
+
+
+def _headline(message: str | None) -> str:
+    """The first ``E`` line of a failure (the assertion message), else its last line."""
+    lines = (message or "").strip().splitlines()
+    errors = [ln[1:].strip() for ln in lines if ln.startswith("E ")]
+    return (errors[0] if errors else lines[-1] if lines else "")[:300]
+
+
+def _git(*args: str) -> str:
+    try:
+        out = subprocess.run(
+            ["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return out.stdout.strip()
+
+
+class Recorder:
+    """Gathers test outcomes on the controller, writes the report, prints the claim summary."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.results: dict[str, dict[str, Any]] = {}
+        self.start = time.time()
+        self.report: dict[str, Any] | None = None
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        props = dict(p for p in report.user_properties if p[0] == _PROP)
+        if _PROP not in props:
+            return
+        r = self.results.setdefault(
+            report.nodeid,
+            {
+                "nodeid": report.nodeid,
+                **props[_PROP],
+                "outcome": "passed",
+                "duration": 0.0,
+                "examples": None,
+                "message": None,
+                "values": {},
+                "figures": [],
+            },
+        )
+        r["duration"] = round(r["duration"] + report.duration, 4)
+        for key, value in report.user_properties:
+            if key == "dlspec-value":
+                r["values"][value[0]] = value[1]
+            elif key == "dlspec-figure" and value not in r["figures"]:
+                r["figures"].append(value)
+            elif key == "dlspec-examples":
+                r["examples"] = value
+        if report.failed:
+            r["outcome"] = "failed"
+            text = report.longreprtext.strip()
+            r["message"] = f"[{report.when}] {_tail(text)}" if text else f"failed in {report.when}"
+        elif report.skipped and r["outcome"] != "failed":
+            r["outcome"] = "skipped"
+            longrepr = report.longrepr
+            reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+            r["message"] = reason.removeprefix("Skipped: ")
+
+    def build_report(self) -> dict[str, Any]:
+        config = self.config
+        spec = config.stash[_spec_key]
+        results = list(self.results.values())
+        claims: dict[str, Any] = {}
+        for c in spec.claims:
+            tests = sorted((r for r in results if c.id in r["claims"]), key=lambda r: r["nodeid"])
+            tests = [{k: v for k, v in r.items() if k != "claims"} for r in tests]
+            passed_on = {t["device"] for t in tests if t["device"] and t["outcome"] == "passed"}
+            claims[c.id] = {
+                "status": combine_status([t["outcome"] for t in tests]),
+                "kind": c.kind,
+                "page": c.page,
+                "chapter": c.chapter,
+                "heading": c.heading,
+                "devices": sorted(passed_on),
+                "figures": list(dict.fromkeys(f for t in tests for f in t["figures"])),
+                "tests": tests,
+            }
+        order = {ch: i for i, ch in enumerate(CHAPTERS)}
+        claims = dict(
+            sorted(claims.items(), key=lambda kv: (order.get(kv[1]["chapter"], 99), kv[1]["page"]))
+        )
+        counts = {s: sum(c["status"] == s for c in claims.values()) for s in STATUSES}
+        return {
+            "schema": 1,
+            "commit": _git("rev-parse", "HEAD"),
+            "dirty": bool(_git("status", "--porcelain")),
+            "time": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+            "devices": config.stash[_devices_key],
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            "hypothesis_profile": hypothesis.settings._current_profile,
+            "complete": _is_complete(config),
+            "duration": round(time.time() - self.start, 2),
+            "counts": counts,
+            "claims": claims,
+        }
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        """Write the report; a whole-suite run fails when a claim on a page has no test."""
+        if not self.results and exitstatus not in (0, 5):
+            return  # nothing ran (collection failed): keep the previous report
+        self.report = report = self.build_report()
+        if report["complete"] and report["counts"]["untested"]:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        path = self.config.getoption("--claims-json")
+        if path:
+            out = Path(path)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            tmp = out.with_suffix(".json.tmp")
+            tmp.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+            tmp.replace(out)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not self.results:
+            return  # no claim-bound test ran (e.g. the benchmarks)
+        tr = terminalreporter
+        failed: dict[str, list[dict[str, Any]]] = {}
+        for r in self.results.values():
+            if r["outcome"] == "failed":
+                for cid in r["claims"]:
+                    failed.setdefault(cid, []).append(r)
+        if failed:
+            tr.section("claims not verified", sep="=", red=True, bold=True)
+            for cid, tests in sorted(failed.items()):
+                tr.write_line(
+                    f"FAILED CLAIM {cid}: {len(tests)} test(s) failed", red=True, bold=True
+                )
+                for t in tests:
+                    tr.write_line(f"    {t['nodeid']}\n        {_headline(t['message'])}")
+        report = self.report
+        if report is None:
+            return
+        untested = [cid for cid, c in report["claims"].items() if c["status"] == "untested"]
+        if report["complete"] and untested:
+            tr.section("claims without a test", sep="=", red=True, bold=True)
+            for cid in untested:
+                tr.write_line(
+                    f"UNTESTED CLAIM {cid} (spec/{report['claims'][cid]['page']}): bind a test "
+                    f'with @pytest.mark.claim("{cid}")',
+                    red=True,
+                )
+        c = report["counts"]
+        where = self.config.getoption("--claims-json") or "not written (use --claims-json=PATH)"
+        tr.write_sep(
+            "-",
+            f"claims: {c['passed']} verified, {c['failed']} failing, {c['skipped']} skipped, "
+            f"{c['untested']} untested; report {where}",
+        )
