@@ -355,16 +355,20 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
 # -- aggregation and the report -------------------------------------------------------------------
 
 
-def _tail(text: str, limit: int = 1500) -> str:
-    """The informative end of a failure text: the assertion message and the line that raised."""
-    return text if len(text) <= limit else "…\n" + text[-limit:]
+def _failure_message(report: pytest.TestReport) -> str:
+    """What failed, short: the ``E`` lines (the assertion message) and where it was raised."""
+    text = report.longreprtext.strip()
+    lines = text.splitlines()
+    errors = [ln[1:].strip() for ln in lines if ln.startswith("E ")]
+    where = next((ln for ln in reversed(lines) if ln.startswith(("tests/", "impl/"))), "")
+    body = "\n".join(errors[:12] + (["…"] if len(errors) > 12 else [])) or "\n".join(lines[-12:])
+    prefix = "" if report.when == "call" else f"[in {report.when}] "
+    return prefix + body + (f"\n({where})" if where else "")
 
 
 def _headline(message: str | None) -> str:
-    """The first ``E`` line of a failure (the assertion message), else its last line."""
-    lines = (message or "").strip().splitlines()
-    errors = [ln[1:].strip() for ln in lines if ln.startswith("E ")]
-    return (errors[0] if errors else lines[-1] if lines else "")[:300]
+    """The first line of a failure message."""
+    return (message or "").strip().split("\n", 1)[0][:300]
 
 
 def _git(*args: str) -> str:
@@ -413,8 +417,7 @@ class Recorder:
                 r["examples"] = value
         if report.failed:
             r["outcome"] = "failed"
-            text = report.longreprtext.strip()
-            r["message"] = f"[{report.when}] {_tail(text)}" if text else f"failed in {report.when}"
+            r["message"] = _failure_message(report)
         elif report.skipped and r["outcome"] != "failed":
             r["outcome"] = "skipped"
             longrepr = report.longrepr

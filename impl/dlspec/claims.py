@@ -1,12 +1,12 @@
 """Claim blocks on the spec pages and the claims report.
 
-The spec pages (``spec/<chapter>/<topic>.md``) are the only place a claim's text lives. This
+The spec pages (`spec/<chapter>/<topic>.md`) are the only place a claim's text lives. This
 module reads them for the two consumers that need the list of claims: the pytest plugin (which
 checks that every test cites a known claim and every claim has a test, then writes the report)
 and the site's build hook (which renders each claim with its status). It has no dependency on
 torch, pytest or mkdocs.
 
-A claim block is an admonition of type ``claim`` whose title is the claim's ID, whose first line
+A claim block is an admonition of type `claim` whose title is the claim's ID, whose first line
 declares its kind, and whose body is the precise statement::
 
     !!! claim "dropout.expectation"
@@ -15,8 +15,8 @@ declares its kind, and whose body is the precise statement::
         The expected training-time output ...
 
 Below the block, before the next claim or heading of the same level, come the labelled
-paragraphs ``**Conditions.**``, ``**Derivation.**`` (or ``**Argument.**``), ``**Source.**``
-(naming the seed note) and ``**Reference.**``.
+paragraphs `**Conditions.**`, `**Derivation.**` (or `**Argument.**`), `**Source.**`
+(naming the seed note) and `**Reference.**`.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from typing import Any
 KINDS = ("sym", "prop", "diff", "emp", "refute")
 STATUSES = ("passed", "failed", "skipped", "untested")
 
-#: Chapter folders of ``spec/``, in reading order, with their titles.
+#: Chapter folders of `spec/`, in reading order, with their titles.
 CHAPTERS: dict[str, str] = {
     "networks": "Networks as functions",
     "losses": "Losses",
@@ -68,7 +68,7 @@ class SpecClaim:
     id: str
     kind: str
     page: str  # path relative to the spec folder, with forward slashes
-    line: int  # 1-based line of the ``!!! claim`` line
+    line: int  # 1-based line of the `!!! claim` line
     statement: str  # the block's body, dedented, without the kind line
     heading: str = ""  # the nearest heading above the block
     end: int = field(default=0, compare=False)  # 1-based last line of the block (its body)
@@ -169,8 +169,48 @@ def parse_page(text: str, page: str) -> tuple[list[SpecClaim], list[str]]:
     return claims, problems
 
 
+def display_math_problems(text: str, page: str) -> list[str]:
+    """`$$` blocks that do not stand as their own paragraph.
+
+    Arithmatex recognizes display math only between blank lines; elsewhere the TeX reaches the
+    reader raw, and Markdown eats its backslashes.
+    """
+    lines = text.splitlines()
+    problems: list[str] = []
+    fenced = False
+    opened = 0
+    for i, line in enumerate(lines):
+        s = line.strip()
+        if s.startswith(("``", "~~~")):
+            fenced = not fenced
+        if fenced or "$$" not in s:
+            continue
+        if not opened:
+            if not s.startswith("$$"):
+                problems.append(f"spec/{page}:{i + 1}: '$$' must start its own line and paragraph")
+                continue
+            if i > 0 and lines[i - 1].strip():
+                problems.append(
+                    f"spec/{page}:{i + 1}: display math '$$' needs a blank line before it"
+                )
+            opened = i + 1
+            if s.count("$$") < 2:
+                continue
+        if s.endswith("$$") and (i + 1 > opened or s.count("$$") >= 2):
+            if i + 1 < len(lines) and lines[i + 1].strip():
+                problems.append(
+                    f"spec/{page}:{i + 1}: display math '$$' needs a blank line after it"
+                )
+            opened = 0
+        elif i + 1 > opened:
+            problems.append(f"spec/{page}:{i + 1}: '$$' must end its line")
+    if opened:
+        problems.append(f"spec/{page}:{opened}: display math opened with '$$' is never closed")
+    return problems
+
+
 def read_spec(spec_dir: str | Path) -> SpecIndex:
-    """Read every page under ``spec_dir``; duplicate IDs are reported as problems."""
+    """Read every page under `spec_dir`; duplicate IDs are reported as problems."""
     root = Path(spec_dir)
     index = SpecIndex()
     if not root.is_dir():
@@ -178,9 +218,10 @@ def read_spec(spec_dir: str | Path) -> SpecIndex:
         return index
     for path in sorted(root.rglob("*.md")):
         page = path.relative_to(root).as_posix()
-        claims, problems = parse_page(path.read_text(encoding="utf-8"), page)
+        text = path.read_text(encoding="utf-8")
+        claims, problems = parse_page(text, page)
         index.claims.extend(claims)
-        index.problems.extend(problems)
+        index.problems.extend(problems + display_math_problems(text, page))
     for cid, copies in index.duplicates().items():
         places = ", ".join(c.where for c in copies)
         index.problems.append(f"duplicate claim ID {cid!r} at {places}")
@@ -190,8 +231,8 @@ def read_spec(spec_dir: str | Path) -> SpecIndex:
 def combine_status(outcomes: list[str]) -> str:
     """A claim's status from its tests' outcomes.
 
-    ``passed`` only when every test passed; any failure makes it ``failed``; otherwise a skipped
-    test makes it ``skipped``; no test at all leaves it ``untested``.
+    `passed` only when every test passed; any failure makes it `failed`; otherwise a skipped
+    test makes it `skipped`; no test at all leaves it `untested`.
     """
     if not outcomes:
         return "untested"
@@ -205,7 +246,7 @@ def combine_status(outcomes: list[str]) -> str:
 
 
 def load_report(path: str | Path) -> dict[str, Any] | None:
-    """The claims report at ``path``, or None when there is none."""
+    """The claims report at `path`, or None when there is none."""
     p = Path(path)
     if not p.is_file():
         return None

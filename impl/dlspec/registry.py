@@ -1,9 +1,9 @@
 """A registry of the implementation's modules and functions, each with sample inputs.
 
-Every model or algorithm in :mod:`dlspec` registers a *sample maker*: a function that, given a
+Every model or algorithm in `dlspec` registers a *sample maker*: a function that, given a
 device and a dtype, builds the callable (a module moved to that device, or a function) and
-arguments created on that device. One generic test (claim ``compute.device-agnostic``) runs every
-entry on the ``meta`` device, and on CUDA where present, to show that nothing in the forward (or
+arguments created on that device. One generic test (claim `compute.device-agnostic`) runs every
+entry on the `meta` device, and on CUDA where present, to show that nothing in the forward (or
 backward) pass assumes the CPU.
 """
 
@@ -21,7 +21,7 @@ SampleMaker = Callable[[torch.device, torch.dtype], Sample]
 
 @dataclass(frozen=True)
 class Entry:
-    """One registered callable: ``make(device, dtype)`` returns ``(fn, args)``."""
+    """One registered callable: `make(device, dtype)` returns `(fn, args)`."""
 
     name: str
     make: SampleMaker
@@ -32,7 +32,7 @@ REGISTRY: dict[str, Entry] = {}
 
 
 def register(name: str, *, backward: bool = True) -> Callable[[SampleMaker], SampleMaker]:
-    """Register a sample maker under ``name`` (a decorator)."""
+    """Register a sample maker under `name` (a decorator)."""
 
     def deco(make: SampleMaker) -> SampleMaker:
         if name in REGISTRY:
@@ -44,7 +44,7 @@ def register(name: str, *, backward: bool = True) -> Callable[[SampleMaker], Sam
 
 
 def entries() -> dict[str, Entry]:
-    """Every registered entry, after importing every submodule of :mod:`dlspec`."""
+    """Every registered entry, after importing every submodule of `dlspec`."""
     import importlib
     import pkgutil
 

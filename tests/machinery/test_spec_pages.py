@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dlspec.claims import combine_status, parse_page
+from dlspec.claims import combine_status, display_math_problems, parse_page
 
 GOOD = """## Heading
 
@@ -69,3 +69,24 @@ def test_sections_belong_to_their_own_claim() -> None:
 )
 def test_status_is_passed_only_when_all_tests_passed(outcomes: list[str], status: str) -> None:
     assert combine_status(outcomes) == status
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("a\n\n$$\nx\n$$\n\nb", None),
+        ("a\n\n    $$\n    x = 1\n    $$\n\nb", None),
+        ("a\n\n$$ x $$\n\nb", None),
+        ("```\na\n$$\n```", None),
+        ("a\n$$\nx\n$$\n\nb", "needs a blank line before it"),
+        ("a\n\n$$\nx\n$$\nb", "needs a blank line after it"),
+        ("a $$x$$ b", "must start its own line"),
+        ("a\n\n$$\nx", "is never closed"),
+    ],
+)
+def test_display_math_must_be_its_own_paragraph(text: str, problem: str | None) -> None:
+    problems = display_math_problems(text, "networks/x.md")
+    if problem is None:
+        assert problems == []
+    else:
+        assert len(problems) == 1 and problem in problems[0], problems
