@@ -7,8 +7,7 @@ regular build (with CUDA where the platform has it). Change it here only.
 
 from __future__ import annotations
 
-import json
-import subprocess
+import sys
 from pathlib import Path
 
 import nox
@@ -53,20 +52,11 @@ def thorough(session: nox.Session) -> None:
 
 def _report_is_fresh() -> bool:
     """A complete report of the committed tree at HEAD, with nothing changed since."""
-    try:
-        report = json.loads(REPORT.read_text())
-        head = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, cwd=ROOT
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain"], capture_output=True, text=True, check=True, cwd=ROOT
-        ).stdout.strip()
-    except (OSError, ValueError, subprocess.CalledProcessError):
-        return False
-    return (
-        bool(report.get("complete") and report.get("commit") == head and not report.get("dirty"))
-        and not dirty
-    )
+    sys.path.insert(0, str(ROOT / "impl"))
+    from dlspec.claims import git_state, load_report, stale_reasons
+
+    report = load_report(REPORT)
+    return bool(report and report.get("complete") and not stale_reasons(report, *git_state(ROOT)))
 
 
 @nox.session

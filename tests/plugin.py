@@ -20,7 +20,6 @@ import fnmatch
 import json
 import os
 import platform
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,7 +29,7 @@ import hypothesis
 import pytest
 import torch
 
-from dlspec.claims import CHAPTERS, STATUSES, SpecIndex, combine_status, read_spec
+from dlspec.claims import CHAPTERS, STATUSES, SpecIndex, combine_status, git_state, read_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build"
@@ -371,16 +370,6 @@ def _headline(message: str | None) -> str:
     return (message or "").strip().split("\n", 1)[0][:300]
 
 
-def _git(*args: str) -> str:
-    try:
-        out = subprocess.run(
-            ["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10, check=True
-        )
-    except (OSError, subprocess.SubprocessError):
-        return ""
-    return out.stdout.strip()
-
-
 class Recorder:
     """Gathers test outcomes on the controller, writes the report, prints the claim summary."""
 
@@ -448,10 +437,11 @@ class Recorder:
             sorted(claims.items(), key=lambda kv: (order.get(kv[1]["chapter"], 99), kv[1]["page"]))
         )
         counts = {s: sum(c["status"] == s for c in claims.values()) for s in STATUSES}
+        head, dirty = git_state(ROOT)
         return {
             "schema": 1,
-            "commit": _git("rev-parse", "HEAD"),
-            "dirty": bool(_git("status", "--porcelain")),
+            "commit": head,
+            "dirty": dirty,
             "time": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "torch": torch.__version__,
             "python": platform.python_version(),

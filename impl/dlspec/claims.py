@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -252,3 +253,32 @@ def load_report(path: str | Path) -> dict[str, Any] | None:
         return None
     data: dict[str, Any] = json.loads(p.read_text(encoding="utf-8"))
     return data
+
+
+def git_state(root: str | Path) -> tuple[str | None, bool]:
+    """The checkout's commit (None when unreadable) and whether its tree has changes."""
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(
+                ["git", *args], cwd=root, capture_output=True, text=True, timeout=30, check=True
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip()
+
+    return git("rev-parse", "HEAD"), bool(git("status", "--porcelain"))
+
+
+def stale_reasons(report: dict[str, Any], head: str | None, tree_dirty: bool) -> list[str]:
+    """Why a report does not describe the checkout at ``head``; empty when it does."""
+    reasons = []
+    if head is None:
+        reasons.append("the checkout's commit cannot be read")
+    elif report.get("commit") != head:
+        reasons.append(f"the checkout is now at `{head[:10]}`")
+    if report.get("dirty"):
+        reasons.append("the run was made with uncommitted changes")
+    if tree_dirty:
+        reasons.append("the working tree has uncommitted changes")
+    return reasons
