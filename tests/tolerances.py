@@ -1,0 +1,51 @@
+"""Tolerances as data, one place for the whole suite.
+
+`DEFAULT` holds `torch.testing.assert_close()`'s own defaults per dtype: comparisons that
+should agree up to rounding use them unchanged. `EXACT` is for identities that hold exactly in
+real arithmetic and are evaluated in float64 with a few thousand operations at most; a claim that
+needs anything looser justifies it on its spec page. Use `tol()` to get the keyword arguments
+for `torch.testing.assert_close` or `torch.isclose`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class Tol:
+    """`|actual − expected| ≤ atol + rtol · |expected|`, elementwise."""
+
+    rtol: float
+    atol: float
+
+    def kwargs(self) -> dict[str, float]:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        return f"rtol={self.rtol:g}, atol={self.atol:g}"
+
+
+#: torch.testing.assert_close's defaults (torch 2.x): about 10 units in the last place for rtol.
+DEFAULT: dict[torch.dtype, Tol] = {
+    torch.float16: Tol(rtol=1e-3, atol=1e-5),
+    torch.bfloat16: Tol(rtol=1.6e-2, atol=1e-5),
+    torch.float32: Tol(rtol=1.3e-6, atol=1e-5),
+    torch.float64: Tol(rtol=1e-7, atol=1e-7),
+}
+
+#: Exact identities in float64 (unit roundoff 1.1e-16). Sums of at most 2^10 terms of size at most
+#: ~10^3 carry rounding errors near 10^-13, two to three orders of magnitude below this.
+EXACT = Tol(rtol=1e-12, atol=1e-12)
+
+
+def tol(dtype: torch.dtype) -> Tol:
+    """The default tolerance for `dtype`."""
+    try:
+        return DEFAULT[dtype]
+    except KeyError:
+        raise ValueError(
+            f"no tolerance for dtype {dtype}; add one to tests/tolerances.py"
+        ) from None
