@@ -182,7 +182,7 @@ def display_math_problems(text: str, page: str) -> list[str]:
     opened = 0
     for i, line in enumerate(lines):
         s = line.strip()
-        if s.startswith(("``", "~~~")):
+        if s.startswith(("`", "~~~")):
             fenced = not fenced
         if fenced or "$$" not in s:
             continue
@@ -271,7 +271,7 @@ def git_state(root: str | Path) -> tuple[str | None, bool]:
 
 
 def stale_reasons(report: dict[str, Any], head: str | None, tree_dirty: bool) -> list[str]:
-    """Why a report does not describe the checkout at ``head``; empty when it does."""
+    """Why a report does not describe the checkout at `head`; empty when it does."""
     reasons = []
     if head is None:
         reasons.append("the checkout's commit cannot be read")
