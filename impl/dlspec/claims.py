@@ -182,7 +182,7 @@ def display_math_problems(text: str, page: str) -> list[str]:
     opened = 0
     for i, line in enumerate(lines):
         s = line.strip()
-        if s.startswith(("`", "~~~")):
+        if s.startswith(("```", "~~~")):
             fenced = not fenced
         if fenced or "$$" not in s:
             continue

@@ -79,6 +79,7 @@ def test_status_is_passed_only_when_all_tests_passed(outcomes: list[str], status
         ("a\n\n$$ x $$\n\nb", None),
         ("```\na\n$$\n```", None),
         ("a\n$$\nx\n$$\n\nb", "needs a blank line before it"),
+        ("`a` b\n$$\nx\n$$\n\nc", "needs a blank line before it"),
         ("a\n\n$$\nx\n$$\nb", "needs a blank line after it"),
         ("a $$x$$ b", "must start its own line"),
         ("a\n\n$$\nx", "is never closed"),
