@@ -184,7 +184,12 @@ def _device_marks(name: str | None) -> list[pytest.MarkDecorator]:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Parametrize the ``device`` and ``dtype`` arguments: ids like ``[cpu-float64]``."""
     config = metafunc.config
-    names = [n for n in ("device", "dtype") if n in metafunc.fixturenames]
+    own = {
+        n.strip()
+        for m in metafunc.definition.iter_markers("parametrize")
+        for n in (m.args[0].split(",") if isinstance(m.args[0], str) else m.args[0])
+    }  # a test that parametrizes device or dtype itself keeps its own values
+    names = [n for n in ("device", "dtype") if n in metafunc.fixturenames and n not in own]
     if not names:
         return
     devices: list[str | None] = list(config.stash[_devices_key]) if "device" in names else [None]

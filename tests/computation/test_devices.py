@@ -29,18 +29,18 @@ def test_registry_is_not_empty() -> None:
 
 
 @pytest.mark.claim("compute.device-agnostic")
-@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("device", TARGETS)
 @pytest.mark.parametrize("name", sorted(ENTRIES))
 @pytest.mark.dtypes("float32", "float64")
-def test_entry_runs_on_device(name: str, target: str, dtype: torch.dtype) -> None:
-    device = torch.device(target)
-    fn, args = ENTRIES[name].make(device, dtype)
-    where = f"compute.device-agnostic [{name}, {target}, {dtype}]"
+def test_entry_runs_on_device(name: str, device: str, dtype: torch.dtype) -> None:
+    dev = torch.device(device)
+    fn, args = ENTRIES[name].make(dev, dtype)
+    where = f"compute.device-agnostic [{name}, {device}, {dtype}]"
     out = fn(*args)
     outs = _tensors(out)
     assert outs, f"{where}: the sample returned no tensor"
     for t in outs:
-        assert t.device.type == device.type, f"{where}: output on {t.device}, expected {device}"
+        assert t.device.type == dev.type, f"{where}: output on {t.device}, expected {dev}"
         if t.is_floating_point():
             assert t.dtype == dtype, f"{where}: output dtype {t.dtype}, expected {dtype}"
     if not ENTRIES[name].backward:
@@ -53,4 +53,4 @@ def test_entry_runs_on_device(name: str, target: str, dtype: torch.dtype) -> Non
     loss.backward()
     for p in leaves:
         assert p.grad is not None, f"{where}: no gradient reached a leaf of shape {tuple(p.shape)}"
-        assert p.grad.device.type == device.type, f"{where}: gradient on {p.grad.device}"
+        assert p.grad.device.type == dev.type, f"{where}: gradient on {p.grad.device}"
