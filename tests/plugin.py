@@ -452,7 +452,7 @@ class Recorder:
             "python": platform.python_version(),
             "devices": config.stash[_devices_key],
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-            "hypothesis_profile": hypothesis.settings._current_profile,
+            "hypothesis_profile": hypothesis.settings.get_current_profile_name(),
             "complete": _is_complete(config),
             "duration": round(time.time() - self.start, 2),
             "counts": counts,

@@ -1,7 +1,8 @@
 """Check the built site in a real headless browser: ``python docs/tools/check_site.py build/site``.
 
-Serves SITE_DIR on 127.0.0.1, opens the dropout page and the status page in Debian's Chromium
-(installed with apt-get when missing) through playwright, and fails unless on every page:
+Serves SITE_DIR on 127.0.0.1, opens the home, status and API pages and every spec page in
+Debian's Chromium (installed with apt-get when missing) through playwright, and fails unless on
+every page:
 
 - the math is rendered: each ``.arithmatex`` element holds KaTeX output, KaTeX's fonts loaded,
   and no raw TeX delimiters (``\\(``, ``\\[``, ``$$``, ``$...$``) are left in the visible text
@@ -43,7 +44,16 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-PAGES = ["generalization/dropout/", "status/"]
+FIXED_PAGES = ["", "status/", "api/"]  # home, status, API reference; then every spec page
+
+
+def default_pages(spec_dir: Path) -> list[str]:
+    """The home, status and API pages, and every spec page (``chapter/topic/``)."""
+    pages = sorted(
+        p.relative_to(spec_dir).with_suffix("").as_posix() + "/" for p in spec_dir.rglob("*.md")
+    )
+    return FIXED_PAGES + pages
+
 
 RENDERED = (
     "() => [...document.querySelectorAll('.arithmatex')].every(e => e.querySelector('.katex'))"
@@ -112,7 +122,7 @@ def check_page(context: Any, base: str, path: str, spec_dir: Path, out: Path) ->
     with contextlib.suppress(PlaywrightTimeout):  # what stayed raw is reported below
         page.wait_for_function(RENDERED, timeout=10_000)
     found = page.evaluate(INSPECT)
-    shot = out / f"{path.strip('/').rsplit('/', 1)[-1] or 'index'}.png"
+    shot = out / f"{path.strip('/').replace('/', '-') or 'index'}.png"
     page.screenshot(path=str(shot), full_page=True)
     page.close()
 
@@ -135,7 +145,7 @@ def check_page(context: Any, base: str, path: str, spec_dir: Path, out: Path) ->
         failures.append(f"{path}: {found['unbadged']} claim blocks have no badge in their title")
     if name != "status" and found["blocks"] != len(expected):
         failures.append(f"{path}: {found['blocks']} claim blocks, the spec has {len(expected)}")
-    print(f"  {path}: {found['math']} math elements, {len(expected)} claims with badges "
+    print(f"  /{path}: {found['math']} math elements, {len(expected)} claims with badges "
           f"{len(expected) - len(missing)}/{len(expected)}, screenshot {shot}")  # fmt: skip
     return failures
 
@@ -143,7 +153,11 @@ def check_page(context: Any, base: str, path: str, spec_dir: Path, out: Path) ->
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("site_dir", type=Path)
-    parser.add_argument("--page", action="append", help=f"page path to check (default {PAGES})")
+    parser.add_argument(
+        "--page",
+        action="append",
+        help="page path to check (default: home, status, API and every spec page)",
+    )
     parser.add_argument(
         "--spec", type=Path, default=Path(os.environ.get("DLSPEC_SPEC_DIR", ROOT / "spec"))
     )
@@ -181,7 +195,7 @@ def main() -> int:
             "**/*",
             lambda route: route.continue_() if is_local(route.request.url) else route.abort(),
         )
-        for path in args.page or PAGES:
+        for path in args.page or default_pages(args.spec):
             failures += check_page(context, base, path, args.spec, args.out)
         browser.close()
     server.shutdown()
