@@ -26,29 +26,17 @@ from mkdocs.exceptions import PluginError
 from mkdocs.structure.files import File, Files
 from mkdocs.utils import get_relative_url
 
-try:
-    from dlspec.claims import (
-        CHAPTERS,
-        STATUSES,
-        SpecClaim,
-        git_state,
-        load_report,
-        parse_page,
-        read_spec,
-        stale_reasons,
-    )  # fmt: skip
-except ImportError:  # the package is not installed: read it from the checkout
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "impl"))
-    from dlspec.claims import (
-        CHAPTERS,
-        STATUSES,
-        SpecClaim,
-        git_state,
-        load_report,
-        parse_page,
-        read_spec,
-        stale_reasons,
-    )  # fmt: skip
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "impl"))  # this checkout's dlspec
+from dlspec.claims import (
+    CHAPTERS,
+    STATUSES,
+    SpecClaim,
+    git_state,
+    load_report,
+    parse_page,
+    read_spec,
+    stale_reasons,
+)
 
 LABELS = {"passed": "verified", "failed": "failing", "skipped": "skipped", "untested": "untested"}
 KIND_TEXT = {

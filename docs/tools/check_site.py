@@ -32,11 +32,8 @@ from playwright.sync_api import Request, Response, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 ROOT = Path(__file__).resolve().parents[2]
-try:
-    from dlspec.claims import read_spec
-except ImportError:  # the package is not installed: read it from the checkout
-    sys.path.insert(0, str(ROOT / "impl"))
-    from dlspec.claims import read_spec
+sys.path.insert(0, str(ROOT / "impl"))  # this checkout's dlspec
+from dlspec.claims import read_spec  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
