@@ -109,7 +109,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_spec_key] = read_spec(config.getoption("--spec-dir"))
     config.stash[_devices_key] = _parse_devices(config.getoption("--device"))
     config.stash[_dtypes_key] = _parse_dtypes(config.getoption("--dtype"))
-    if not hasattr(config, "workerinput"):  # the controller (or the only process)
+    if hasattr(config, "workerinput"):  # an xdist worker: share the cores, don't oversubscribe
+        workers = int(config.workerinput.get("workercount", 1))
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+    else:  # the controller (or the only process)
         _check_spec(config)
         config.pluginmanager.register(Recorder(config), "dlspec-recorder")
 
