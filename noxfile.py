@@ -119,8 +119,7 @@ def bench(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     """ruff (lint and format check) on everything; mypy --strict on impl/."""
-    session.install(TORCH)
-    session.install("-e", ".[lint]")
+    _install(session, "lint")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy", "impl")

@@ -29,7 +29,14 @@ import hypothesis
 import pytest
 import torch
 
-from dlspec.claims import CHAPTERS, STATUSES, SpecIndex, combine_status, git_state, read_spec
+from dlspec.claims import (
+    STATUSES,
+    SpecIndex,
+    chapter_rank,
+    combine_status,
+    git_state,
+    read_spec,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build"
@@ -268,14 +275,16 @@ def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
     """Attach each test's claims, device and dtype to it; apply ``--claim``."""
+    claims_of: dict[pytest.Item, list[str]] = {}
     for item in items:
         params = getattr(item, "callspec", None)
         dtype = params.params.get("dtype") if params else None
+        claims_of[item] = _claims_of(item)
         item.user_properties.append(
             (
                 _PROP,
                 {
-                    "claims": _claims_of(item),
+                    "claims": claims_of[item],
                     "device": params.params.get("device") if params else None,
                     "dtype": str(dtype).removeprefix("torch.") if dtype is not None else None,
                 },
@@ -286,7 +295,7 @@ def pytest_collection_modifyitems(
         return
     keep, drop = [], []
     for item in items:
-        hit = any(fnmatch.fnmatchcase(c, p) for c in _claims_of(item) for p in wanted)
+        hit = any(fnmatch.fnmatchcase(c, p) for c in claims_of[item] for p in wanted)
         (keep if hit else drop).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
@@ -440,9 +449,8 @@ class Recorder:
                 "figures": list(dict.fromkeys(f for t in tests for f in t["figures"])),
                 "tests": tests,
             }
-        order = {ch: i for i, ch in enumerate(CHAPTERS)}
         claims = dict(
-            sorted(claims.items(), key=lambda kv: (order.get(kv[1]["chapter"], 99), kv[1]["page"]))
+            sorted(claims.items(), key=lambda kv: (chapter_rank(kv[1]["chapter"]), kv[1]["page"]))
         )
         counts = {s: sum(c["status"] == s for c in claims.values()) for s in STATUSES}
         head, dirty = git_state(ROOT)

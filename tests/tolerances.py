@@ -3,13 +3,15 @@
 `DEFAULT` holds `torch.testing.assert_close()`'s own defaults per dtype: comparisons that
 should agree up to rounding use them unchanged. `EXACT` is for identities that hold exactly in
 real arithmetic and are evaluated in float64 with a few thousand operations at most; a claim that
-needs anything looser justifies it on its spec page. Use `tol()` to get the keyword arguments
-for `torch.testing.assert_close` or `torch.isclose`.
+needs anything looser justifies it on its spec page. `tol()` gives a dtype's default;
+`check_close()` compares and fails with `failure()`'s message, which names the claim, device,
+dtype, the error found and the tolerance.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -20,9 +22,6 @@ class Tol:
 
     rtol: float
     atol: float
-
-    def kwargs(self) -> dict[str, float]:
-        return asdict(self)
 
     def __str__(self) -> str:
         return f"rtol={self.rtol:g}, atol={self.atol:g}"
@@ -49,3 +48,23 @@ def tol(dtype: torch.dtype) -> Tol:
         raise ValueError(
             f"no tolerance for dtype {dtype}; add one to tests/tolerances.py"
         ) from None
+
+
+def failure(claim: str, device: Any, dtype: Any, what: str, err: float, bound: Tol | str) -> str:
+    """An assertion message: the claim, device and dtype, what failed, the error and tolerance."""
+    return (
+        f"{claim} [{device}, {str(dtype).removeprefix('torch.')}]: {what}; "
+        f"error {err:.3g}, tolerance {bound}"
+    )
+
+
+def check_close(
+    actual: torch.Tensor, expected: torch.Tensor, t: Tol, claim: str, device: Any, what: str
+) -> None:
+    """Assert `|actual − expected| ≤ atol + rtol·|expected|` everywhere (NaN fails)."""
+    assert actual.shape == expected.shape, (
+        f"{claim}: {what}: shapes {tuple(actual.shape)} != {tuple(expected.shape)}"
+    )
+    err = (actual - expected).abs()
+    ok = bool((err <= t.atol + t.rtol * expected.abs()).all())  # False where NaN
+    assert ok, failure(claim, device, actual.dtype, what, float(err.max()), t)

@@ -17,7 +17,7 @@ import posixpath
 import re
 import sys
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,8 @@ from dlspec.claims import (
     CHAPTERS,
     STATUSES,
     SpecClaim,
+    chapter_of,
+    chapter_rank,
     git_state,
     load_report,
     parse_page,
@@ -63,6 +65,7 @@ class Site:
     report: dict[str, Any] | None
     head: str | None  # the checkout's commit
     tree_dirty: bool
+    figures: dict[str, Path] = field(default_factory=dict)  # site path -> file, see on_config
 
     def entry(self, cid: str) -> dict[str, Any]:
         return dict((self.report or {}).get("claims", {}).get(cid, {}))
@@ -71,28 +74,24 @@ class Site:
         status = self.entry(cid).get("status")
         return status if status in LABELS else "untested"
 
-    def figures(self) -> dict[str, Path]:
-        """The figures the report names that exist: site path (relative to the report) -> file."""
-        found = {}
-        for e in (self.report or {}).get("claims", {}).values():
-            for fig in e.get("figures", []):
-                path = self.report_path.parent / fig
-                if not fig.startswith(("..", "/")) and path.is_file():
-                    found[posixpath.normpath(fig)] = path
-        return found
+
+def report_figures(report: dict[str, Any] | None, report_path: Path) -> dict[str, Path]:
+    """The figures the report names that exist: site path (relative to the report) -> file."""
+    found = {}
+    for e in (report or {}).get("claims", {}).values():
+        for fig in e.get("figures", []):
+            path = report_path.parent / fig
+            if not fig.startswith(("..", "/")) and path.is_file():
+                found[posixpath.normpath(fig)] = path
+    return found
 
 
 site: Site
 
 
-def chapter_of(page: str) -> str:
-    return page.split("/", 1)[0] if "/" in page else ""
-
-
 def chapters(pages: list[str]) -> list[str]:
     """The chapters that have pages, in ``CHAPTERS`` order (unknown folders last)."""
-    order = {c: i for i, c in enumerate(CHAPTERS)}
-    return sorted({chapter_of(p) for p in pages}, key=lambda c: (order.get(c, len(order)), c))
+    return sorted({chapter_of(p) for p in pages}, key=chapter_rank)
 
 
 def chapter_title(chapter: str) -> str:
@@ -113,11 +112,11 @@ def on_config(config: Any) -> Any:
     root = Path(config.config_file_path).resolve().parent
     spec_dir = Path(os.environ.get("DLSPEC_SPEC_DIR", root / "spec")).resolve()
     report_path = Path(os.environ.get("DLSPEC_REPORT", root / "build" / "claims.json")).resolve()
-    index = read_spec(spec_dir)
-    pages = sorted(p.relative_to(spec_dir).as_posix() for p in spec_dir.rglob("*.md"))
+    index, report = read_spec(spec_dir), load_report(report_path)
+    pages = index.pages
     site = Site(
-        root, spec_dir, pages, index.claims, index.problems, report_path, load_report(report_path),
-        *git_state(root),
+        root, spec_dir, pages, index.claims, index.problems, report_path, report,
+        *git_state(root), report_figures(report, report_path),
     )  # fmt: skip
     sections = [
         {chapter_title(c): [p for p in pages if chapter_of(p) == c]} for c in chapters(pages)
@@ -142,7 +141,7 @@ def on_files(files: Files, config: Any) -> Files:
     for path in [katex / "katex.min.js", katex / "katex.min.css", *(katex / "fonts").iterdir()]:
         uri = f"assets/katex/{path.relative_to(katex).as_posix()}"
         files.append(File.generated(config, uri, abs_src_path=str(path)))
-    for uri, path in site.figures().items():
+    for uri, path in site.figures.items():
         files.append(File.generated(config, uri, abs_src_path=str(path)))
     return files
 
@@ -294,7 +293,7 @@ def cell(text: str) -> str:
 
 
 def figures(entry: dict[str, Any], page: str) -> list[str]:
-    out, present = [], site.figures()
+    out, present = [], site.figures
     for fig in dict.fromkeys(posixpath.normpath(f) for f in entry.get("figures", [])):
         name = posixpath.splitext(posixpath.basename(fig))[0]
         if fig in present:

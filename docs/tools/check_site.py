@@ -46,10 +46,7 @@ FIXED_PAGES = ["", "status/", "api/"]  # home, status, API reference; then every
 
 def default_pages(spec_dir: Path) -> list[str]:
     """The home, status and API pages, and every spec page (``chapter/topic/``)."""
-    pages = sorted(
-        p.relative_to(spec_dir).with_suffix("").as_posix() + "/" for p in spec_dir.rglob("*.md")
-    )
-    return FIXED_PAGES + pages
+    return FIXED_PAGES + [page.removesuffix(".md") + "/" for page in read_spec(spec_dir).pages]
 
 
 RENDERED = (

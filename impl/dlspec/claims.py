@@ -58,8 +58,15 @@ REQUIRED_SECTIONS: tuple[tuple[str, ...], ...] = (
 )
 
 
-class SpecError(ValueError):
-    """A spec page breaks the claim-block conventions."""
+def chapter_of(page: str) -> str:
+    """The chapter folder of a spec page path (`generalization/dropout.md` → `generalization`)."""
+    return page.split("/", 1)[0] if "/" in page else ""
+
+
+def chapter_rank(chapter: str) -> tuple[int, str]:
+    """Sort key: chapters in `CHAPTERS` order, unknown folders after them by name."""
+    order = list(CHAPTERS)
+    return (order.index(chapter) if chapter in CHAPTERS else len(order), chapter)
 
 
 @dataclass(frozen=True)
@@ -76,7 +83,7 @@ class SpecClaim:
 
     @property
     def chapter(self) -> str:
-        return self.page.split("/", 1)[0] if "/" in self.page else ""
+        return chapter_of(self.page)
 
     @property
     def where(self) -> str:
@@ -89,6 +96,7 @@ class SpecIndex:
 
     claims: list[SpecClaim] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    pages: list[str] = field(default_factory=list)  # relative to the spec folder, sorted
 
     def by_id(self) -> dict[str, SpecClaim]:
         return {c.id: c for c in self.claims}
@@ -219,6 +227,7 @@ def read_spec(spec_dir: str | Path) -> SpecIndex:
         return index
     for path in sorted(root.rglob("*.md")):
         page = path.relative_to(root).as_posix()
+        index.pages.append(page)
         text = path.read_text(encoding="utf-8")
         claims, problems = parse_page(text, page)
         index.claims.extend(claims)

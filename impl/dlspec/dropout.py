@@ -35,6 +35,8 @@ __all__ = [
     "Dropout",
     "all_masks",
     "check_drop_probability",
+    "check_float_tensor",
+    "check_probability",
     "dropout",
     "ensemble_mean",
     "keep_mask",
@@ -51,7 +53,8 @@ MAX_ENUMERATED_UNITS = 20
 # -- argument checks ------------------------------------------------------------------------------
 
 
-def _check_probability(value: Any, name: str, *, closed_right: bool, meaning: str) -> float:
+def check_probability(value: Any, name: str, *, closed_right: bool, meaning: str) -> float:
+    """`value` as a float in [0, 1] (or [0, 1)), else an error naming `name` and its `meaning`."""
     interval = "[0, 1]" if closed_right else "[0, 1)"
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(
@@ -69,10 +72,11 @@ def check_drop_probability(p: Any, name: str = "p") -> float:
 
     `p = 1` is refused: every unit would be dropped, and the inverted form divides by `q = 0`.
     """
-    return _check_probability(p, name, closed_right=False, meaning="the drop probability")
+    return check_probability(p, name, closed_right=False, meaning="the drop probability")
 
 
-def _check_float_tensor(x: Any, name: str) -> Tensor:
+def check_float_tensor(x: Any, name: str) -> Tensor:
+    """`x` itself if it is a floating-point tensor, else a `TypeError` naming `name`."""
     if not isinstance(x, Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
     if not x.is_floating_point():
@@ -125,7 +129,7 @@ def dropout(
     inverted form's evaluation mode, `x` itself is returned.
     """
     p = check_drop_probability(p)
-    x = _check_float_tensor(x, "x")
+    x = check_float_tensor(x, "x")
     q = 1.0 - p
     if mask is not None:
         if not training:
@@ -213,20 +217,20 @@ def mask_probabilities(masks: Tensor, q: float) -> Tensor:
 
     `q` is the *keep* probability, in [0, 1]. Over `all_masks()` the weights sum to 1.
     """
-    masks = _check_float_tensor(masks, "masks")
+    masks = check_float_tensor(masks, "masks")
     if masks.dim() != 2:
         raise ValueError(
             f"masks must be 2-D (sub-networks × units), got shape {tuple(masks.shape)}"
         )
-    q = _check_probability(q, "q", closed_right=True, meaning="the keep probability")
+    q = check_probability(q, "q", closed_right=True, meaning="the keep probability")
     n = masks.shape[1]
     size = masks.sum(dim=1)  # |d|, the number of kept units
     return torch.pow(q, size) * torch.pow(1.0 - q, n - size)  # q^{|d|} (1 − q)^{n − |d|}
 
 
 def _check_weights(outputs: Tensor, weights: Tensor, name: str) -> None:
-    _check_float_tensor(outputs, name)
-    _check_float_tensor(weights, "weights")
+    check_float_tensor(outputs, name)
+    check_float_tensor(weights, "weights")
     if weights.dim() != 1 or outputs.dim() < 1 or outputs.shape[0] != weights.shape[0]:
         raise ValueError(
             f"weights must be 1-D with one entry per sub-network (the first dimension of {name}, "

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from dlspec.dropout import check_drop_probability, dropout
+from dlspec.dropout import check_drop_probability, check_float_tensor, check_probability, dropout
 from dlspec.registry import Sample, register
 
 __all__ = ["MLP", "accuracy", "cross_entropy", "fit", "remove_units"]
@@ -89,8 +89,7 @@ class MLP(nn.Module):
         shape `(R, 1, width)` evaluates `R` damaged copies of the net at once, giving logits
         `(R, N, classes)`.
         """
-        if not isinstance(x, Tensor) or not x.is_floating_point():
-            raise TypeError(f"x must be a floating-point tensor, got {x!r:.60}")
+        check_float_tensor(x, "x")
         if x.shape[-1:] != (self.sizes[0],):
             raise ValueError(f"x must end in {self.sizes[0]} features, got shape {tuple(x.shape)}")
         hidden = len(self.sizes) - 2
@@ -125,11 +124,10 @@ def remove_units(
         raise ValueError(f"width must be a positive integer, got {width!r}")
     if isinstance(count, bool) or not isinstance(count, numbers.Integral) or count < 1:
         raise ValueError(f"count must be a positive integer, got {count!r}")
-    if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real):
-        raise TypeError(f"fraction must be a real number in [0, 1], got {fraction!r}")
-    if not 0.0 <= float(fraction) <= 1.0:
-        raise ValueError(f"fraction must be a real number in [0, 1], got {fraction!r}")
-    k = round(float(fraction) * width)  # units removed per mask
+    fraction = check_probability(
+        fraction, "fraction", closed_right=True, meaning="the fraction of units removed"
+    )
+    k = round(fraction * width)  # units removed per mask
     u = torch.rand(count, width, generator=generator, device=device)
     removed = u.argsort(dim=1)[:, :k]  # a uniformly random k-subset per row
     keep = torch.ones(count, width, device=device, dtype=dtype)

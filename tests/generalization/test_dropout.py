@@ -25,27 +25,9 @@ from hypothesis import strategies as st
 from dlspec import dropout as D
 from dlspec.mlp import MLP, accuracy, fit, remove_units
 from tests import strategies as S
-from tests.tolerances import EXACT, Tol, tol
+from tests.tolerances import EXACT, Tol, check_close, failure, tol
 
 MAX_ENUM = 10  # largest number of enumerated units in the hypothesis tests (2^10 sub-networks)
-
-
-def _fail(claim: str, device: Any, dtype: Any, what: str, err: float, bound: Tol | str) -> str:
-    return (
-        f"{claim} [{device}, {str(dtype).removeprefix('torch.')}]: {what}; "
-        f"error {err:.3g}, tolerance {bound}"
-    )
-
-
-def _check_close(
-    actual: torch.Tensor, expected: torch.Tensor, t: Tol, claim: str, device: Any, what: str
-) -> None:
-    assert actual.shape == expected.shape, (
-        f"{claim}: {what}: shapes {tuple(actual.shape)} != {tuple(expected.shape)}"
-    )
-    err = (actual - expected).abs()
-    ok = bool((err <= t.atol + t.rtol * expected.abs()).all())  # False where NaN
-    assert ok, _fail(claim, device, actual.dtype, what, float(err.max()), t)
 
 
 # =================================================================================================
@@ -101,7 +83,7 @@ def test_train_outputs_lie_in_zero_or_scaled_input(
     )
     err = torch.minimum(out.abs(), (out - kept).abs() - t.rtol * kept.abs())
     form = "inverted" if inverted else "standard"
-    assert bool((err <= t.atol).all()), _fail(
+    assert bool((err <= t.atol).all()), failure(
         CLAIM_EXP,
         device,
         dtype,
@@ -112,7 +94,7 @@ def test_train_outputs_lie_in_zero_or_scaled_input(
     if inverted:  # the oracle has the same support
         ref = F.dropout(x, p, training=True)
         err_ref = torch.minimum(ref.abs(), (ref - kept).abs() - t.rtol * kept.abs())
-        assert bool((err_ref <= t.atol).all()), _fail(
+        assert bool((err_ref <= t.atol).all()), failure(
             CLAIM_EXP,
             device,
             dtype,
@@ -137,7 +119,7 @@ def test_eval_mode_and_p_zero(
         ("dropout(training=False)", D.dropout(x, p, training=False)),
         ("Dropout(p).eval()", D.Dropout(p).eval()(x)),
     ):
-        assert out is x, _fail(
+        assert out is x, failure(
             CLAIM_EXP,
             device,
             dtype,
@@ -146,7 +128,7 @@ def test_eval_mode_and_p_zero(
             "the same tensor",
         )
     ref = torch.nn.Dropout(p).eval()(x)
-    assert torch.equal(ref, x), _fail(
+    assert torch.equal(ref, x), failure(
         CLAIM_EXP,
         device,
         dtype,
@@ -154,7 +136,7 @@ def test_eval_mode_and_p_zero(
         float((ref - x).abs().max()),
         "exact",
     )
-    _check_close(
+    check_close(
         D.dropout(x, p, training=False, inverted=False),
         x * q,
         tol(dtype),
@@ -162,7 +144,7 @@ def test_eval_mode_and_p_zero(
         device,
         f"standard eval output is not q·x (p={p})",
     )
-    _check_close(
+    check_close(
         D.Dropout(p, inverted=False).eval()(x),
         x * q,
         tol(dtype),
@@ -172,7 +154,7 @@ def test_eval_mode_and_p_zero(
     )
     for inverted in (True, False):
         for out in (D.dropout(x, 0.0, inverted=inverted), D.Dropout(0.0, inverted=inverted)(x)):
-            assert out is x, _fail(
+            assert out is x, failure(
                 CLAIM_EXP,
                 device,
                 dtype,
@@ -218,7 +200,7 @@ def test_monte_carlo_mean_and_keep_rate(
         # sd of one draw: |x| √(pq) / q (inverted) or |x| √(pq) (standard)
         se = x64.abs() * math.sqrt(p * q) / scale / math.sqrt(MC_DRAWS)
         z = float(((mean - target.double()) / se).abs().max())
-        assert z <= MC_Z, _fail(
+        assert z <= MC_Z, failure(
             CLAIM_EXP,
             device,
             dtype,
@@ -231,7 +213,7 @@ def test_monte_carlo_mean_and_keep_rate(
         rates[name] = rate
         se_rate = math.sqrt(p * q / out.numel())
         z_rate = abs(rate - q) / se_rate
-        assert z_rate <= MC_Z, _fail(
+        assert z_rate <= MC_Z, failure(
             CLAIM_EXP,
             device,
             dtype,
@@ -243,7 +225,7 @@ def test_monte_carlo_mean_and_keep_rate(
     z_diff = abs(rates["impl inverted"] - rates["oracle F.dropout"]) / math.sqrt(
         2 * p * q / (MC_DRAWS * n)
     )
-    assert z_diff <= MC_Z, _fail(
+    assert z_diff <= MC_Z, failure(
         CLAIM_EXP, device, dtype, "impl and F.dropout keep rates differ", z_diff, f"{MC_Z} SE"
     )
 
@@ -480,7 +462,7 @@ def test_linear_layer_ensemble_equals_weight_scaling(
     w, b, x = (S.to_torch(case[k], device, dtype) for k in ("w", "b", "x"))
     q = 1 - p
     inputs, prob = _subnetwork_inputs(x, p, inverted=False)
-    _check_close(
+    check_close(
         prob.sum(),
         torch.ones((), dtype=dtype, device=device),
         EXACT,
@@ -490,7 +472,7 @@ def test_linear_layer_ensemble_equals_weight_scaling(
     )
     ensemble = D.ensemble_mean(inputs @ w.T + b, prob)  # Σ_d P(d) (W(d⊙x) + b)
     scaled = D.dropout(x, p, training=False, inverted=False) @ w.T + b  # W(qx) + b
-    _check_close(
+    check_close(
         ensemble,
         scaled,
         EXACT,
@@ -498,9 +480,9 @@ def test_linear_layer_ensemble_equals_weight_scaling(
         device,
         f"standard dropout: ensemble ≠ weight-scaled net (n={x.shape[0]}, p={p})",
     )
-    _check_close(scaled, q * (w @ x) + b, EXACT, CLAIM_LIN, device, "eval net ≠ qWx + b")
+    check_close(scaled, q * (w @ x) + b, EXACT, CLAIM_LIN, device, "eval net ≠ qWx + b")
     inputs_inv, _ = _subnetwork_inputs(x, p, inverted=True)
-    _check_close(
+    check_close(
         D.ensemble_mean(inputs_inv @ w.T + b, prob),
         D.dropout(x, p, training=False) @ w.T + b,
         EXACT,
@@ -515,7 +497,7 @@ def test_linear_layer_ensemble_equals_weight_scaling(
             dtype=dtype,
             device=device,
         )
-        _check_close(ensemble, sym, EXACT, CLAIM_LIN, device, "torch ensemble ≠ sympy ensemble")
+        check_close(ensemble, sym, EXACT, CLAIM_LIN, device, "torch ensemble ≠ sympy ensemble")
 
 
 @st.composite
@@ -550,7 +532,7 @@ def test_deep_linear_ensemble_is_q_power_product(
     for w in ws:
         closed = w @ closed
     closed = q ** len(ws) * closed  # q^L W_L⋯W_1 x
-    _check_close(
+    check_close(
         D.ensemble_mean(h, prob),
         closed,
         EXACT,
@@ -634,7 +616,7 @@ def test_softmax_nwgm_equals_weight_scaled_softmax(
     log_p = z - torch.logsumexp(z, dim=-1, keepdim=True)  # log p(y | v; d)
     nwgm = D.normalized_geometric_mean(log_p, prob)
     scaled = torch.softmax(D.dropout(v, p, training=False, inverted=False) @ w.T + b, dim=-1)
-    _check_close(
+    check_close(
         nwgm,
         scaled,
         EXACT,
@@ -645,7 +627,7 @@ def test_softmax_nwgm_equals_weight_scaled_softmax(
     # The logistic unit S_d = w·(d⊙v) + b with the first row of W.
     s = z[..., 0]  # (2^n, B)
     e_s = D.ensemble_mean(s, prob)
-    _check_close(
+    check_close(
         D.logistic_nwgm(s, prob),
         torch.sigmoid(e_s),
         EXACT,
@@ -703,7 +685,7 @@ def test_regression_dropout_loss_is_l2_penalty(
         losses = ((y - rx @ w) ** 2).sum(dim=1)  # ‖y − (R⊙X)w‖² per mask
         expected = ((y - fit_scale * (x @ w)) ** 2).sum() + penalty * gamma_w_sq
         form = "inverted" if inverted else "standard"
-        _check_close(
+        check_close(
             D.ensemble_mean(losses, prob),
             expected,
             EXACT,
@@ -751,7 +733,7 @@ def test_softmax_arithmetic_mean_counterexample(
     scaled = torch.softmax(D.dropout(v, p, training=False, inverted=False) @ w.T, dim=-1)
     nwgm = D.normalized_geometric_mean(z - torch.logsumexp(z, dim=-1, keepdim=True), prob)
     t = Tol(rtol=0.0, atol=1e-4)  # the printed 4-decimal values
-    _check_close(
+    check_close(
         mean,
         torch.tensor([0.75, 0.25], device=device, dtype=dtype),
         t,
@@ -759,7 +741,7 @@ def test_softmax_arithmetic_mean_counterexample(
         device,
         "arithmetic mean of the two sub-networks' softmax",
     )
-    _check_close(
+    check_close(
         scaled,
         torch.tensor([0.9933, 0.0067], device=device, dtype=dtype),
         t,
@@ -769,7 +751,7 @@ def test_softmax_arithmetic_mean_counterexample(
     )
     gap = float((mean - scaled).abs().max())
     assert gap > 0.2, f"{CLAIM_NL} [{device}, {dtype}]: arithmetic mean ≈ weight-scaled (gap {gap})"
-    _check_close(nwgm, scaled, tol(dtype), CLAIM_NL, device, "the NWGM is the weight-scaled net")
+    check_close(nwgm, scaled, tol(dtype), CLAIM_NL, device, "the NWGM is the weight-scaled net")
     evidence.value("softmax_mean_vs_scaled_gap", gap)
 
 
@@ -798,7 +780,7 @@ def test_random_relu_nets_have_a_gap(device: str, dtype: torch.dtype, evidence: 
                 net(x, unit_masks=[hidden])[:, 0], D.mask_probabilities(hidden, q)
             )
             hid_scaled = net(x, unit_masks=[torch.full((8,), q, device=device, dtype=dtype)])[0]
-        _check_close(
+        check_close(
             hid_ens,
             hid_scaled,
             tol(dtype),
@@ -808,7 +790,7 @@ def test_random_relu_nets_have_a_gap(device: str, dtype: torch.dtype, evidence: 
         )
     t = tol(dtype)
     floor = 10 * (t.atol + t.rtol)  # ten times the rounding tolerance for outputs of size ~1
-    assert min(gaps) > floor, _fail(
+    assert min(gaps) > floor, failure(
         CLAIM_NL,
         device,
         dtype,
@@ -855,7 +837,7 @@ def _normal_cdf(z: float) -> float:
 
 
 @pytest.mark.claim(CLAIM_UF)
-def test_dropout_net_degrades_less_when_units_fail(device: str, evidence: Any) -> None:
+def test_dropout_net_degrades_less_when_unitsfailure(device: str, evidence: Any) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -931,7 +913,7 @@ def test_dropout_net_degrades_less_when_units_fail(device: str, evidence: Any) -
     evidence.value("false_failure_bound", p_mean + p_sign)
 
     intact = np.concatenate([plain[:, 0], drop[:, 0]])
-    assert intact.min() >= UF_MIN_ACCURACY, _fail(
+    assert intact.min() >= UF_MIN_ACCURACY, failure(
         CLAIM_UF,
         device,
         torch.float32,
@@ -940,7 +922,7 @@ def test_dropout_net_degrades_less_when_units_fail(device: str, evidence: Any) -
         float(UF_MIN_ACCURACY - intact.min()),
         f"accuracy ≥ {UF_MIN_ACCURACY}",
     )
-    assert (gaps > 0).all(), _fail(
+    assert (gaps > 0).all(), failure(
         CLAIM_UF,
         device,
         torch.float32,
@@ -950,7 +932,7 @@ def test_dropout_net_degrades_less_when_units_fail(device: str, evidence: Any) -
         float(gaps.min()),
         "> 0 for every seed",
     )
-    assert mean >= UF_MARGIN, _fail(
+    assert mean >= UF_MARGIN, failure(
         CLAIM_UF,
         device,
         torch.float32,
