@@ -412,12 +412,18 @@ def chapter_map() -> str:
 
 
 def api_reference() -> str:
-    """A ``:::`` directive per module of ``impl/dlspec``: models first, then the machinery."""
-    machinery = ["claims", "registry"]
-    found = sorted(p.stem for p in (site.root / "impl" / "dlspec").glob("[!_]*.py"))
-    models = [m for m in found if m not in machinery]
-    out = ["## Models and algorithms", ""] + [f"::: dlspec.{m}\n" for m in models]
-    out += ["## Claim machinery", ""] + [f"::: dlspec.{m}\n" for m in machinery if m in found]
+    """A ``:::`` directive per module of ``impl/dlspec``, grouped by subpackage; the machinery
+    (modules at the top level) last."""
+    pkg = site.root / "impl" / "dlspec"
+    out: list[str] = []
+    for sub in sorted(d for d in pkg.iterdir() if (d / "__init__.py").exists()):
+        mods = sorted(p.stem for p in sub.glob("[!_]*.py"))
+        if mods:
+            out += [f"## `dlspec.{sub.name}`", ""] + [f"::: dlspec.{sub.name}.{m}\n" for m in mods]
+    top = sorted(p.stem for p in pkg.glob("[!_]*.py"))
+    machinery = [m for m in top if m in ("claims", "registry", "checks")]
+    out += ["## Training", ""] + [f"::: dlspec.{m}\n" for m in top if m not in machinery]
+    out += ["## Claim machinery", ""] + [f"::: dlspec.{m}\n" for m in machinery]
     return "\n".join(out)
 
 

@@ -44,12 +44,19 @@ def register(name: str, *, backward: bool = True) -> Callable[[SampleMaker], Sam
 
 
 def entries() -> dict[str, Entry]:
-    """Every registered entry, after importing every submodule of `dlspec`."""
+    """Every registered entry, after importing every module of `dlspec` and its subpackages."""
     import importlib
+
+    for name in modules():
+        importlib.import_module(name)
+    return dict(REGISTRY)
+
+
+def modules() -> list[str]:
+    """The dotted names of every module of `dlspec`, subpackages included, sorted."""
     import pkgutil
 
     import dlspec
 
-    for info in pkgutil.iter_modules(dlspec.__path__):
-        importlib.import_module(f"dlspec.{info.name}")
-    return dict(REGISTRY)
+    found = pkgutil.walk_packages(dlspec.__path__, prefix="dlspec.")
+    return sorted(info.name for info in found if not info.name.rsplit(".", 1)[-1].startswith("_"))

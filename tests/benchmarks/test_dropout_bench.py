@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dlspec.dropout import dropout
+from dlspec.nn.dropout import dropout
 from tests.benchmarks.conftest import record, synchronized
 
 SHAPE = (256, 4096)  # 1 Mi float32 elements: 4 MiB in, 4 MiB out

@@ -22,8 +22,10 @@ import torch.nn.functional as F
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from dlspec import dropout as D
-from dlspec.mlp import MLP, accuracy, fit, remove_units
+from dlspec.data.digits import digits
+from dlspec.nn import dropout as D
+from dlspec.nn.mlp import MLP, remove_units
+from dlspec.train import accuracy, fit
 from tests import strategies as S
 from tests.tolerances import EXACT, Tol, check_close, failure, tol
 
@@ -275,7 +277,7 @@ def test_bad_p_value(p: float) -> None:
 
 
 @pytest.mark.claim(CLAIM_EXP)
-@pytest.mark.parametrize("p", ["0.5", None, True, 0.5j, torch.tensor(0.5)])
+@pytest.mark.parametrize("p", ["0.5", None, True, 0.5j, torch.tensor(True), torch.ones(2)])
 def test_bad_p_type(p: Any) -> None:
     with pytest.raises(TypeError, match=r"p must be a real number in \[0, 1\)"):
         D.dropout(torch.ones(3), p)
@@ -296,6 +298,27 @@ def test_bad_tensors_and_masks() -> None:
         D.dropout(x, 0.5, mask=torch.ones(2, 3, dtype=torch.int64))
     with pytest.raises(TypeError, match=r"generator must be a torch\.Generator"):
         D.Dropout(0.5, generator=42)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"generator must be a torch\.Generator"):
+        D.dropout(x, 0.5, generator=0)  # type: ignore[arg-type]
+    for flag in ("inverted", "training"):
+        with pytest.raises(TypeError, match=f"{flag} must be a bool"):
+            D.dropout(x, 0.5, **{flag: "no"})  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="inverted must be a bool"):
+        D.Dropout(0.5, inverted="no")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"dtype must be a floating-point torch\.dtype"):
+        D.all_masks(3, dtype="float32")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="weights must have outputs's dtype"):
+        D.ensemble_mean(torch.ones(4, 2), torch.ones(4, dtype=torch.float64))
+
+
+@pytest.mark.claim(CLAIM_EXP)
+def test_zero_dim_tensor_p_is_accepted() -> None:
+    """`nn.Dropout` accepts `p=torch.tensor(0.3)`; so does dlspec, with the same meaning."""
+    layer = D.Dropout(torch.tensor(0.3))  # type: ignore[arg-type]
+    assert layer.p == pytest.approx(0.3), f"{CLAIM_EXP}: p=torch.tensor(0.3) read as {layer.p}"
+    x = torch.ones(1000, dtype=torch.float64)
+    kept = D.dropout(x, torch.tensor(0.3), inverted=False)  # type: ignore[arg-type]
+    assert set(kept.unique().tolist()) <= {0.0, 1.0}
 
 
 # =================================================================================================
@@ -822,16 +845,6 @@ UF_MASKS = 50  # random removal masks per fraction, averaged
 UF_FRACTIONS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
-@functools.cache
-def _digits() -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-    """sklearn's 8×8 digits (no network), pixels / 16; a fixed split of 1300 train, 497 test."""
-    from sklearn.datasets import load_digits
-
-    data = load_digits()
-    order = np.random.default_rng(0).permutation(len(data.target))
-    return data.data / 16.0, data.target, order
-
-
 def _normal_cdf(z: float) -> float:
     return 0.5 * math.erfc(-z / math.sqrt(2.0))
 
@@ -843,21 +856,19 @@ def test_dropout_net_degrades_less_when_unitsfailure(device: str, evidence: Any)
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    xs, ys, order = _digits()
-    x = torch.as_tensor(xs, dtype=torch.float32).to(device)
-    y = torch.as_tensor(ys).to(device)
-    tr, te = torch.as_tensor(order[:1300]).to(device), torch.as_tensor(order[1300:]).to(device)
+    data = digits(device=device)
     curves: dict[float, list[list[float]]] = {0.0: [], UF_P: []}
     for seed in range(UF_SEEDS):
         for p in (0.0, UF_P):
             g = torch.Generator(device=device).manual_seed(seed)
             net = MLP([64, UF_HIDDEN, 10], p=p, generator=g, device=device, dtype=torch.float32)
-            fit(net, x[tr], y[tr], epochs=UF_EPOCHS, generator=g)
+            fit(net, data.x_train, data.y_train, epochs=UF_EPOCHS, generator=g)
             ev = torch.Generator(device=device).manual_seed(10_000 + seed)
             curve = []
             for frac in UF_FRACTIONS:
                 keep = remove_units(UF_HIDDEN, frac, count=UF_MASKS, generator=ev, device=device)
-                acc = accuracy(net, x[te], y[te], unit_masks=[keep[:, None, :]])  # (UF_MASKS,)
+                masks = [keep[:, None, :]]
+                acc = accuracy(net, data.x_test, data.y_test, unit_masks=masks)  # (UF_MASKS,)
                 curve.append(float(acc.mean()))
             curves[p].append(curve)
     plain, drop = np.array(curves[0.0]), np.array(curves[UF_P])
@@ -957,7 +968,7 @@ def test_mlp_bad_inputs() -> None:
         net(torch.ones(2, 3), unit_masks=[None, None])
     with pytest.raises(ValueError, match=r"fraction must be a real number in \[0, 1\]"):
         remove_units(4, 1.5)
-    with pytest.raises(ValueError, match="width must be a positive integer"):
+    with pytest.raises(ValueError, match=r"width must be an integer ≥ 1"):
         remove_units(0, 0.5)
     keep = remove_units(10, 0.3, count=4)
     assert (keep.sum(dim=1) == 7).all(), f"{CLAIM_UF}: remove_units must remove exactly 3 of 10"

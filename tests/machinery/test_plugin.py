@@ -6,6 +6,7 @@ Each test runs a small pytest session on a throwaway spec page and test module.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -177,7 +178,9 @@ def test_xdist_gives_the_same_report(
             for cid, c in data["claims"].items()
         }
 
-    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[2]))
+    # The repo root (for `tests.plugin`) before whatever made `dlspec` importable here.
+    root = Path(__file__).resolve().parents[2]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(root), str(root / "impl")]))
     run(pytester).assert_outcomes(passed=3)
     serial = report(pytester)
     result = pytester.runpytest_subprocess(

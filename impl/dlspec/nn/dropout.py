@@ -22,12 +22,20 @@ Claims served: `dropout.expectation`, `dropout.linear-average`,
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from dlspec.checks import (
+    check_flag,
+    check_float_dtype,
+    check_float_tensor,
+    check_generator,
+    check_int,
+    check_like,
+    check_probability,
+)
 from dlspec.registry import Sample, register
 
 __all__ = [
@@ -35,8 +43,6 @@ __all__ = [
     "Dropout",
     "all_masks",
     "check_drop_probability",
-    "check_float_tensor",
-    "check_probability",
     "dropout",
     "ensemble_mean",
     "keep_mask",
@@ -53,35 +59,13 @@ MAX_ENUMERATED_UNITS = 20
 # -- argument checks ------------------------------------------------------------------------------
 
 
-def check_probability(value: Any, name: str, *, closed_right: bool, meaning: str) -> float:
-    """`value` as a float in [0, 1] (or [0, 1)), else an error naming `name` and its `meaning`."""
-    interval = "[0, 1]" if closed_right else "[0, 1)"
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(
-            f"{name} must be a real number in {interval} ({meaning}), got {type(value).__name__}"
-        )
-    v = float(value)
-    inside = 0.0 <= v <= 1.0 if closed_right else 0.0 <= v < 1.0  # False for NaN
-    if not inside:
-        raise ValueError(f"{name} must be a real number in {interval} ({meaning}), got {v!r}")
-    return v
-
-
 def check_drop_probability(p: Any, name: str = "p") -> float:
     """`p` as a float, or a `TypeError`/`ValueError` naming `name` and the range [0, 1).
 
     `p = 1` is refused: every unit would be dropped, and the inverted form divides by `q = 0`.
+    A 0-d real tensor is accepted, as `torch.nn.Dropout` accepts one.
     """
     return check_probability(p, name, closed_right=False, meaning="the drop probability")
-
-
-def check_float_tensor(x: Any, name: str) -> Tensor:
-    """`x` itself if it is a floating-point tensor, else a `TypeError` naming `name`."""
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
-    return x
 
 
 # -- the layer ------------------------------------------------------------------------------------
@@ -130,6 +114,9 @@ def dropout(
     """
     p = check_drop_probability(p)
     x = check_float_tensor(x, "x")
+    training = check_flag(training, "training")
+    inverted = check_flag(inverted, "inverted")
+    generator = check_generator(generator)
     q = 1.0 - p
     if mask is not None:
         if not training:
@@ -171,10 +158,8 @@ class Dropout(nn.Module):
     ) -> None:
         super().__init__()
         self.p = check_drop_probability(p)
-        if generator is not None and not isinstance(generator, torch.Generator):
-            raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
-        self.inverted = bool(inverted)
-        self.generator = generator
+        self.inverted = check_flag(inverted, "inverted")
+        self.generator = check_generator(generator)
 
     def forward(self, x: Tensor) -> Tensor:
         return dropout(
@@ -197,16 +182,8 @@ def all_masks(
     `dropout.linear-average`, `dropout.softmax-geometric-mean`,
     `dropout.linear-regression-l2` and `dropout.nonlinear-inexact`.
     """
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
-        raise TypeError(f"n must be an integer in [0, {MAX_ENUMERATED_UNITS}], got {n!r}")
-    if not 0 <= n <= MAX_ENUMERATED_UNITS:
-        raise ValueError(
-            f"n must be an integer in [0, {MAX_ENUMERATED_UNITS}] (2^n sub-networks are "
-            f"enumerated), got {n}"
-        )
-    if not dtype.is_floating_point:
-        raise TypeError(f"dtype must be a floating-point dtype, got {dtype}")
-    n = int(n)
+    n = check_int(n, "n", low=0, high=MAX_ENUMERATED_UNITS)  # 2^n sub-networks are enumerated
+    dtype = check_float_dtype(dtype)
     k = torch.arange(2**n, device=device)  # sub-network index k = 0, …, 2^n − 1
     j = torch.arange(n, device=device)  # unit index j
     return ((k[:, None] >> j) & 1).to(dtype)  # d_kj = bit j of k
@@ -231,6 +208,7 @@ def mask_probabilities(masks: Tensor, q: float) -> Tensor:
 def _check_weights(outputs: Tensor, weights: Tensor, name: str) -> None:
     check_float_tensor(outputs, name)
     check_float_tensor(weights, "weights")
+    check_like(weights, outputs, "weights", name)
     if weights.dim() != 1 or outputs.dim() < 1 or outputs.shape[0] != weights.shape[0]:
         raise ValueError(
             f"weights must be 1-D with one entry per sub-network (the first dimension of {name}, "

@@ -2,10 +2,9 @@
 
 `h_0 = x`, `h_l = relu(h_{l−1} W_lᵀ + b_l)` for the hidden layers `l = 1, …, L−1`, and the
 logits `h_{L−1} W_Lᵀ + b_L`. In training mode with `p > 0`, every hidden layer's output goes
-through `dlspec.dropout.dropout()` (`p` the drop probability). At test time,
+through `dlspec.nn.dropout.dropout()` (`p` the drop probability). At test time,
 `remove_units()` zeroes a random fraction of hidden units (no rescaling): the "neurons that
-break" of claim `dropout.unit-failure`. `fit()` is a compact seeded training loop
-(cross-entropy, Adam); the optimizer is a tool here, not under test.
+break" of claim `dropout.unit-failure`. Train it with `dlspec.train.fit`.
 """
 
 from __future__ import annotations
@@ -18,10 +17,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from dlspec.dropout import check_drop_probability, check_float_tensor, check_probability, dropout
+from dlspec.checks import check_float_dtype, check_float_tensor, check_int, check_probability
+from dlspec.nn.dropout import check_drop_probability, dropout
 from dlspec.registry import Sample, register
 
-__all__ = ["MLP", "accuracy", "cross_entropy", "fit", "remove_units"]
+__all__ = ["MLP", "remove_units"]
 
 
 def _check_sizes(sizes: Any) -> list[int]:
@@ -55,9 +55,7 @@ class MLP(nn.Module):
         super().__init__()
         self.sizes = _check_sizes(sizes)
         self.p = check_drop_probability(p)
-        dtype = dtype if dtype is not None else torch.get_default_dtype()
-        if not dtype.is_floating_point:
-            raise TypeError(f"dtype must be a floating-point dtype, got {dtype}")
+        dtype = check_float_dtype(dtype if dtype is not None else torch.get_default_dtype())
         self.weights = nn.ParameterList()
         self.biases = nn.ParameterList()
         for fan_in, fan_out in zip(self.sizes[:-1], self.sizes[1:], strict=True):
@@ -120,10 +118,8 @@ def remove_units(
 ) -> Tensor:
     """`count` keep masks of shape `(count, width)`, each with exactly `round(fraction·width)`
     zeros at uniformly random positions (`dropout.unit-failure`)."""
-    if isinstance(width, bool) or not isinstance(width, numbers.Integral) or width < 1:
-        raise ValueError(f"width must be a positive integer, got {width!r}")
-    if isinstance(count, bool) or not isinstance(count, numbers.Integral) or count < 1:
-        raise ValueError(f"count must be a positive integer, got {count!r}")
+    width = check_int(width, "width")
+    count = check_int(count, "count")
     fraction = check_probability(
         fraction, "fraction", closed_right=True, meaning="the fraction of units removed"
     )
@@ -132,64 +128,6 @@ def remove_units(
     removed = u.argsort(dim=1)[:, :k]  # a uniformly random k-subset per row
     keep = torch.ones(count, width, device=device, dtype=dtype)
     return keep.scatter(1, removed, 0.0)
-
-
-def cross_entropy(logits: Tensor, y: Tensor) -> Tensor:
-    """Mean of `log Σ_c e^{z_c} − z_y` over the batch (log-sum-exp form)."""
-    z_y = logits.gather(-1, y.unsqueeze(-1)).squeeze(-1)  # z_y
-    loss: Tensor = (torch.logsumexp(logits, dim=-1) - z_y).mean()
-    return loss
-
-
-def accuracy(
-    model: MLP, x: Tensor, y: Tensor, *, unit_masks: Sequence[Tensor | None] | None = None
-) -> Tensor:
-    """Fraction of correct argmax predictions in evaluation mode, one per leading mask copy."""
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            logits = model(x, unit_masks=unit_masks)
-    finally:
-        model.train(was_training)
-    acc: Tensor = (logits.argmax(dim=-1) == y).to(x.dtype).mean(dim=-1)
-    return acc
-
-
-def fit(
-    model: MLP,
-    x: Tensor,
-    y: Tensor,
-    *,
-    epochs: int,
-    generator: torch.Generator,
-    lr: float = 3e-3,
-    batch_size: int = 64,
-) -> list[float]:
-    """Train `model` with minibatch Adam on the cross-entropy; return the mean loss per epoch.
-
-    `generator` (on the data's device) shuffles the minibatches and draws the dropout masks, so a
-    run is reproducible from the seed of the generator and of the initial weights.
-    """
-    if epochs < 0 or batch_size < 1:
-        raise ValueError(f"epochs must be ≥ 0 and batch_size ≥ 1, got {epochs}, {batch_size}")
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    model.train()
-    n = x.shape[0]
-    history: list[float] = []
-    for _ in range(epochs):
-        order = torch.randperm(n, generator=generator, device=x.device)
-        total = torch.zeros((), device=x.device, dtype=x.dtype)
-        for start in range(0, n, batch_size):
-            idx = order[start : start + batch_size]
-            loss = cross_entropy(model(x[idx], generator=generator), y[idx])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()  # type: ignore[no-untyped-call]
-            optimizer.step()
-            total += loss.detach() * idx.numel()
-        history.append(float(total) / n)
-    model.eval()
-    return history
 
 
 @register("mlp.MLP")
