@@ -1,0 +1,133 @@
+"""Activation functions from primitives, in numerically stable form.
+
+- `sigmoid(z) = 1 / (1 + e^{−z})`, evaluated as `e^{z}/(1 + e^{z})` for `z < 0` so that no
+  `exp` overflows;
+- `tanh(z) = 2σ(2z) − 1`;
+- `relu(z) = max(z, 0)` (autograd's convention `relu′(0) = 0`);
+- `softmax(z)_i = e^{z_i − m} / Σ_j e^{z_j − m}` and `log_softmax(z) = z − m − log Σ_j e^{z_j − m}`
+  with `m = max_j z_j` (the max-shift that keeps every logit ≤ 0 before `exp`);
+- `maxout(z, k)`: the maximum over groups of `k` consecutive pre-activations.
+
+`ACTIVATIONS` maps the names accepted by the networks (`"sigmoid"`, `"tanh"`, `"relu"`,
+`"identity"`) to these functions; `activation()` looks one up with a clear error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from dlspec.checks import check_float_tensor, check_int
+from dlspec.registry import Sample, register
+
+__all__ = [
+    "ACTIVATIONS",
+    "activation",
+    "identity",
+    "log_softmax",
+    "maxout",
+    "relu",
+    "sigmoid",
+    "softmax",
+    "tanh",
+]
+
+
+def sigmoid(z: Tensor) -> Tensor:
+    """`σ(z) = 1 / (1 + e^{−z})`, finite for every finite `z` (no `exp` of a positive number)."""
+    check_float_tensor(z, "z")
+    e = torch.exp(-z.abs())  # e^{−|z|} ∈ (0, 1]
+    return torch.where(
+        z >= 0, 1.0 / (1.0 + e), e / (1.0 + e)
+    )  # z ≥ 0: 1/(1+e^{−z}); else e^z/(1+e^z)
+
+
+def tanh(z: Tensor) -> Tensor:
+    """`tanh(z) = 2σ(2z) − 1`."""
+    return 2.0 * sigmoid(2.0 * z) - 1.0
+
+
+def relu(z: Tensor) -> Tensor:
+    """`max(z, 0)`; its autograd derivative at 0 is 0 (a convention, see `opt.backprop-kink`)."""
+    check_float_tensor(z, "z")
+    return z.clamp_min(0.0)
+
+
+def identity(z: Tensor) -> Tensor:
+    """`z` itself (the linear network's "activation")."""
+    return check_float_tensor(z, "z")
+
+
+def _check_dim(z: Tensor, dim: int) -> int:
+    check_float_tensor(z, "z")
+    if z.dim() == 0:
+        raise ValueError("z must have at least one dimension (the logits), got a 0-d tensor")
+    if not -z.dim() <= dim < z.dim():
+        raise ValueError(
+            f"dim must be in [{-z.dim()}, {z.dim() - 1}] for z of shape {tuple(z.shape)}, got {dim}"
+        )
+    if z.shape[dim] == 0:
+        raise ValueError(
+            f"z must have at least one logit along dim {dim}, got shape {tuple(z.shape)}"
+        )
+    return dim
+
+
+def log_softmax(z: Tensor, dim: int = -1) -> Tensor:
+    """`z − m − log Σ_j e^{z_j − m}`, `m = max_j z_j` (stable for logits of any size)."""
+    dim = _check_dim(z, dim)
+    shifted = z - z.amax(dim=dim, keepdim=True).detach()  # z − m ≤ 0; m's gradient cancels
+    return shifted - torch.log(torch.exp(shifted).sum(dim=dim, keepdim=True))
+
+
+def softmax(z: Tensor, dim: int = -1) -> Tensor:
+    """`e^{z_i − m} / Σ_j e^{z_j − m}`: positive, sums to 1, unchanged by `z + c`."""
+    dim = _check_dim(z, dim)
+    e = torch.exp(z - z.amax(dim=dim, keepdim=True).detach())  # every exponent ≤ 0
+    return e / e.sum(dim=dim, keepdim=True)
+
+
+def maxout(z: Tensor, k: int) -> Tensor:
+    """Maxout over the last dimension, `(..., n·k) → (..., n)`: unit `i` is
+    `max_j z[..., i·k + j]`."""
+    check_float_tensor(z, "z")
+    k = check_int(k, "k")
+    if z.dim() == 0 or z.shape[-1] % k:
+        raise ValueError(
+            f"z's last dimension must be a multiple of k={k} (units × pieces), "
+            f"got shape {tuple(z.shape)}"
+        )
+    return z.reshape(*z.shape[:-1], z.shape[-1] // k, k).amax(dim=-1)
+
+
+ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
+    "sigmoid": sigmoid,
+    "tanh": tanh,
+    "relu": relu,
+    "identity": identity,
+}
+
+
+def activation(name: Any) -> Callable[[Tensor], Tensor]:
+    """The activation called `name` (one of `ACTIVATIONS`), else an error naming the choices."""
+    if not isinstance(name, str) or name not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {name!r}")
+    return ACTIVATIONS[name]
+
+
+@register("activations.all")
+def _sample_activations(device: torch.device, dtype: torch.dtype) -> Sample:
+    def f(z: Tensor) -> Tensor:
+        return (
+            sigmoid(z)
+            + tanh(z)
+            + relu(z)
+            + softmax(z)
+            + log_softmax(z, dim=0)
+            + maxout(z, 2).repeat_interleave(2, dim=-1)
+        )
+
+    return f, (torch.randn(3, 4, device=device, dtype=dtype, requires_grad=True),)

@@ -1,0 +1,169 @@
+"""The affine layer and the fully connected feedforward network built from it.
+
+`Linear`: `z = x Wᵀ + b` with `W` of shape `(out, in)` (rows are neurons, as in the notes'
+matrices) and `b` of shape `(out,)`. `FeedForward(sizes, activation)`: the nested form
+`a_L = σ_L(W_L σ(… σ(W_1 x + b_1) …) + b_L)`, with `activation` on the hidden layers and
+`output` (default `"identity"`) on the last. Weights start as `U(−1/√fan_in, 1/√fan_in)` (the
+scale of `torch.nn.Linear`) drawn from an optional generator, and can be set exactly with
+`load()` (the lecture example loads its printed weights).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from dlspec.checks import check_float_dtype, check_float_tensor, check_generator, check_int
+from dlspec.nn.activations import activation
+from dlspec.registry import Sample, register
+
+__all__ = ["FeedForward", "Linear", "uniform_init"]
+
+
+def uniform_init(
+    shape: tuple[int, ...],
+    fan_in: int,
+    *,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
+) -> Tensor:
+    """`U(−1/√fan_in, 1/√fan_in)` entries (the scale of `torch.nn.Linear`'s default)."""
+    bound = 1.0 / math.sqrt(fan_in)
+    u = torch.rand(shape, generator=generator, device=device, dtype=dtype)
+    return (2.0 * u - 1.0) * bound
+
+
+class Linear(nn.Module):
+    """`z = x Wᵀ + b`; `weight` is `(out_features, in_features)`, `bias` `(out_features,)`."""
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        bias: bool = True,
+        generator: torch.Generator | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        self.in_features = check_int(in_features, "in_features")
+        self.out_features = check_int(out_features, "out_features")
+        if not isinstance(bias, bool):
+            raise TypeError(f"bias must be a bool, got {type(bias).__name__}")
+        generator = check_generator(generator)
+        dtype = check_float_dtype(dtype if dtype is not None else torch.get_default_dtype())
+        kw: dict[str, Any] = {"generator": generator, "device": device, "dtype": dtype}
+        self.weight = nn.Parameter(
+            uniform_init((self.out_features, self.in_features), self.in_features, **kw)
+        )
+        self.bias = (
+            nn.Parameter(uniform_init((self.out_features,), self.in_features, **kw))
+            if bias
+            else None
+        )
+
+    def load(self, weight: Any, bias: Any = None) -> Linear:
+        """Set `W` (and `b`) exactly from tensors or nested lists of the right shapes."""
+        w = torch.as_tensor(weight, dtype=self.weight.dtype, device=self.weight.device)
+        if w.shape != self.weight.shape:
+            raise ValueError(
+                f"weight must have shape {tuple(self.weight.shape)}, got {tuple(w.shape)}"
+            )
+        with torch.no_grad():
+            self.weight.copy_(w)
+            if bias is not None:
+                if self.bias is None:
+                    raise ValueError("bias given for a layer built with bias=False")
+                b = torch.as_tensor(bias, dtype=self.weight.dtype, device=self.weight.device)
+                if b.shape != self.bias.shape:
+                    raise ValueError(
+                        f"bias must have shape {tuple(self.bias.shape)}, got {tuple(b.shape)}"
+                    )
+                self.bias.copy_(b)
+        return self
+
+    def forward(self, x: Tensor) -> Tensor:
+        check_float_tensor(x, "x")
+        if x.dim() == 0 or x.shape[-1] != self.in_features:
+            raise ValueError(
+                f"x must end in {self.in_features} features, got shape {tuple(x.shape)}"
+            )
+        z = x @ self.weight.T  # x Wᵀ: each row of W is one neuron's weights
+        return z + self.bias if self.bias is not None else z
+
+    def extra_repr(self) -> str:
+        has_bias = self.bias is not None
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={has_bias}"
+
+
+class FeedForward(nn.Module):
+    """`sizes[0] → … → sizes[-1]`: `Linear` layers, `activation` after each hidden layer and
+    `output` after the last (`"sigmoid"`, `"tanh"`, `"relu"` or `"identity"`)."""
+
+    def __init__(
+        self,
+        sizes: Sequence[int],
+        activation: str = "relu",
+        *,
+        output: str = "identity",
+        bias: bool = True,
+        generator: torch.Generator | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        if isinstance(sizes, str | bytes) or not isinstance(sizes, Sequence) or len(sizes) < 2:
+            raise ValueError(f"sizes must be a sequence of at least 2 layer widths, got {sizes!r}")
+        self.sizes = [check_int(s, f"sizes[{i}]") for i, s in enumerate(sizes)]
+        self.activation_name, self.output_name = activation, output
+        self.act = _activation(activation, "activation")
+        self.out_act = _activation(output, "output")
+        self.layers = nn.ModuleList(
+            Linear(a, b, bias=bias, generator=generator, device=device, dtype=dtype)
+            for a, b in zip(self.sizes[:-1], self.sizes[1:], strict=True)
+        )
+
+    def load(self, params: Sequence[tuple[Any, Any]]) -> FeedForward:
+        """Set every layer's `(W_l, b_l)` exactly, in order."""
+        if len(params) != len(self.layers):
+            raise ValueError(
+                f"params must hold one (weight, bias) pair per layer ({len(self.layers)}), "
+                f"got {len(params)}"
+            )
+        for layer, (w, b) in zip(self.layers, params, strict=True):
+            assert isinstance(layer, Linear)
+            layer.load(w, b)
+        return self
+
+    def forward_all(self, x: Tensor) -> list[tuple[Tensor, Tensor]]:
+        """Every layer's pre-activation and activation `(z_l, a_l)`, `l = 1, …, L`."""
+        out = []
+        a = x
+        last = len(self.layers) - 1
+        for i, layer in enumerate(self.layers):
+            z = layer(a)  # z_l = W_l a_{l−1} + b_l
+            a = self.out_act(z) if i == last else self.act(z)  # a_l = σ(z_l)
+            out.append((z, a))
+        return out
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_all(x)[-1][1]
+
+
+def _activation(name: Any, what: str) -> Any:
+    try:
+        return activation(name)
+    except ValueError as e:
+        raise ValueError(str(e).replace("activation must", f"{what} must", 1)) from None
+
+
+@register("linear.FeedForward")
+def _sample_feedforward(device: torch.device, dtype: torch.dtype) -> Sample:
+    net = FeedForward([3, 5, 4, 2], "sigmoid", output="tanh", device=device, dtype=dtype)
+    return net, (torch.randn(6, 3, device=device, dtype=dtype),)
