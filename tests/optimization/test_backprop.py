@@ -176,15 +176,15 @@ def test_dz_dw_is_the_input_activation(
     layers = net.forward_all(x)
     acts = [x] + [a for _, a in layers]
     grads = BP.backward(net, x, v)
-    for l, ((z, _), layer) in enumerate(zip(layers, net.layers, strict=True)):
+    for k, ((z, _), layer) in enumerate(zip(layers, net.layers, strict=True)):
         for i in range(z.shape[1]):
             (dw,) = torch.autograd.grad(z[0, i], layer.weight, retain_graph=True)
             want = torch.zeros_like(dw)
-            want[i] = acts[l][0].detach()
-            check_close(dw, want, EXACT, CLAIM_FWD, device, f"∂z^{l + 1}_{i}/∂W^{l + 1}")
+            want[i] = acts[k][0].detach()
+            check_close(dw, want, EXACT, CLAIM_FWD, device, f"∂z^{k + 1}_{i}/∂W^{k + 1}")
         (delta,) = torch.autograd.grad((layers[-1][1] * v).sum(), z, retain_graph=True)
-        outer = delta[0][:, None] * acts[l][0].detach()[None, :]
-        check_close(grads[l][0], outer, EXACT, CLAIM_FWD, device, f"δ^{l + 1} a^{l}ᵀ")
+        outer = delta[0][:, None] * acts[k][0].detach()[None, :]
+        check_close(grads[k][0], outer, EXACT, CLAIM_FWD, device, f"δ^{k + 1} a^{k}ᵀ")
 
 
 # =================================================================================================
@@ -249,7 +249,9 @@ def _sigmoid_nets(draw: st.DrawFn) -> tuple[list[int], float, int]:
 @pytest.mark.dtypes("float64")
 @settings(deadline=None)
 @given(case=_sigmoid_nets())
-def test_jacobian_bound(device: str, dtype: torch.dtype, case: tuple[list[int], float, int]) -> None:
+def test_jacobian_bound(
+    device: str, dtype: torch.dtype, case: tuple[list[int], float, int]
+) -> None:
     """Sigmoid nets (depth 1–10, widths ≤ 6, weights scaled by s ∈ [0.1, 8]):
     ‖∂h_L/∂h_0‖₂ ≤ Π_l ‖W_l‖₂/4 (1 + 1e-9), the Jacobian by autograd."""
     sizes, s, seed = case
@@ -261,7 +263,10 @@ def test_jacobian_bound(device: str, dtype: torch.dtype, case: tuple[list[int], 
     x = torch.randn(sizes[0], generator=g, dtype=dtype).to(device)
     jac = torch.autograd.functional.jacobian(net, x)
     norm = float(torch.linalg.matrix_norm(jac.reshape(sizes[-1], sizes[0]), ord=2))
-    bound = math.prod(float(torch.linalg.matrix_norm(l.weight, ord=2)) / 4 for l in net.layers)
+    bound = math.prod(
+        float(torch.linalg.matrix_norm(layer.weight, ord=2)) / 4  # type: ignore[arg-type]
+        for layer in net.layers
+    )
     assert norm <= bound * (1 + 1e-9) + 1e-300, failure(
         CLAIM_VAN, device, dtype, f"‖J‖ above Π‖W‖/4 for {sizes}", norm - bound, "1e-9 rel"
     )
@@ -275,7 +280,7 @@ def test_norm_below_four_is_not_enough_and_saturation(
     """Scalar chains from h_0 = ½: w_l = 4e^{−1/l²} < 4, b_l = −w_l/2 keeps dh_L/dh_0 above
     e^{−π²/6} ≈ 0.193 for every L; w = 8, b = 4 (‖W‖ = 8 ≥ 4) still vanishes, ≤ 2.7e-3 per layer."""
     depth = 200
-    ws = [4 * math.exp(-1 / l**2) for l in range(1, depth + 1)]
+    ws = [4 * math.exp(-1 / k**2) for k in range(1, depth + 1)]
     net = FeedForward([1] * (depth + 1), "sigmoid", output="sigmoid", dtype=dtype, device=device)
     net.load([([[w]], [-w / 2]) for w in ws])
     h0 = torch.full((1, 1), 0.5, dtype=dtype, device=device)
@@ -303,7 +308,7 @@ def _layer_norms(act: str, width: int, depth: int, seeds: int) -> np.ndarray[Any
     return np.array(rows)
 
 
-RELU_NETS = 400
+RELU_NETS = 1600
 RELU_WIDTH = 64
 
 
@@ -311,7 +316,8 @@ RELU_WIDTH = 64
 def test_per_layer_gradient_norms_and_relu_he(evidence: Any) -> None:
     """10-layer width-64 nets, 8 seeds: sigmoid (default U(±1/√fan_in) init) gradients shrink
     from the last layer to the first by more than 10⁴, ReLU with He init by less than 10 (figure).
-    ReLU/He at width 64, depth 10: the mean of ‖Jv‖²/‖v‖² over 400 nets is within 0.25 of 1."""
+    ReLU/He at width 64, depth 10: the mean of ‖Jv‖²/‖v‖² over 1600 nets is within 0.25 of 1
+    (at least 6 standard errors)."""
     sig = _layer_norms("sigmoid", 64, 10, 8)
     rel = _layer_norms("relu", 64, 10, 8)
     sig_ratio = float(np.median(sig[:, -1] / sig[:, 0]))
@@ -326,10 +332,10 @@ def test_per_layer_gradient_norms_and_relu_he(evidence: Any) -> None:
     ax.legend()
     evidence.figure(fig, "opt-layer-gradient-norms")
     plt.close(fig)
+    what = f"last/first ratios sigmoid {sig_ratio:.3g}, relu {rel_ratio:.3g}"
     assert sig_ratio > 1e4 and rel_ratio < 10, failure(
-        CLAIM_VAN, "cpu", "float64", f"last/first ratios sigmoid {sig_ratio:.3g}, relu {rel_ratio:.3g}",
-        sig_ratio, "> 1e4 and < 10",
-    )  # fmt: skip
+        CLAIM_VAN, "cpu", "float64", what, sig_ratio, "> 1e4 and < 10"
+    )
     evidence.value("sigmoid_last_over_first", sig_ratio)
     evidence.value("relu_last_over_first", rel_ratio)
     # E‖Jv‖² = ‖v‖² for ReLU/He, checked over RELU_NETS independent nets (batched)
@@ -345,7 +351,7 @@ def test_per_layer_gradient_norms_and_relu_he(evidence: Any) -> None:
         h, v = z * mask, (wl @ v) * mask  # forward and Jacobian-vector product, relu′(0) = 0
     r = (v**2).sum(dim=(1, 2))
     mean, se = float(r.mean()), float(r.std() / math.sqrt(n))
-    assert abs(mean - 1.0) <= 0.25 and 0.25 >= 4 * se, failure(
+    assert abs(mean - 1.0) <= 0.25 and 6 * se <= 0.25, failure(
         CLAIM_VAN, "cpu", "float64", f"mean ‖Jv‖² {mean:.3f} (s.e. {se:.3f})", abs(mean - 1), "0.25"
     )
     evidence.value("relu_he_mean_sq_gain", mean)

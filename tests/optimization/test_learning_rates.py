@@ -45,9 +45,9 @@ def test_inverse_sqrt_schedule(device: str, dtype: torch.dtype, lr: float, grads
     for t in range(12):
         want = lr / math.sqrt(t + 1)
         got = opt.param_groups[0]["lr"]
-        assert abs(got - want) <= 1e-15 * want and abs(inverse_sqrt_lr(lr, t) - want) <= 1e-15 * want, (
-            failure(CLAIM_DECAY, device, dtype, f"η_{t}", abs(got - want), "1e-15 relative")
-        )
+        assert (
+            abs(got - want) <= 1e-15 * want and abs(inverse_sqrt_lr(lr, t) - want) <= 1e-15 * want
+        ), failure(CLAIM_DECAY, device, dtype, f"η_{t}", abs(got - want), "1e-15 relative")
         g = S.to_torch(grads[t], device, dtype)
         p.grad = g.clone()
         opt.step()
@@ -181,8 +181,12 @@ def test_adagrad_equals_torch_with_eps_zero(
     """Two parameter tensors, T ≤ 20 drawn gradients with |g| ≥ 1e-3: Adagrad(lr=η) equals
     torch.optim.Adagrad(lr=η, lr_decay=0, eps=0, initial_accumulator_value=0) after every step."""
     g1, g2, lr = case
-    mine = [torch.nn.Parameter(torch.zeros(g.shape[1], dtype=dtype, device=device)) for g in (g1, g2)]
-    ref = [torch.nn.Parameter(torch.zeros(g.shape[1], dtype=dtype, device=device)) for g in (g1, g2)]
+    mine = [
+        torch.nn.Parameter(torch.zeros(g.shape[1], dtype=dtype, device=device)) for g in (g1, g2)
+    ]
+    ref = [
+        torch.nn.Parameter(torch.zeros(g.shape[1], dtype=dtype, device=device)) for g in (g1, g2)
+    ]
     opt = Adagrad(mine, lr=lr)
     oracle = torch.optim.Adagrad(ref, lr=lr, lr_decay=0, eps=0, initial_accumulator_value=0)
     tl = _tol_adagrad(dtype, g1.shape[0])

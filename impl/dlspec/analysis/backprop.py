@@ -43,6 +43,12 @@ def derivative(name: str, z: Tensor, a: Tensor) -> Tensor:
     raise ValueError(f"name must be one of ['identity', 'relu', 'sigmoid', 'tanh'], got {name!r}")
 
 
+def _linear(net: FeedForward, k: int) -> Linear:
+    layer = net.layers[k]
+    assert isinstance(layer, Linear)
+    return layer
+
+
 def _check(net: FeedForward, x: Tensor, grad_output: Tensor) -> None:
     if not isinstance(net, FeedForward):
         raise TypeError(f"net must be a dlspec FeedForward, got {type(net).__name__}")
@@ -66,11 +72,11 @@ def _deltas(net: FeedForward, x: Tensor, grad_output: Tensor) -> tuple[list[Tens
         z, a = zs_as[-1]
         delta = derivative(names[-1], z, a) * grad_output  # δ^L = σ′(z^L) ⊙ ∇_a C
         deltas[-1] = delta
-        for l in range(len(zs_as) - 2, -1, -1):
-            w_next = net.layers[l + 1].weight
-            z, a = zs_as[l]
-            delta = derivative(names[l], z, a) * (delta @ w_next)  # δ^l = σ′ ⊙ W^{l+1}ᵀ δ^{l+1}
-            deltas[l] = delta
+        for k in range(len(zs_as) - 2, -1, -1):  # k = l − 1 (0-based layer index)
+            w_next = _linear(net, k + 1).weight
+            z, a = zs_as[k]
+            delta = derivative(names[k], z, a) * (delta @ w_next)  # δ^l = σ′ ⊙ W^{l+1}ᵀ δ^{l+1}
+            deltas[k] = delta
     return acts, deltas
 
 
@@ -83,12 +89,11 @@ def backward(net: FeedForward, x: Tensor, grad_output: Tensor) -> list[tuple[Ten
     _check(net, x, grad_output)
     acts, deltas = _deltas(net, x, grad_output)
     out = []
-    for l, delta in enumerate(deltas):
-        a_prev = acts[l].reshape(-1, acts[l].shape[-1])
+    for k, delta in enumerate(deltas):
+        a_prev = acts[k].reshape(-1, acts[k].shape[-1])
         d = delta.reshape(-1, delta.shape[-1])
         grad_w = d.T @ a_prev  # ∂C/∂W^l = Σ_n δ^l_n (a^{l−1}_n)ᵀ
-        layer = net.layers[l]
-        assert isinstance(layer, Linear)
+        layer = _linear(net, k)
         grad_b = d.sum(dim=0) if layer.bias is not None else d.new_zeros(0)  # ∂C/∂b^l = δ^l
         out.append((grad_w, grad_b))
     return out
@@ -98,13 +103,15 @@ def input_gradient(net: FeedForward, x: Tensor, grad_output: Tensor) -> Tensor:
     """`∂C/∂a^0 = (W^1)ᵀ δ^1` per row of `x` (the vector–Jacobian product `vᵀ ∂a^L/∂x`)."""
     _check(net, x, grad_output)
     _, deltas = _deltas(net, x, grad_output)
-    return deltas[0] @ net.layers[0].weight
+    out: Tensor = deltas[0] @ _linear(net, 0).weight
+    return out
 
 
 def layer_gradient_norms(net: FeedForward, x: Tensor, grad_output: Tensor) -> Tensor:
     """`‖∂C/∂W^l‖_F` for `l = 1, …, L` (a 1-D tensor), from the hand-written backward pass."""
     grads = backward(net, x, grad_output)
-    return torch.stack([torch.linalg.vector_norm(gw) for gw, _ in grads])
+    out: Tensor = torch.stack([torch.linalg.vector_norm(gw) for gw, _ in grads])
+    return out
 
 
 def he_init(net: FeedForward, *, generator: torch.Generator | None = None) -> FeedForward:
@@ -133,7 +140,8 @@ def _sample_backward(device: torch.device, dtype: torch.dtype) -> Sample:
         gw = sum(g.sum() for g, _ in grads)
         assert isinstance(gw, Tensor)
         # Differentiable in x through a plain forward, so the device test can run backward too.
-        return net(x).sum() + gw.detach() + layer_gradient_norms(net, x, v).sum().detach()
+        out: Tensor = net(x).sum() + gw.detach() + layer_gradient_norms(net, x, v).sum().detach()
+        return out
 
     x = torch.randn(5, 3, device=device, dtype=dtype, requires_grad=True)
     return f, (x, torch.randn(5, 2, device=device, dtype=dtype))

@@ -56,7 +56,8 @@ def random_orthogonal(
     d = check_int(d, "d")
     g = torch.randn(d, d, generator=check_generator(generator), device=device, dtype=dtype)
     q, r = torch.linalg.qr(g)
-    return q * torch.sign(torch.diagonal(r)).unsqueeze(0)
+    out: Tensor = q * torch.sign(torch.diagonal(r)).unsqueeze(0)
+    return out
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,8 @@ class Quadratic:
 
     @property
     def minimizer(self) -> Tensor:
-        return torch.linalg.solve(self.a, self.b)
+        out: Tensor = torch.linalg.solve(self.a, self.b)
+        return out
 
     def loss(self, x: Tensor) -> Tensor:
         """`½ xᵀAx − bᵀx` over the last dimension of `x`."""
@@ -155,7 +157,8 @@ def hessian_condition(x: Tensor) -> Tensor:
     """`κ(XᵀX) = λ_max/λ_min`, the condition number of least squares' Hessian."""
     check_float_tensor(x, "x", dim=2)
     lam = torch.linalg.eigvalsh(x.T @ x)  # ascending
-    return lam[-1] / lam[0]
+    out: Tensor = lam[-1] / lam[0]
+    return out
 
 
 def huber(x: Tensor, delta: float = 1.0) -> Tensor:

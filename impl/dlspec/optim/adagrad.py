@@ -43,7 +43,7 @@ class Adagrad(torch.optim.Optimizer):
         super().__init__(check_params(params), {"lr": check_lr(lr), "eps": eps})
 
     @torch.no_grad()
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
         loss = None
         if closure is not None:
             with torch.enable_grad():

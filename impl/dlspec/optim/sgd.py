@@ -61,7 +61,7 @@ class GD(torch.optim.Optimizer):
         super().__init__(check_params(params), {"lr": check_lr(lr)})
 
     @torch.no_grad()
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
         loss = None
         if closure is not None:
             with torch.enable_grad():
