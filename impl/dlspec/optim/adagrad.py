@@ -60,14 +60,14 @@ class Adagrad(torch.optim.Optimizer):
                     state["sum_sq"] = torch.zeros_like(p)
                 t = state["step"]
                 sum_sq: Tensor = state["sum_sq"]
-                sum_sq.add_(g * g)  # Σ_{i≤t} g_i²
+                sum_sq.addcmul_(g, g)  # Σ_{i≤t} g_i²
                 eta_t = eta / (t + 1) ** 0.5  # η_t = η/√(t+1)
-                sigma_t = torch.sqrt(sum_sq / (t + 1))  # σ_t = √(Σ g_i² / (t+1))
-                # With eps: η_t/(σ_t + ε/√(t+1)) = η/(√Σ + ε), torch's placement of eps.
-                denom = sigma_t + eps / (t + 1) ** 0.5
-                safe = torch.where(denom > 0, denom, torch.ones_like(denom))
-                step = torch.where(denom > 0, eta_t * g / safe, torch.zeros_like(g))
-                p.sub_(step)  # w ← w − (η_t/σ_t) g_t
+                # σ_t = √(Σ g_i² / (t+1)); with eps, η_t/(σ_t + ε/√(t+1)) = η/(√Σ + ε) (torch's).
+                denom = sum_sq.sqrt().mul_((t + 1) ** -0.5).add_(eps * (t + 1) ** -0.5)
+                # Σ = 0 means every g_i = 0 so far: 0/0, read as 0 by raising the denominator to
+                # the smallest normal number (this changes nothing unless |g| is subnormal).
+                denom.clamp_min_(torch.finfo(denom.dtype).tiny)
+                p.addcdiv_(g, denom, value=-eta_t)  # w ← w − (η_t/σ_t) g_t
                 state["step"] = t + 1
         return loss
 

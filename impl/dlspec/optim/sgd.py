@@ -72,7 +72,7 @@ class GD(torch.optim.Optimizer):
                 if p.grad is None:
                     continue
                 g = finite_grad(p, i)
-                p.sub_(eta * g)  # θ ← θ − η g
+                p.add_(g, alpha=-eta)  # θ ← θ − η g
         return loss
 
 
