@@ -359,6 +359,23 @@ def test_per_layer_gradient_norms_and_relu_he(evidence: Any) -> None:
     evidence.value("relu_he_median_sq_gain", float(r.median()))
 
 
+@pytest.mark.claim(CLAIM_VAN)
+def test_he_init_statistics() -> None:
+    """he_init: biases 0, weights with mean 0 and variance 2/fan_in: over 10 layers of 64 × 64
+    (40 960 entries) the sample variance is within 5% of 2/64 (7 standard errors, √(2/N) = 0.7%
+    each, of the variance of a Gaussian sample) and the mean within 7 standard errors of 0."""
+    net = FeedForward([64] * 11, "relu", generator=torch.Generator().manual_seed(9))
+    BP.he_init(net, generator=torch.Generator().manual_seed(10))
+    w = torch.cat([layer.weight.detach().reshape(-1) for layer in net.layers])  # type: ignore[union-attr]
+    n = w.numel()
+    var = float(w.var(correction=0))
+    assert abs(var / (2 / 64) - 1) <= 7 * math.sqrt(2 / n) <= 0.05, failure(
+        CLAIM_VAN, "cpu", "float32", "He weight variance / (2/fan_in)", var / (2 / 64), "1 ± 0.05"
+    )
+    assert abs(float(w.mean())) <= 7 * math.sqrt(2 / 64 / n)
+    assert all(float(layer.bias.detach().abs().max()) == 0.0 for layer in net.layers)  # type: ignore[union-attr]
+
+
 # =================================================================================================
 # opt.sigmoid-can-explode
 # =================================================================================================

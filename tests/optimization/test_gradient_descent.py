@@ -24,7 +24,7 @@ from dlspec.nn.linear import FeedForward
 from dlspec.optim.sgd import GD, minibatch
 from dlspec.train import fit
 from tests import strategies as S
-from tests.tolerances import EXACT, check_close, failure
+from tests.tolerances import EXACT, check_close, failure, tol
 
 # =================================================================================================
 # opt.gd-update
@@ -349,6 +349,22 @@ def test_huber_eta_three_two_cycle(device: str, dtype: torch.dtype, evidence: An
     slopes = (gr[1:] - gr[:-1]) / (xs[1:] - xs[:-1]).detach()
     assert float(slopes.abs().max()) <= 1 + 1e-9 and float(slopes.abs().max()) >= 1 - 1e-9
     evidence.value("huber_path", path[:7])
+
+
+@pytest.mark.claim(CLAIM_HUBER)
+@pytest.mark.dtypes("float32", "float64")
+@settings(deadline=None)
+@given(delta=st.floats(0.1, 5.0))
+def test_huber_values_equal_torch(device: str, dtype: torch.dtype, delta: float) -> None:
+    """huber(x, δ) equals F.huber_loss(x, 0, delta=δ) on a grid over [−3δ, 3δ] (values, so also
+    continuity at ±δ), and its autograd gradient is clamp(x, −δ, δ)."""
+    xs = torch.linspace(-3 * delta, 3 * delta, 241, dtype=dtype, device=device)
+    xs.requires_grad_(True)
+    mine = problems.huber(xs, delta)
+    ref = F.huber_loss(xs, torch.zeros_like(xs), reduction="none", delta=delta)
+    check_close(mine, ref, tol(dtype), CLAIM_HUBER, device, f"Huber values (δ={delta})")
+    (gr,) = torch.autograd.grad(mine.sum(), xs)
+    check_close(gr, xs.detach().clamp(-delta, delta), tol(dtype), CLAIM_HUBER, device, "Huber′")
 
 
 @pytest.mark.claim(CLAIM_HUBER)
