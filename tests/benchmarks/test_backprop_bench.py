@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
@@ -33,7 +34,7 @@ def test_backprop(benchmark: Any, bench_device: str, impl: str) -> None:
     benchmark.group = f"backprop-{bench_device}"
     benchmark(synchronized(mine if impl == "dlspec" else autograd, bench_device))
     # forward 2·B·Σ in·out, backward 4·B·Σ in·out (δ and the weight gradient)
-    macs = sum(a * b for a, b in zip(SIZES[:-1], SIZES[1:], strict=True))
+    macs = sum(a * b for a, b in itertools.pairwise(SIZES))
     params = macs + sum(SIZES[1:])
     record(benchmark, bench_device, bytes_moved=4 * (3 * params + 4 * BATCH * sum(SIZES)),
            flops=6 * BATCH * macs)  # fmt: skip

@@ -264,7 +264,7 @@ def test_jacobian_bound(
     jac = torch.autograd.functional.jacobian(net, x)
     norm = float(torch.linalg.matrix_norm(jac.reshape(sizes[-1], sizes[0]), ord=2))
     bound = math.prod(
-        float(torch.linalg.matrix_norm(layer.weight, ord=2)) / 4  # type: ignore[arg-type]
+        float(torch.linalg.matrix_norm(layer.weight.detach(), ord=2)) / 4  # type: ignore[operator]
         for layer in net.layers
     )
     assert norm <= bound * (1 + 1e-9) + 1e-300, failure(
