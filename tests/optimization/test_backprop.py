@@ -73,7 +73,10 @@ def test_backward_equals_autograd_and_finite_differences(
     net = FeedForward(sizes, act, output=out, generator=g, dtype=dtype, device=device)
     x = torch.randn(batch, sizes[0], generator=g, dtype=dtype).to(device)
     v = torch.randn(batch, sizes[-1], generator=g, dtype=dtype).to(device)
+    x.requires_grad_(True)  # the hand-written pass must not build an autograd graph even so
     mine, auto = _mine(net, x, v), _autograd(net, x, v)
+    x.requires_grad_(False)
+    assert not any(t.requires_grad for t in mine), f"{CLAIM_BP}: hand-written grads need grad"
     for i, (a, b) in enumerate(zip(mine, auto, strict=True)):
         check_close(a, b, Tol(rtol=1e-10, atol=1e-10), CLAIM_BP, device,
                     f"parameter {i} of {sizes} {act}/{out}")  # fmt: skip

@@ -88,6 +88,7 @@ def backward(net: FeedForward, x: Tensor, grad_output: Tensor) -> list[tuple[Ten
     """
     _check(net, x, grad_output)
     acts, deltas = _deltas(net, x, grad_output)
+    acts[0] = x.detach()  # no autograd anywhere: the results are plain tensors
     out = []
     for k, delta in enumerate(deltas):
         a_prev = acts[k].reshape(-1, acts[k].shape[-1])
@@ -103,7 +104,7 @@ def input_gradient(net: FeedForward, x: Tensor, grad_output: Tensor) -> Tensor:
     """`∂C/∂a^0 = (W^1)ᵀ δ^1` per row of `x` (the vector–Jacobian product `vᵀ ∂a^L/∂x`)."""
     _check(net, x, grad_output)
     _, deltas = _deltas(net, x, grad_output)
-    out: Tensor = deltas[0] @ _linear(net, 0).weight
+    out: Tensor = deltas[0] @ _linear(net, 0).weight.detach()  # (W^1)ᵀ δ^1 per row
     return out
 
 
