@@ -114,6 +114,27 @@ def test_gd_plugs_into_fit_like_sgd(device: str, dtype: torch.dtype) -> None:
         check_close(p1.detach(), p2.detach(), EXACT, CLAIM_UPDATE, device, f"fit-trained {n1}")
 
 
+@pytest.mark.claim(CLAIM_UPDATE)
+@pytest.mark.dtypes("float64")
+def test_parameter_groups_take_their_own_rates(device: str, dtype: torch.dtype) -> None:
+    """Two parameter groups with learning rates 0.1 and 2.5: each moves by its own η·g, as SGD."""
+    g = torch.Generator().manual_seed(7)
+    init = [torch.randn(3, generator=g, dtype=dtype).to(device) for _ in range(2)]
+    grads = [torch.randn(3, generator=g, dtype=dtype).to(device) for _ in range(2)]
+    mine = [torch.nn.Parameter(t.clone()) for t in init]
+    ref = [torch.nn.Parameter(t.clone()) for t in init]
+    opt = GD([{"params": [mine[0]]}, {"params": [mine[1]], "lr": 2.5}], lr=0.1)
+    oracle = torch.optim.SGD([{"params": [ref[0]]}, {"params": [ref[1]], "lr": 2.5}], lr=0.1)
+    for ps in (mine, ref):
+        for p, gr in zip(ps, grads, strict=True):
+            p.grad = gr.clone()
+    opt.step()
+    oracle.step()
+    for p, q, t, gr, lr in zip(mine, ref, init, grads, (0.1, 2.5), strict=True):
+        check_close(p.detach(), t - lr * gr, EXACT, CLAIM_UPDATE, device, f"group lr={lr}")
+        check_close(p.detach(), q.detach(), EXACT, CLAIM_UPDATE, device, f"SGD group lr={lr}")
+
+
 # =================================================================================================
 # opt.gd-descent
 # =================================================================================================
@@ -514,6 +535,8 @@ def test_starts_in_different_basins_end_in_different_minima(
     distinct = sorted({round(e, 6) for e in ends})
     assert len(distinct) == 7, failure(CLAIM_INIT, device, dtype, f"minima {distinct}", 0, "7")
     evidence.value("distinct_minima", distinct)
+    best = min(distinct, key=lambda e: math.sin(3 * e) + 0.1 * e * e)
+    assert round(best, 2) == -0.51, failure(CLAIM_INIT, device, dtype, "global", best, "-0.51")
     fig, ax = plt.subplots(figsize=(6, 3.4))
     grid = np.linspace(-6.5, 6.5, 800)
     ax.plot(grid, np.sin(3 * grid) + 0.1 * grid**2, color="0.3")
