@@ -1,0 +1,133 @@
+"""Plain gradient descent, the notes' `η/√(t+1)` schedule, and stochastic gradient sampling.
+
+- `GD(params, lr)`: `θ ← θ − η ∇L(θ)` (claims `opt.gd-update`, `opt.gd-descent`,
+  `opt.gd-step-quadratic`), a `torch.optim.Optimizer`, so `fit(optimizer=lambda p: GD(p, lr=η))`
+  trains with it. Equal to `torch.optim.SGD(lr=η)` without momentum or weight decay.
+- `inverse_sqrt_decay(optimizer)`: the schedule `η_t = η/√(t+1)` (claim `opt.lr-decay`) as a
+  `torch.optim.lr_scheduler.LambdaLR`; `inverse_sqrt_lr(η, t)` is the same number.
+- `minibatch(n, size, generator=)`: indices of a uniformly drawn minibatch (without
+  replacement), the sampling step of stochastic gradient descent (claim `opt.sgd-unbiased`).
+
+Bad input: a learning rate ≤ 0, an empty parameter list, or a NaN/±∞ gradient at `step()` raise
+errors that name the argument.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from dlspec.checks import check_finite, check_generator, check_int, check_real
+from dlspec.registry import Sample, register
+
+__all__ = ["GD", "check_params", "inverse_sqrt_decay", "inverse_sqrt_lr", "minibatch"]
+
+
+def check_params(params: Any) -> list[Any]:
+    """The parameters (or parameter groups) as a non-empty list, else a `ValueError`."""
+    if isinstance(params, Tensor):
+        raise TypeError(
+            "params must be an iterable of tensors or parameter groups, got a single Tensor"
+        )
+    out = list(params)
+    if not out:
+        raise ValueError("params must hold at least one parameter, got an empty list")
+    return out
+
+
+def check_lr(lr: Any) -> float:
+    """A learning rate: a finite real number `η > 0`."""
+    return check_real(lr, "lr", low=0.0, low_open=True, meaning="the learning rate η")
+
+
+def finite_grad(p: Tensor, i: int) -> Tensor:
+    """`p.grad`, refused when it holds NaN or ±∞ (reads the data; nothing to read on meta)."""
+    assert p.grad is not None
+    return check_finite(p.grad, f"the gradient of parameter {i}")
+
+
+class GD(torch.optim.Optimizer):
+    """Gradient descent `θ_{t+1} = θ_t − η ∇L(θ_t)` on every parameter with a gradient.
+
+    Serves `opt.gd-update`, `opt.gd-descent` and `opt.gd-step-quadratic`. Parameters whose
+    `grad` is `None` are left unchanged (as `torch.optim.SGD` does).
+    """
+
+    def __init__(self, params: Iterable[Any], lr: float) -> None:
+        super().__init__(check_params(params), {"lr": check_lr(lr)})
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            eta = check_lr(group["lr"])
+            for i, p in enumerate(group["params"]):
+                if p.grad is None:
+                    continue
+                g = finite_grad(p, i)
+                p.add_(g, alpha=-eta)  # θ ← θ − η g
+        return loss
+
+
+def inverse_sqrt_lr(lr: float, t: int) -> float:
+    """`η_t = η / √(t + 1)` for step `t = 0, 1, 2, …` (claim `opt.lr-decay`)."""
+    lr = check_lr(lr)
+    t = check_int(t, "t", low=0)
+    return lr / math.sqrt(t + 1)
+
+
+def inverse_sqrt_decay(optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LambdaLR:
+    """The schedule `η_t = η/√(t+1)`: call `scheduler.step()` after each `optimizer.step()`.
+
+    Before the first step the learning rate is `η_0 = η`; after `t` scheduler steps it is
+    `η/√(t+1)` (claim `opt.lr-decay`).
+    """
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(
+            f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}"
+        )
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda t: 1.0 / math.sqrt(t + 1))
+
+
+def minibatch(
+    n: int,
+    size: int,
+    *,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+) -> Tensor:
+    """`size` distinct indices of `0, …, n − 1`, every subset of that size equally likely.
+
+    `size = 1` is the notes' stochastic gradient descent ("选取一个样本 xⁿ"): the index is
+    uniform on `{0, …, n − 1}`. A seeded `generator` reproduces the draw.
+    """
+    n = check_int(n, "n")
+    size = check_int(size, "size", high=n)
+    generator = check_generator(generator)
+    # A uniform random permutation's first `size` entries are a uniform `size`-subset.
+    return torch.randperm(n, generator=generator, device=device)[:size]
+
+
+@register("sgd.GD")
+def _sample_gd(device: torch.device, dtype: torch.dtype) -> Sample:
+    w = torch.randn(4, 3, device=device, dtype=dtype, requires_grad=True)
+
+    def f(x: Tensor) -> Tensor:
+        p = torch.nn.Parameter(x.detach().clone())
+        p.grad = torch.ones_like(p)
+        opt = GD([p], lr=0.1)
+        sched = inverse_sqrt_decay(opt)
+        opt.step()
+        sched.step()
+        opt.step()
+        idx = minibatch(4, 2, device=x.device)
+        return (x - x.detach() + p.detach())[idx]  # differentiable in x for the device test
+
+    return f, (w,)

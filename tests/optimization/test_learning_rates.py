@@ -1,0 +1,260 @@
+"""Tests of spec/optimization/learning-rates.md: the η/√(t+1) schedule and Adagrad.
+
+Notation as on the page: at step ``t = 0, 1, …`` the gradient is ``g_t``, ``η_t = η/√(t+1)``,
+``σ_t = √(Σ_{i≤t} g_i²/(t+1))``; Adagrad's update is ``w_{t+1} = w_t − (η_t/σ_t) g_t``. The
+sympy derivation runs once per module (cached); the optimizers under test are reached through
+the seams ``Adagrad``, ``GD`` and ``inverse_sqrt_decay``.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+import sympy as sp
+import torch
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from dlspec.optim.adagrad import Adagrad
+from dlspec.optim.sgd import GD, inverse_sqrt_decay, inverse_sqrt_lr
+from tests import strategies as S
+from tests.tolerances import EXACT, Tol, check_close, failure
+
+# =================================================================================================
+# opt.lr-decay
+# =================================================================================================
+
+CLAIM_DECAY = "opt.lr-decay"
+
+
+@pytest.mark.claim(CLAIM_DECAY)
+@pytest.mark.dtypes("float64")
+@settings(deadline=None)
+@given(lr=st.floats(1e-3, 10.0), grads=S.arrays((12, 3)))
+def test_inverse_sqrt_schedule(device: str, dtype: torch.dtype, lr: float, grads: Any) -> None:
+    """After t scheduler steps the learning rate is η/√(t+1) (also `inverse_sqrt_lr(η, t)`);
+    GD under the schedule takes the steps θ_{t+1} = θ_t − η/√(t+1) g_t."""
+    p = torch.nn.Parameter(torch.zeros(3, dtype=dtype, device=device))
+    opt = GD([p], lr=lr)
+    sched = inverse_sqrt_decay(opt)
+    theta = torch.zeros(3, dtype=dtype, device=device)
+    for t in range(12):
+        want = lr / math.sqrt(t + 1)
+        got = opt.param_groups[0]["lr"]
+        assert (
+            abs(got - want) <= 1e-15 * want and abs(inverse_sqrt_lr(lr, t) - want) <= 1e-15 * want
+        ), failure(CLAIM_DECAY, device, dtype, f"η_{t}", abs(got - want), "1e-15 relative")
+        g = S.to_torch(grads[t], device, dtype)
+        p.grad = g.clone()
+        opt.step()
+        sched.step()
+        theta = theta - want * g  # θ_{t+1} = θ_t − η_t g_t
+        check_close(p.detach(), theta, EXACT, CLAIM_DECAY, device, f"θ_{t + 1}")
+    assert inverse_sqrt_lr(lr, 3) == lr / 2.0
+
+
+@pytest.mark.claim(CLAIM_DECAY)
+def test_schedule_refuses_bad_input() -> None:
+    with pytest.raises(ValueError, match="lr must be"):
+        inverse_sqrt_lr(0.0, 1)
+    with pytest.raises(ValueError, match="t must be"):
+        inverse_sqrt_lr(1.0, -1)
+    with pytest.raises(TypeError, match="optimizer must be"):
+        inverse_sqrt_decay([1.0])  # type: ignore[arg-type]
+
+
+# =================================================================================================
+# opt.adagrad-simplified
+# =================================================================================================
+
+CLAIM_SIMPLE = "opt.adagrad-simplified"
+
+
+@functools.cache
+def _derivation() -> dict[str, Any]:
+    """Sympy: (η_t/σ_t) g_t = η g_t / √(Σ g_i²); first step η·sign(g_0); the no-root variant."""
+    eta, s, g = sp.symbols("eta S g", positive=True)
+    t = sp.symbols("t", integer=True, nonnegative=True)
+    eta_t = eta / sp.sqrt(t + 1)
+    sigma_t = sp.sqrt(s / (t + 1))
+    notes = eta_t / sigma_t * g
+    simple = eta * g / sp.sqrt(s)
+    g0 = sp.symbols("g0", real=True, nonzero=True)
+    first = (eta / sp.sqrt(1)) / sp.sqrt(g0**2 / 1) * g0
+    return {
+        "difference": sp.simplify(notes - simple),
+        "first": sp.simplify(first - eta * sp.sign(g0)),
+        "simple_fn": sp.lambdify((eta, s, g), simple, "math"),
+    }
+
+
+@pytest.mark.claim(CLAIM_SIMPLE)
+def test_sympy_root_t_plus_one_cancels(evidence: Any) -> None:
+    der = _derivation()
+    assert der["difference"] == 0, f"{CLAIM_SIMPLE}: notes − simplified = {der['difference']}"
+    assert der["first"] == 0, f"{CLAIM_SIMPLE}: first step − η sign(g0) = {der['first']}"
+    evidence.value("sympy_difference", str(der["difference"]))
+
+
+@st.composite
+def _grad_sequences(draw: st.DrawFn) -> tuple[Any, float]:
+    t, d = draw(st.integers(1, 20)), draw(st.integers(1, 5))
+    return draw(S.arrays((t, d), min_abs=1e-3)), draw(st.floats(1e-3, 1.0))
+
+
+@pytest.mark.claim(CLAIM_SIMPLE)
+@pytest.mark.dtypes("float64")
+@settings(deadline=None)
+@given(case=_grad_sequences())
+@example(case=(np.array([[1e-3, -3.0], [2.0, 0.5]]), 0.1))
+def test_adagrad_equals_closed_form(
+    device: str, dtype: torch.dtype, case: tuple[Any, float]
+) -> None:
+    """Adagrad's iterates equal w_0 − Σ_t η g_t/√(Σ_{i≤t} g_i²) (the lambdified sympy form)."""
+    grads, lr = case
+    fn = _derivation()["simple_fn"]
+    p = torch.nn.Parameter(torch.zeros(grads.shape[1], dtype=dtype, device=device))
+    opt = Adagrad([p], lr=lr)
+    w = np.zeros(grads.shape[1])
+    for t in range(grads.shape[0]):
+        p.grad = S.to_torch(grads[t], device, dtype).clone()
+        opt.step()
+        ssum = (grads[: t + 1] ** 2).sum(0)
+        w = w - np.array([fn(lr, ssum[j], grads[t, j]) for j in range(len(w))])
+        check_close(p.detach(), S.to_torch(w, device, dtype), EXACT, CLAIM_SIMPLE, device,
+                    f"w_{t + 1} (lr={lr})")  # fmt: skip
+
+
+@pytest.mark.claim(CLAIM_SIMPLE)
+@settings(deadline=None)
+@given(g0=S.arrays(4, bound=1e3, min_abs=1e-3), lr=st.floats(1e-3, 1.0))
+def test_first_step_has_size_eta(device: str, dtype: torch.dtype, g0: Any, lr: float) -> None:
+    """|w_1 − w_0| = η in every coordinate, whatever |g_0|; the no-root transcription
+    η g_0/g_0² = η/g_0 would not be (its size depends on g_0)."""
+    p = torch.nn.Parameter(torch.zeros(4, dtype=dtype, device=device))
+    if dtype == torch.float16:  # g² must stay a normal float16: |g| ∈ [1e-2, 1e2]
+        g0 = np.sign(g0) * np.clip(np.abs(g0), 1e-2, 1e2)
+    p.grad = S.to_torch(g0, device, dtype).clone()
+    Adagrad([p], lr=lr).step()
+    eta = torch.full((4,), lr, dtype=dtype, device=device)
+    eps = torch.finfo(dtype).eps
+    # a few roundings (square, root, division, product) of a number of size η
+    check_close(p.detach().abs(), eta.to(dtype), Tol(rtol=8 * eps, atol=0.0), CLAIM_SIMPLE,
+                device, "first step size")  # fmt: skip
+    assert bool((torch.sign(p.detach()) == -torch.sign(p.grad)).all())
+
+
+# =================================================================================================
+# opt.adagrad-torch
+# =================================================================================================
+
+CLAIM_TORCH = "opt.adagrad-torch"
+
+
+def _tol_adagrad(dtype: torch.dtype, steps: int) -> Tol:
+    """Each step differs by a few roundings of a number of size ≤ η (torch fuses addcdiv): over
+    ``steps`` steps at most ``10·steps·eps`` relative to η, and the same relative to |w|."""
+    eps = torch.finfo(dtype).eps
+    return Tol(rtol=10 * steps * eps, atol=10 * steps * eps)
+
+
+@st.composite
+def _torch_case(draw: st.DrawFn) -> tuple[Any, Any, float]:
+    t = draw(st.integers(1, 20))
+    d1, d2 = draw(st.integers(1, 5)), draw(st.integers(1, 3))
+    return (draw(S.arrays((t, d1), min_abs=1e-3)), draw(S.arrays((t, d2), min_abs=1e-3)),
+            draw(st.floats(1e-3, 1.0)))  # fmt: skip
+
+
+@pytest.mark.claim(CLAIM_TORCH)
+@pytest.mark.dtypes("float32", "float64")
+@settings(deadline=None)
+@given(case=_torch_case())
+@example(case=(np.array([[1e-3], [3.0], [-2.0]]), np.array([[-3.0], [1e-3], [1.0]]), 1.0))
+def test_adagrad_equals_torch_with_eps_zero(
+    device: str, dtype: torch.dtype, case: tuple[Any, Any, float]
+) -> None:
+    """Two parameter tensors, T ≤ 20 drawn gradients with |g| ≥ 1e-3: Adagrad(lr=η) equals
+    torch.optim.Adagrad(lr=η, lr_decay=0, eps=0, initial_accumulator_value=0) after every step."""
+    g1, g2, lr = case
+    mine = [
+        torch.nn.Parameter(torch.zeros(g.shape[1], dtype=dtype, device=device)) for g in (g1, g2)
+    ]
+    ref = [
+        torch.nn.Parameter(torch.zeros(g.shape[1], dtype=dtype, device=device)) for g in (g1, g2)
+    ]
+    opt = Adagrad(mine, lr=lr)
+    oracle = torch.optim.Adagrad(ref, lr=lr, lr_decay=0, eps=0, initial_accumulator_value=0)
+    tl = _tol_adagrad(dtype, g1.shape[0])
+    for t in range(g1.shape[0]):
+        for ps in (mine, ref):
+            for p, g in zip(ps, (g1, g2), strict=True):
+                p.grad = S.to_torch(g[t], device, dtype).clone()
+        opt.step()
+        oracle.step()
+        for i, (a, b) in enumerate(zip(mine, ref, strict=True)):
+            check_close(a.detach(), b.detach(), Tol(tl.rtol, tl.atol * lr), CLAIM_TORCH, device,
+                        f"step {t}, tensor {i} (lr={lr})")  # fmt: skip
+
+
+@pytest.mark.claim(CLAIM_TORCH)
+@pytest.mark.dtypes("float64")
+@settings(deadline=None, max_examples=20)
+@given(case=_torch_case(), eps=st.sampled_from([1e-10, 1e-3, 0.1]), k=st.floats(0.0, 2.0))
+def test_torch_eps_and_lr_decay_relation(
+    device: str, dtype: torch.dtype, case: tuple[Any, Any, float], eps: float, k: float
+) -> None:
+    """torch's eps sits outside the root: Adagrad(eps=ε) equals torch(eps=ε); torch's
+    lr_decay = k is the extra factor 1/(1 + k t): Adagrad under LambdaLR(1/(1 + k t)) equals it."""
+    g1, _, lr = case
+    p = torch.nn.Parameter(torch.zeros(g1.shape[1], dtype=dtype, device=device))
+    r = torch.nn.Parameter(torch.zeros(g1.shape[1], dtype=dtype, device=device))
+    opt = Adagrad([p], lr=lr, eps=eps)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 1.0 / (1.0 + k * t))
+    oracle = torch.optim.Adagrad([r], lr=lr, lr_decay=k, eps=eps, initial_accumulator_value=0)
+    for t in range(g1.shape[0]):
+        p.grad = S.to_torch(g1[t], device, dtype).clone()
+        r.grad = p.grad.clone()
+        opt.step()
+        sched.step()
+        oracle.step()
+        check_close(p.detach(), r.detach(), EXACT, CLAIM_TORCH, device,
+                    f"step {t} (eps={eps}, lr_decay={k})")  # fmt: skip
+
+
+@pytest.mark.claim(CLAIM_TORCH)
+@pytest.mark.dtypes("float64")
+def test_zero_gradient_history_rule(device: str, dtype: torch.dtype) -> None:
+    """A coordinate with only zero gradients so far: Adagrad leaves it (0/0 read as 0), torch
+    with eps=0 writes NaN there; the other coordinates agree."""
+    p = torch.nn.Parameter(torch.zeros(2, dtype=dtype, device=device))
+    r = torch.nn.Parameter(torch.zeros(2, dtype=dtype, device=device))
+    opt = Adagrad([p], lr=0.5)
+    oracle = torch.optim.Adagrad([r], lr=0.5, eps=0)
+    p.grad = torch.tensor([0.0, 2.0], dtype=dtype, device=device)
+    r.grad = p.grad.clone()
+    opt.step()
+    oracle.step()
+    assert p.detach().tolist() == [0.0, -0.5]
+    assert math.isnan(float(r.detach()[0])) and float(r.detach()[1]) == -0.5
+
+
+@pytest.mark.claim(CLAIM_TORCH)
+def test_adagrad_refuses_bad_input() -> None:
+    p = torch.nn.Parameter(torch.zeros(2))
+    for lr in (0.0, -1.0, math.nan):
+        with pytest.raises(ValueError, match="lr must be"):
+            Adagrad([p], lr=lr)
+    with pytest.raises(ValueError, match="eps must be"):
+        Adagrad([p], lr=0.1, eps=-1e-3)
+    with pytest.raises(ValueError, match="params must hold at least one"):
+        Adagrad([], lr=0.1)
+    opt = Adagrad([p], lr=0.1)
+    p.grad = torch.tensor([math.inf, 1.0])
+    with pytest.raises(ValueError, match="gradient of parameter 0 must be finite"):
+        opt.step()
+    assert torch.equal(p.detach(), torch.zeros(2)) and not opt.state
