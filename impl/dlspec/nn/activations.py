@@ -77,7 +77,8 @@ def square(z: Tensor) -> Tensor:
 def relu(z: Tensor) -> Tensor:
     """`max(z, 0)`; its autograd derivative at 0 is 0 (a convention, see `opt.backprop-kink`)."""
     check_float_tensor(z, "z")
-    return z.clamp_min(0.0)
+    zero = torch.zeros((), device=z.device, dtype=z.dtype)
+    return torch.where(z > 0, z, zero)  # (clamp_min would pass a gradient of 1 at z = 0)
 
 
 def identity(z: Tensor) -> Tensor:
