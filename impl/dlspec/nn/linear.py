@@ -216,7 +216,10 @@ class Maxout(nn.Module):
 
 def _as_tensor(value: Any, name: str, like: Tensor) -> Tensor:
     try:
-        t = torch.as_tensor(value, device=like.device)
+        if isinstance(value, Tensor):
+            t = value.to(device=like.device)
+        else:  # Python numbers straight to like's dtype (not through float32)
+            t = torch.as_tensor(value, device=like.device, dtype=like.dtype)
     except (TypeError, ValueError, RuntimeError):
         raise TypeError(
             f"{name} must be a tensor or nested list of real numbers, got {type(value).__name__}"
