@@ -38,7 +38,7 @@ CLAIM_PWL = "net.relu-piecewise-linear"
 @st.composite
 def _relu_nets(draw: st.DrawFn) -> dict[str, Any]:
     d = draw(S.dims(1, 4))
-    sizes = [d] + draw(st.lists(S.dims(1, 8), min_size=1, max_size=3)) + [draw(S.dims(1, 3))]
+    sizes = [d, *draw(st.lists(S.dims(1, 8), min_size=1, max_size=3)), draw(S.dims(1, 3))]
     return {
         "sizes": sizes,
         "seed": draw(st.integers(0, 2**31 - 1)),
@@ -56,8 +56,9 @@ def _margin(net: FeedForward, x: torch.Tensor) -> float:
 @pytest.mark.dtypes("float64")
 @settings(deadline=None)
 @given(case=_relu_nets())
-@example(case={"sizes": [2, 3, 1], "seed": 0, "x": np.array([0.5, -1.0]),
-               "delta": np.array([0.3, 0.2])})  # fmt: skip
+@example(
+    case={"sizes": [2, 3, 1], "seed": 0, "x": np.array([0.5, -1.0]), "delta": np.array([0.3, 0.2])}
+)
 def test_relu_net_is_affine_on_its_activation_region(
     device: str, dtype: torch.dtype, case: dict[str, Any]
 ) -> None:
@@ -160,8 +161,14 @@ def test_relu_and_max_are_maxout(
     assert torch.equal(ACT.maxout(pairs, 2), ACT.relu(a)), f"{CLAIM_MAX}: relu ≠ maxout(z, 0)"
     assert torch.equal(ACT.relu(a), torch.nn.functional.relu(a)), f"{CLAIM_MAX}: relu ≠ F.relu"
     both = torch.stack([a, b], dim=-1).reshape(3, 8)
-    check_close(b + ACT.relu(a - b), ACT.maxout(both, 2), tol(dtype), CLAIM_MAX, device,
-                "max(z1, z2) = z2 + relu(z1 − z2)")  # fmt: skip
+    check_close(
+        b + ACT.relu(a - b),
+        ACT.maxout(both, 2),
+        tol(dtype),
+        CLAIM_MAX,
+        device,
+        "max(z1, z2) = z2 + relu(z1 − z2)",
+    )
 
 
 @pytest.mark.claim(CLAIM_MAX)
@@ -176,8 +183,14 @@ def test_two_piece_maxout_is_abs(device: str, dtype: torch.dtype) -> None:
 @st.composite
 def _maxout_units(draw: st.DrawFn) -> dict[str, Any]:
     d, k, m = draw(S.dims(1, 3)), draw(S.dims(1, 5)), draw(S.dims(1, 3))
-    return {"d": d, "k": k, "m": m, "seed": draw(st.integers(0, 2**31 - 1)),
-            "x": draw(S.arrays((4, d))), "y": draw(S.arrays((4, d)))}  # fmt: skip
+    return {
+        "d": d,
+        "k": k,
+        "m": m,
+        "seed": draw(st.integers(0, 2**31 - 1)),
+        "x": draw(S.arrays((4, d))),
+        "y": draw(S.arrays((4, d))),
+    }
 
 
 @pytest.mark.claim(CLAIM_MAX)
@@ -295,9 +308,13 @@ def test_interpolating_net_error_bound(
     check_close(at_knots, _sine_sum(case, xk), knot_tol, CLAIM_UNI, device, "N(x_i) = f(x_i)")
     bound = lip * (UNI_B - UNI_A) / (2 * n)
     assert err <= bound + 1e-12, failure(
-        CLAIM_UNI, device, dtype, f"sup error exceeds L(b−a)/(2n) (n={n}, L={lip:.3g})",
-        err, f"≤ {bound:.3g}",
-    )  # fmt: skip
+        CLAIM_UNI,
+        device,
+        dtype,
+        f"sup error exceeds L(b−a)/(2n) (n={n}, L={lip:.3g})",
+        err,
+        f"≤ {bound:.3g}",
+    )
 
 
 @pytest.mark.claim(CLAIM_UNI)
@@ -402,12 +419,24 @@ def polynomial_derivation() -> dict[str, Any]:
     two = sum(c[j] * (v[2 * j] * h[0] + v[2 * j + 1] * h[1] + b[2]) ** 2 for j in range(2)) + d
     cubic = sp.Poly(sp.symbols("p0:4"), x)  # a generic cubic's coefficients, as a polynomial
     p = sum(sp.Symbol(f"p{i}") * x**i for i in range(4))
-    functional = sum(sp.Rational(k) * p.subs(x, t) for k, t in
-                     zip((1, -4, 6, -4, 1), (-1, sp.Rational(-1, 2), 0, sp.Rational(1, 2), 1),
-                         strict=True)) / 16  # fmt: skip
-    on_abs = sum(sp.Rational(k) * abs(t) for k, t in
-                 zip((1, -4, 6, -4, 1), (-1, sp.Rational(-1, 2), 0, sp.Rational(1, 2), 1),
-                     strict=True)) / 16  # fmt: skip
+    functional = (
+        sum(
+            sp.Rational(k) * p.subs(x, t)
+            for k, t in zip(
+                (1, -4, 6, -4, 1), (-1, sp.Rational(-1, 2), 0, sp.Rational(1, 2), 1), strict=True
+            )
+        )
+        / 16
+    )
+    on_abs = (
+        sum(
+            sp.Rational(k) * abs(t)
+            for k, t in zip(
+                (1, -4, 6, -4, 1), (-1, sp.Rational(-1, 2), 0, sp.Rational(1, 2), 1), strict=True
+            )
+        )
+        / 16
+    )
     del cubic
     return {
         "deg1": sp.Poly(sp.expand(one), x).degree(),
@@ -438,8 +467,11 @@ def _certificate(points: list[float]) -> tuple[np.ndarray[Any, Any], float]:
 def _square_nets(draw: st.DrawFn) -> dict[str, Any]:
     depth = draw(st.integers(1, 2))
     widths = draw(st.lists(S.dims(1, 6), min_size=depth, max_size=depth))
-    return {"sizes": [1, *widths, 1], "seed": draw(st.integers(0, 2**31 - 1)),
-            "scale": draw(st.floats(0.1, 3.0))}  # fmt: skip
+    return {
+        "sizes": [1, *widths, 1],
+        "seed": draw(st.integers(0, 2**31 - 1)),
+        "scale": draw(st.floats(0.1, 3.0)),
+    }
 
 
 @pytest.mark.claim(CLAIM_POLY)
@@ -463,9 +495,13 @@ def test_square_nets_stay_away_from_abs(
     with torch.no_grad():
         err = float((net(x)[:, 0] - x[:, 0].abs()).abs().max())
     assert err >= bound * (1 - 1e-9), failure(
-        CLAIM_POLY, device, dtype, f"a depth-{depth} z² net comes closer to |x| than the bound",
-        err, f"≥ {bound:.6f}",
-    )  # fmt: skip
+        CLAIM_POLY,
+        device,
+        dtype,
+        f"a depth-{depth} z² net comes closer to |x| than the bound",
+        err,
+        f"≥ {bound:.6f}",
+    )
 
 
 @pytest.mark.claim(CLAIM_POLY)
@@ -478,11 +514,13 @@ def test_bounds_are_attained(device: str, dtype: torch.dtype, evidence: Any) -> 
     one = FeedForward([1, 1, 1], "square", device=device, dtype=dtype)
     one.load([([[1.0]], [0.0]), ([[1.0]], [0.125])])
     two = FeedForward([1, 1, 2, 1], "square", device=device, dtype=dtype)
-    two.load([
-        ([[1.0]], [0.0]),  # u = x²
-        ([[1.0], [1.0]], [1.0, 0.0]),  # (u + 1)², u²
-        ([[REMEZ_B / 2, REMEZ_C - REMEZ_B / 2]], [REMEZ_A - REMEZ_B / 2]),
-    ])  # fmt: skip
+    two.load(
+        [
+            ([[1.0]], [0.0]),  # u = x²
+            ([[1.0], [1.0]], [1.0, 0.0]),  # (u + 1)², u²
+            ([[REMEZ_B / 2, REMEZ_C - REMEZ_B / 2]], [REMEZ_A - REMEZ_B / 2]),
+        ]
+    )
     with torch.no_grad():
         e1 = float((one(grid) - grid.abs()).abs().max())
         e2 = float((two(grid) - grid.abs()).abs().max())
@@ -566,9 +604,13 @@ def test_one_hidden_layer_pieces(device: str, dtype: torch.dtype, case: dict[str
     expected = 1 + sum(1 for v in jumps.values() if abs(v) > 1e-9)
     count = P.linear_pieces(net, a, b).count
     assert count == expected <= m + 1, failure(
-        CLAIM_DEPTH, device, dtype, f"one hidden layer of {m}: {count} pieces, expected "
-        f"{expected} (≤ m + 1)", float(count - expected), "exact",
-    )  # fmt: skip
+        CLAIM_DEPTH,
+        device,
+        dtype,
+        f"one hidden layer of {m}: {count} pieces, expected {expected} (≤ m + 1)",
+        float(count - expected),
+        "exact",
+    )
 
 
 @pytest.mark.claim(CLAIM_DEPTH)
@@ -648,6 +690,10 @@ def test_parity_with_n_relus(device: str, dtype: torch.dtype, n: int) -> None:
         out = net(x)[:, 0]
     want = bits.sum(dim=1).remainder(2).to(dtype)
     assert torch.equal(out, want), failure(
-        CLAIM_PAR, device, dtype, f"parity of {n} bits wrong on {int((out != want).sum())} inputs",
-        float((out - want).abs().max()), "exact",
-    )  # fmt: skip
+        CLAIM_PAR,
+        device,
+        dtype,
+        f"parity of {n} bits wrong on {int((out != want).sum())} inputs",
+        float((out - want).abs().max()),
+        "exact",
+    )

@@ -223,9 +223,15 @@ def _nets(draw: st.DrawFn) -> dict[str, Any]:
 @settings(deadline=None)
 @given(case=_nets())
 @example(
-    case={"sizes": [2, 3, 2], "activation": "sigmoid", "output": "tanh", "bias": True, "seed": 1,
-          "x": np.array([[1.0, -1.0], [0.0, 0.5]])}
-)  # fmt: skip
+    case={
+        "sizes": [2, 3, 2],
+        "activation": "sigmoid",
+        "output": "tanh",
+        "bias": True,
+        "seed": 1,
+        "x": np.array([[1.0, -1.0], [0.0, 0.5]]),
+    }
+)
 def test_feedforward_equals_nested_form_and_oracle(
     device: str, dtype: torch.dtype, case: dict[str, Any]
 ) -> None:
@@ -279,8 +285,14 @@ def test_batch_equals_loop_over_examples(
 ) -> None:
     """One matrix product per layer for the batch = the examples one at a time."""
     g = torch.Generator(device=device).manual_seed(case["seed"])
-    net = NET.FeedForward(case["sizes"], case["activation"], output=case["output"], generator=g,
-                          device=device, dtype=dtype)  # fmt: skip
+    net = NET.FeedForward(
+        case["sizes"],
+        case["activation"],
+        output=case["output"],
+        generator=g,
+        device=device,
+        dtype=dtype,
+    )
     x = S.to_torch(case["x"], device, dtype)
     loop = torch.stack([net(row) for row in x])  # each x^n as a vector
     check_close(net(x), loop, EXACT, CLAIM_FWD, device, "batch vs loop over examples")
@@ -294,8 +306,10 @@ def test_copies_are_independent_networks(device: str, dtype: torch.dtype) -> Non
     many = NET.FeedForward([3, 4, 2], "tanh", copies=3, generator=g, device=device, dtype=dtype)
     x = torch.randn(6, 3, generator=g, device=device, dtype=dtype)
     out = many(x)
-    stacked = many(x.expand(3, 6, 3) * torch.tensor([1.0, 2.0, 3.0], device=device, dtype=dtype
-                                                    ).reshape(3, 1, 1))  # fmt: skip
+    stacked = many(
+        x.expand(3, 6, 3)
+        * torch.tensor([1.0, 2.0, 3.0], device=device, dtype=dtype).reshape(3, 1, 1)
+    )
     for s in range(3):
         one = NET.FeedForward([3, 4, 2], "tanh", device=device, dtype=dtype)
         one.load([(layer.weight[s], layer.bias[s]) for layer in many.layers])  # type: ignore[index]
@@ -455,8 +469,14 @@ def _lecture_figure(steps: list[tuple[torch.Tensor, torch.Tensor]], evidence: An
                     (x0, y0), (x1, y1) = pos[(c, j)], pos[(c + 1, i)]
                     ax.plot([x0, x1], [y0, y1], color="0.75", lw=0.8, zorder=1)
                     t = 0.28 if i == j else 0.36
-                    ax.text(x0 + t * (x1 - x0), y0 + t * (y1 - y0) + 0.08, f"{w[i][j]:g}",
-                            fontsize=7, color="tab:blue", ha="center")  # fmt: skip
+                    ax.text(
+                        x0 + t * (x1 - x0),
+                        y0 + t * (y1 - y0) + 0.08,
+                        f"{w[i][j]:g}",
+                        fontsize=7,
+                        color="tab:blue",
+                        ha="center",
+                    )
         for (c, r), (px, py) in pos.items():
             face = "white" if c == 0 else "#fde9c9"
             ax.scatter([px], [py], s=900, color=face, edgecolor="0.3", zorder=2)
@@ -504,9 +524,14 @@ def test_softmax_is_a_distribution_and_shift_invariant(
     assert bool((p[representable] > 0).all()), f"{CLAIM_SM} [{device}, {dtype}]: a zero entry"
     shifted = ACT.softmax(a.detach() + shift, dim=-1)
     check_close(shifted, F.softmax(b.detach() + shift, -1), t, CLAIM_SM, device, "F.softmax(z+c)")
-    check_close(shifted, p.detach(), Tol(rtol=t.rtol, atol=t.atol + 60 * torch.finfo(dtype).eps
-                                         * (abs(shift) + 50)),  # fmt: skip
-                CLAIM_SM, device, f"softmax(z + {shift}) vs softmax(z)")  # fmt: skip
+    check_close(
+        shifted,
+        p.detach(),
+        Tol(rtol=t.rtol, atol=t.atol + 60 * torch.finfo(dtype).eps * (abs(shift) + 50)),
+        CLAIM_SM,
+        device,
+        f"softmax(z + {shift}) vs softmax(z)",
+    )
     lp = ACT.log_softmax(a, dim=0)  # along another dim too
     check_close(lp, F.log_softmax(b, dim=0), t, CLAIM_SM, device, "log_softmax vs oracle")
     g = torch.linspace(-1.0, 2.0, 15, device=device, dtype=dtype).reshape(3, 5)
@@ -572,7 +597,7 @@ def test_softmax_bad_input() -> None:
         ACT.log_softmax(torch.ones(2, 3), dim=2)
     with pytest.raises(ValueError, match="at least one logit"):
         ACT.softmax(torch.ones(2, 0))
-    with pytest.raises(TypeError, match="z must be a torch.Tensor"):
+    with pytest.raises(TypeError, match=r"z must be a torch\.Tensor"):
         ACT.softmax([1.0, 2.0])  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="z must be a floating-point tensor"):
         ACT.log_softmax(torch.ones(3, dtype=torch.int32))
@@ -607,8 +632,14 @@ def test_digits_mlp_reaches_95_percent(device: str, evidence: Any) -> None:
     accs, curves = [], []
     for run in DIG_RUNS:
         g = torch.Generator(device=device).manual_seed(run)
-        net = NET.FeedForward([64, DIG_HIDDEN, 10], "relu", copies=DIG_COPIES, generator=g,
-                              device=device, dtype=torch.float32)  # fmt: skip
+        net = NET.FeedForward(
+            [64, DIG_HIDDEN, 10],
+            "relu",
+            copies=DIG_COPIES,
+            generator=g,
+            device=device,
+            dtype=torch.float32,
+        )
         history = fit(
             net,
             data.x_train,
@@ -655,11 +686,18 @@ def test_digits_mlp_reaches_95_percent(device: str, evidence: Any) -> None:
     evidence.value("accuracy_sd", round(sd, 4))
     evidence.value("false_failure_estimate", estimate)
     assert acc.min() >= DIG_THRESHOLD, failure(
-        CLAIM_DIG, device, torch.float32, f"held-out accuracies {acc.round(4)}",
-        float(DIG_THRESHOLD - acc.min()), f"each ≥ {DIG_THRESHOLD}",
-    )  # fmt: skip
+        CLAIM_DIG,
+        device,
+        torch.float32,
+        f"held-out accuracies {acc.round(4)}",
+        float(DIG_THRESHOLD - acc.min()),
+        f"each ≥ {DIG_THRESHOLD}",
+    )
     assert estimate <= DIG_FALSE_FAILURE, failure(
-        CLAIM_DIG, device, torch.float32,
+        CLAIM_DIG,
+        device,
+        torch.float32,
         f"margin too thin: mean {mean:.4f}, sd {sd:.4f}: estimated false-failure chance",
-        estimate, f"≤ {DIG_FALSE_FAILURE}",
-    )  # fmt: skip
+        estimate,
+        f"≤ {DIG_FALSE_FAILURE}",
+    )

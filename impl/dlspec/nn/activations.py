@@ -8,6 +8,7 @@
 - `softmax(z)_i = e^{z_i − m} / Σ_j e^{z_j − m}` and `log_softmax(z) = z − m − log Σ_j e^{z_j − m}`
   with `m = max_j z_j` (the max-shift that keeps every logit ≤ 0 before `exp`);
 - `maxout(z, k)`: the maximum over groups of `k` consecutive pre-activations;
+- `softplus(z) = ln(1 + e^{z})` (the binary cross-entropy's building block);
 - `square(z) = z²`, the polynomial activation of `net.universality-needs-nonpolynomial`.
 
 `ACTIVATIONS` maps the names accepted by the networks (`"sigmoid"`, `"tanh"`, `"relu"`,
@@ -35,6 +36,7 @@ __all__ = [
     "relu",
     "sigmoid",
     "softmax",
+    "softplus",
     "square",
     "tanh",
 ]
@@ -65,6 +67,16 @@ def tanh(z: Tensor) -> Tensor:
     t_pos = -torch.expm1(-2.0 * pos) / (1.0 + torch.exp(-2.0 * pos))  # z ≥ 0
     t_neg = torch.expm1(2.0 * neg) / (1.0 + torch.exp(2.0 * neg))  # z < 0: tanh is odd
     return torch.where(z >= 0, t_pos, t_neg)
+
+
+def softplus(z: Tensor) -> Tensor:
+    """`ln(1 + e^{z}) = max(z, 0) + ln(1 + e^{−|z|})`, finite for every finite `z`; its
+    derivative is `σ(z)`, also at `z = 0` (`loss.logistic-gradient`)."""
+    check_float_tensor(z, "z")
+    pos, neg = _halves(z)
+    return torch.where(
+        z >= 0, pos + torch.log1p(torch.exp(-pos)), torch.log1p(torch.exp(neg))
+    )  # z ≥ 0: z + ln(1 + e^{−z}); z < 0: ln(1 + e^{z})
 
 
 def square(z: Tensor) -> Tensor:
@@ -155,6 +167,7 @@ def _sample_activations(device: torch.device, dtype: torch.dtype) -> Sample:
             + log_softmax(z, dim=0)
             + maxout(z, 2).repeat_interleave(2, dim=-1)
             + square(z)
+            + softplus(z)
         )
 
     return f, (torch.randn(3, 4, device=device, dtype=dtype, requires_grad=True),)

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from dlspec.checks import check_float_tensor, check_index_tensor, check_like
-from dlspec.nn.activations import log_softmax
+from dlspec.nn.activations import log_softmax, softplus
 from dlspec.registry import Sample, register
 
 __all__ = [
@@ -131,8 +131,8 @@ def binary_cross_entropy_with_logits(z: Tensor, y: Tensor, *, reduction: str = "
     _check_pair(z, "z", y, "y")
     reduction = _check_reduction(reduction)
     _check_unit_interval(y, "y", "targets")
-    # −y ln σ(z) − (1−y) ln(1−σ(z)) = ln(1 + e^{z}) − y z = max(z, 0) + ln(1 + e^{−|z|}) − y z
-    h = z.clamp_min(0.0) - y * z + torch.log1p(torch.exp(-z.abs()))
+    # −y ln σ(z) − (1−y) ln(1−σ(z)) = ln(1 + e^{z}) − y z
+    h = softplus(z) - y * z
     return _reduce(h, reduction)
 
 
