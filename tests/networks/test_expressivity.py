@@ -362,7 +362,7 @@ def test_universality_figure(evidence: Any) -> None:
         )
         ax.plot(xk, _sine_sum(case, xk), "o", color=color, ms=3)
     ax.set_xlabel("x")
-    ax.legend(fontsize=8, loc="lower left")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(alpha=0.3)
     ax.set_title("One hidden layer of n ReLUs interpolating f at n + 1 knots")
     evidence.figure(fig, "net-universality-interpolant")
@@ -656,11 +656,11 @@ def test_tent_map_figure(evidence: Any) -> None:
         n = P.linear_pieces(net, 0.0, 1.0, rtol=0.0).count
         counts.append(n)
         ax.plot(x[:, 0], y, color="tab:blue")
-        ax.set_title(f"Δ^{k}: {k} layers × 2 ReLUs, {n} pieces", fontsize=9)
+        ax.set_title(f"$\\Delta^{k}$: {k} × 2 ReLUs, {n} pieces", fontsize=9)
         ax.set_xlabel("x")
         ax.grid(alpha=0.3)
     assert counts == [2, 4, 8, 16], f"{CLAIM_DEPTH}: figure piece counts {counts}"
-    fig.suptitle("The tent map composed k times: depth doubles the number of linear pieces")
+    fig.suptitle("The tent map composed k times: each layer doubles the pieces", y=1.06)
     evidence.figure(fig, "net-tent-map-sawtooth")
     plt.close(fig)
     evidence.value("pieces_k1_to_k4", counts)

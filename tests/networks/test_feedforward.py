@@ -121,6 +121,7 @@ def test_bayes_posterior_is_a_logistic_neuron(
 
 
 @pytest.mark.claim(CLAIM_NEURON)
+@pytest.mark.dtypes("float32", "float64")  # no Cholesky in half precision
 def test_fitted_generative_model_matches_lda(device: str, dtype: torch.dtype) -> None:
     """Fitted from data (ML means, pooled Σ, priors), (w, b) equal scikit-learn's LDA's."""
     from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
@@ -421,6 +422,7 @@ def lecture_net(device: str, dtype: torch.dtype) -> NET.FeedForward:
 
 
 @pytest.mark.claim(CLAIM_LECT)
+@pytest.mark.dtypes("float32", "float64")  # six printed decimals need at least float32
 def test_lecture_example_printed_values(device: str, dtype: torch.dtype, evidence: Any) -> None:
     """Both inputs through all three layers: the printed two-decimal values, and z, a to six."""
     net = lecture_net(device, dtype)
@@ -453,6 +455,36 @@ def test_lecture_example_printed_values(device: str, dtype: torch.dtype, evidenc
                 f"activations_input_{n}", [[round(float(v), 6) for v in s[1][n]] for s in steps]
             )
         _lecture_figure(steps, evidence)
+
+
+@pytest.mark.claim(CLAIM_LECT)
+@pytest.mark.dtypes("float64")
+def test_lecture_weights_are_the_only_integer_solution(device: str, dtype: torch.dtype) -> None:
+    """Layers 2 and 3 appear only in the slide image: among integer weights in [−4, 4] and
+    biases in [−3, 3], each of their neurons has exactly one choice that reproduces the printed
+    two-decimal outputs for both inputs, given the previous layer's exact values."""
+    net = lecture_net(device, dtype)
+    x = torch.tensor(LECTURE_INPUTS, device=device, dtype=dtype)
+    with torch.no_grad():
+        steps = net.forward_all(x)
+    w = torch.arange(-4.0, 5.0, device=device, dtype=dtype)
+    b = torch.arange(-3.0, 4.0, device=device, dtype=dtype)
+    grid = torch.cartesian_prod(w, w, b)  # (567, 3): w_1, w_2, b
+    for layer in (1, 2):
+        prev = steps[layer - 1][1]  # (2 inputs, 2) exact activations of the layer before
+        out = ACT.sigmoid(grid[:, :2] @ prev.T + grid[:, 2:])  # (567, 2 inputs)
+        for neuron in range(2):
+            printed = torch.tensor(
+                [PRINTED[n][layer][neuron] for n in range(2)], device=device, dtype=dtype
+            )
+            ok = ((out - printed).abs() <= 5e-3).all(dim=1)
+            found = grid[ok].tolist()
+            wts, bias = LECTURE_WEIGHTS[layer]
+            want = [[*wts[neuron], bias[neuron]]]
+            assert found == want, (
+                f"{CLAIM_LECT}: layer {layer + 1}, neuron {neuron + 1}: integer solutions "
+                f"{found}, expected exactly {want}"
+            )
 
 
 def _lecture_figure(steps: list[tuple[torch.Tensor, torch.Tensor]], evidence: Any) -> None:
@@ -488,7 +520,9 @@ def _lecture_figure(steps: list[tuple[torch.Tensor, torch.Tensor]], evidence: An
         ax.set_ylim(-0.9, 1.5)
         ax.axis("off")
         ax.set_title(f"input ({LECTURE_INPUTS[n][0]:g}, {LECTURE_INPUTS[n][1]:g})", fontsize=10)
-    fig.suptitle("The lecture's network: sigmoid neurons, weights (blue), biases (red), outputs")
+    fig.suptitle(
+        "The lecture's network: sigmoid neurons, weights (blue), biases (red), outputs", y=1.05
+    )
     evidence.figure(fig, "net-lecture-example")
     plt.close(fig)
 
