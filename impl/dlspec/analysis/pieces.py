@@ -12,8 +12,9 @@
   of the affine map `f(y) = J_P y + c_P` that the network computes on the activation region of
   `x` (`D_l = diag(pattern of layer l)`), from the weights alone (`net.relu-piecewise-linear`).
 
-These read the data (the number of breakpoints depends on the weights), so they do not run on
-the `meta` device; they do run on any real device.
+`linear_pieces` reads the data (the number of breakpoints depends on the weights), so it does
+not run on the `meta` device, only on real ones; `activation_pattern` and `local_affine_map` run
+anywhere (registered for the device test).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from torch import Tensor
 
 from dlspec.checks import check_float_tensor, check_real
 from dlspec.nn.linear import FeedForward, Linear
+from dlspec.registry import Sample, register
 
 __all__ = ["Pieces", "activation_pattern", "linear_pieces", "local_affine_map"]
 
@@ -136,3 +138,14 @@ def local_affine_map(net: FeedForward, x: Tensor) -> tuple[Tensor, Tensor]:
 
 def _linear_layers(net: FeedForward) -> list[Linear]:
     return [layer for layer in net.layers if isinstance(layer, Linear)]
+
+
+@register("pieces.local_affine_map", backward=False)
+def _sample_local_affine_map(device: torch.device, dtype: torch.dtype) -> Sample:
+    net = FeedForward([3, 4, 4, 2], "relu", device=device, dtype=dtype)
+
+    def f(x: Tensor) -> tuple[Tensor, Tensor, list[Tensor]]:
+        j, c = local_affine_map(net, x)
+        return j, c, activation_pattern(net, x[None])
+
+    return f, (torch.randn(3, device=device, dtype=dtype),)
