@@ -2,14 +2,18 @@
 
 - `sigmoid(z) = 1 / (1 + e^{−z})`, evaluated as `e^{z}/(1 + e^{z})` for `z < 0` so that no
   `exp` overflows;
-- `tanh(z) = 2σ(2z) − 1`;
+- `tanh(z) = sign(z)·(1 − e^{−2|z|})/(1 + e^{−2|z|})`, with `1 − e^{−2|z|}` as `−expm1(−2|z|)` so
+  that small `|z|` keeps its relative accuracy;
 - `relu(z) = max(z, 0)` (autograd's convention `relu′(0) = 0`);
 - `softmax(z)_i = e^{z_i − m} / Σ_j e^{z_j − m}` and `log_softmax(z) = z − m − log Σ_j e^{z_j − m}`
   with `m = max_j z_j` (the max-shift that keeps every logit ≤ 0 before `exp`);
-- `maxout(z, k)`: the maximum over groups of `k` consecutive pre-activations.
+- `maxout(z, k)`: the maximum over groups of `k` consecutive pre-activations;
+- `softplus(z) = ln(1 + e^{z})` (the binary cross-entropy's building block);
+- `square(z) = z²`, the polynomial activation of `net.universality-needs-nonpolynomial`.
 
 `ACTIVATIONS` maps the names accepted by the networks (`"sigmoid"`, `"tanh"`, `"relu"`,
-`"identity"`) to these functions; `activation()` looks one up with a clear error.
+`"identity"`, `"square"`) to these functions; `activation()` looks one up with a clear error.
+Claims: `net.softmax`, `net.maxout-generalizes-relu`, `net.relu-piecewise-linear`.
 """
 
 from __future__ import annotations
@@ -32,28 +36,61 @@ __all__ = [
     "relu",
     "sigmoid",
     "softmax",
+    "softplus",
+    "square",
     "tanh",
 ]
+
+
+def _halves(z: Tensor) -> tuple[Tensor, Tensor]:
+    """`(max(z, 0), min(z, 0))` through `where`, so that autograd's derivative is 1 on the side
+    each covers, including at 0 (`|z|` would give a zero derivative there)."""
+    zero = torch.zeros((), device=z.device, dtype=z.dtype)
+    return torch.where(z >= 0, z, zero), torch.where(z < 0, z, zero)
 
 
 def sigmoid(z: Tensor) -> Tensor:
     """`σ(z) = 1 / (1 + e^{−z})`, finite for every finite `z` (no `exp` of a positive number)."""
     check_float_tensor(z, "z")
-    e = torch.exp(-z.abs())  # e^{−|z|} ∈ (0, 1]
+    pos, neg = _halves(z)
+    e_neg = torch.exp(neg)  # e^{z} ≤ 1 for z < 0 (1 elsewhere)
     return torch.where(
-        z >= 0, 1.0 / (1.0 + e), e / (1.0 + e)
-    )  # z ≥ 0: 1/(1+e^{−z}); else e^z/(1+e^z)
+        z >= 0, 1.0 / (1.0 + torch.exp(-pos)), e_neg / (1.0 + e_neg)
+    )  # z ≥ 0: 1/(1+e^{−z}); z < 0: e^z/(1+e^z)
 
 
 def tanh(z: Tensor) -> Tensor:
-    """`tanh(z) = 2σ(2z) − 1`."""
-    return 2.0 * sigmoid(2.0 * z) - 1.0
+    """`tanh(z) = sign(z)·(1 − e^{−2|z|}) / (1 + e^{−2|z|})`: no overflow, and accurate to a
+    few ulps relative to `tanh(z)` for small `|z|` too (no `2σ(2z) − 1` cancellation)."""
+    check_float_tensor(z, "z")
+    pos, neg = _halves(z)
+    t_pos = -torch.expm1(-2.0 * pos) / (1.0 + torch.exp(-2.0 * pos))  # z ≥ 0
+    t_neg = torch.expm1(2.0 * neg) / (1.0 + torch.exp(2.0 * neg))  # z < 0: tanh is odd
+    return torch.where(z >= 0, t_pos, t_neg)
+
+
+def softplus(z: Tensor) -> Tensor:
+    """`ln(1 + e^{z}) = max(z, 0) + ln(1 + e^{−|z|})`, finite for every finite `z`; its
+    derivative is `σ(z)`, also at `z = 0` (`loss.logistic-gradient`)."""
+    check_float_tensor(z, "z")
+    pos, neg = _halves(z)
+    return torch.where(
+        z >= 0, pos + torch.log1p(torch.exp(-pos)), torch.log1p(torch.exp(neg))
+    )  # z ≥ 0: z + ln(1 + e^{−z}); z < 0: ln(1 + e^{z})
+
+
+def square(z: Tensor) -> Tensor:
+    """`z²`: a polynomial activation (with it universality fails,
+    `net.universality-needs-nonpolynomial`)."""
+    check_float_tensor(z, "z")
+    return z * z
 
 
 def relu(z: Tensor) -> Tensor:
     """`max(z, 0)`; its autograd derivative at 0 is 0 (a convention, see `opt.backprop-kink`)."""
     check_float_tensor(z, "z")
-    return z.clamp_min(0.0)
+    zero = torch.zeros((), device=z.device, dtype=z.dtype)
+    return torch.where(z > 0, z, zero)  # (clamp_min would pass a gradient of 1 at z = 0)
 
 
 def identity(z: Tensor) -> Tensor:
@@ -92,7 +129,7 @@ def softmax(z: Tensor, dim: int = -1) -> Tensor:
 
 def maxout(z: Tensor, k: int) -> Tensor:
     """Maxout over the last dimension, `(..., n·k) → (..., n)`: unit `i` is
-    `max_j z[..., i·k + j]`."""
+    `max_j z[..., i·k + j]` (`net.maxout-generalizes-relu`; `relu(z) = maxout([z, 0], 2)`)."""
     check_float_tensor(z, "z")
     k = check_int(k, "k")
     if z.dim() == 0 or z.shape[-1] % k:
@@ -108,6 +145,7 @@ ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
     "tanh": tanh,
     "relu": relu,
     "identity": identity,
+    "square": square,
 }
 
 
@@ -128,6 +166,8 @@ def _sample_activations(device: torch.device, dtype: torch.dtype) -> Sample:
             + softmax(z)
             + log_softmax(z, dim=0)
             + maxout(z, 2).repeat_interleave(2, dim=-1)
+            + square(z)
+            + softplus(z)
         )
 
     return f, (torch.randn(3, 4, device=device, dtype=dtype, requires_grad=True),)

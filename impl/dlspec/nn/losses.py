@@ -1,40 +1,162 @@
 """Losses, written from primitives in numerically stable form.
 
-`cross_entropy(logits, y)` is the softmax cross-entropy in log-sum-exp form, the loss of every
-classifier in the project (`dlspec.train.fit`'s default).
+- `cross_entropy(logits, y)`: softmax cross-entropy `−log softmax(z)_y = log Σ_c e^{z_c} − z_y`
+  (the loss of every classifier in the project, `dlspec.train.fit`'s default); `y` holds class
+  labels, or target distributions (soft labels) of the logits' shape.
+- `binary_cross_entropy(f, y)`: `H(y, f) = −[y ln f + (1 − y) ln(1 − f)]` on probabilities `f`.
+- `binary_cross_entropy_with_logits(z, y)`: the same loss at `f = σ(z)`, computed as
+  `max(z, 0) − y z + ln(1 + e^{−|z|})` (no `exp` overflow, no `ln 0`).
+- `square_error(f, y)`: `(f − y)²`.
+- `entropy(p)` and `kl_divergence(p, q)` of discrete distributions (`H(p, q) = H(p) + KL(p‖q)`).
+
+Every loss takes `reduction="mean"` (the default: the mean over all entries, or over examples for
+`cross_entropy`), `"sum"` (the negative log-likelihood of the whole set, `loss.ce-is-nll-*`) or
+`"none"` (one value per entry or example).
+
+Claims: `loss.ce-is-nll-bernoulli`, `loss.ce-is-nll-categorical`, `loss.logistic-gradient`,
+`loss.square-error-plateau`, `loss.square-error-consistent`.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 
-from dlspec.checks import check_float_tensor, check_index_tensor
+from dlspec.checks import check_float_tensor, check_index_tensor, check_like
+from dlspec.nn.activations import log_softmax, softplus
 from dlspec.registry import Sample, register
 
-__all__ = ["cross_entropy"]
+__all__ = [
+    "REDUCTIONS",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "cross_entropy",
+    "entropy",
+    "kl_divergence",
+    "square_error",
+]
+
+#: The accepted values of every loss's `reduction` argument.
+REDUCTIONS = ("mean", "sum", "none")
 
 
-def cross_entropy(logits: Tensor, y: Tensor) -> Tensor:
-    """Mean over the batch of `log Σ_c e^{z_c} − z_y` (softmax cross-entropy, log-sum-exp form).
+def _reduce(values: Tensor, reduction: Any) -> Tensor:
+    if reduction == "mean":
+        return values.mean()
+    if reduction == "sum":
+        return values.sum()
+    return values  # "none" (checked by _check_reduction)
 
-    `logits` has shape `(N, C)` (or `(..., N, C)`: leading dimensions are averaged too) and `y`
-    holds `N` integer class labels in `[0, C)`.
+
+def _check_reduction(reduction: Any) -> str:
+    if not isinstance(reduction, str) or reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    return reduction
+
+
+def _check_pair(pred: Tensor, pred_name: str, target: Any, target_name: str) -> None:
+    check_float_tensor(pred, pred_name)
+    check_float_tensor(target, target_name)
+    check_like(target, pred, target_name, pred_name)
+    if target.shape != pred.shape:
+        raise ValueError(
+            f"{target_name} must have {pred_name}'s shape {tuple(pred.shape)}, "
+            f"got {tuple(target.shape)}"
+        )
+    if pred.numel() == 0:
+        raise ValueError(f"{pred_name} must hold at least one entry, got shape {tuple(pred.shape)}")
+
+
+def _check_unit_interval(t: Tensor, name: str, meaning: str) -> None:
+    """Entries in [0, 1] (reads the data; skipped on the meta device, which has none)."""
+    if t.device.type != "meta" and not bool(((t >= 0) & (t <= 1)).all()):
+        raise ValueError(f"{name} must hold {meaning} in [0, 1], got values outside (or NaN)")
+
+
+def cross_entropy(logits: Tensor, y: Tensor, *, reduction: str = "mean") -> Tensor:
+    """Softmax cross-entropy `−log softmax(z)_y = log Σ_c e^{z_c} − z_y`, per example.
+
+    `logits` has shape `(N, C)` (or `(..., N, C)`: with `reduction="mean"`, leading dimensions
+    are averaged too). `y` holds `N` integer class labels in `[0, C)`, or target distributions
+    `p` of the logits' shape (then the loss is `−Σ_c p_c log softmax(z)_c = H(p, softmax(z))`).
+    `reduction="sum"` gives the labels' negative log-likelihood (`loss.ce-is-nll-categorical`).
     """
     check_float_tensor(logits, "logits")
-    if logits.dim() < 2 or logits.shape[-2] == 0:
+    reduction = _check_reduction(reduction)
+    if logits.dim() < 2 or logits.shape[-2] == 0 or logits.shape[-1] == 0:
         raise ValueError(
-            f"logits must have shape (N, C) with N ≥ 1 examples, got {tuple(logits.shape)}"
+            f"logits must have shape (N, C) with N ≥ 1 examples and C ≥ 1 classes, "
+            f"got {tuple(logits.shape)}"
         )
+    log_q = log_softmax(logits, dim=-1)  # log q_c = z_c − log Σ e^{z}
+    if isinstance(y, Tensor) and y.is_floating_point():
+        _check_pair(logits, "logits", y, "y")
+        _check_unit_interval(y, "y", "target probabilities")
+        per_example = -(y * log_q).sum(dim=-1)  # −Σ_c p_c log q_c
+        return _reduce(per_example, reduction)
     check_index_tensor(y, "y", classes=logits.shape[-1])
     if y.shape != logits.shape[-2:-1]:
         raise ValueError(
             f"y must hold one label per example, shape {tuple(logits.shape[-2:-1])}, "
             f"got {tuple(y.shape)}"
         )
-    z_y = logits.gather(-1, y.expand(*logits.shape[:-1]).unsqueeze(-1)).squeeze(-1)  # z_y
-    loss: Tensor = (torch.logsumexp(logits, dim=-1) - z_y).mean()
-    return loss
+    if y.device != logits.device:
+        raise ValueError(f"y must be on logits's device {logits.device}, got {y.device}")
+    index = y.expand(*logits.shape[:-1]).unsqueeze(-1)
+    nll = -log_q.gather(-1, index).squeeze(-1)  # −log q_y
+    return _reduce(nll, reduction)
+
+
+def binary_cross_entropy(f: Tensor, y: Tensor, *, reduction: str = "mean") -> Tensor:
+    """`H(y, f) = −[y ln f + (1 − y) ln(1 − f)]` elementwise, for probabilities `f ∈ [0, 1]` and
+    targets `y ∈ [0, 1]` (labels 0/1 or soft targets) of `f`'s shape.
+
+    `0 · ln 0` counts as 0 (so `f = y ∈ {0, 1}` costs nothing); a confident wrong prediction
+    (`f = 0`, `y = 1`) costs `+∞`, the true value. Prefer `binary_cross_entropy_with_logits`
+    when the logit is at hand. `reduction="sum"` is `−ln Π f^y (1 − f)^{1−y}`.
+    """
+    _check_pair(f, "f", y, "y")
+    reduction = _check_reduction(reduction)
+    _check_unit_interval(f, "f", "probabilities")
+    _check_unit_interval(y, "y", "targets")
+    h = -(torch.xlogy(y, f) + torch.xlogy(1.0 - y, 1.0 - f))  # −[y ln f + (1−y) ln(1−f)]
+    return _reduce(h, reduction)
+
+
+def binary_cross_entropy_with_logits(z: Tensor, y: Tensor, *, reduction: str = "mean") -> Tensor:
+    """`H(y, σ(z))` elementwise, as `max(z, 0) − y z + ln(1 + e^{−|z|})`: finite for every finite
+    logit, and its gradient in `z` is `σ(z) − y` (`loss.logistic-gradient`)."""
+    _check_pair(z, "z", y, "y")
+    reduction = _check_reduction(reduction)
+    _check_unit_interval(y, "y", "targets")
+    # −y ln σ(z) − (1−y) ln(1−σ(z)) = ln(1 + e^{z}) − y z
+    h = softplus(z) - y * z
+    return _reduce(h, reduction)
+
+
+def square_error(f: Tensor, y: Tensor, *, reduction: str = "mean") -> Tensor:
+    """`(f − y)²` elementwise (the mean is PyTorch's `mse_loss`); `loss.square-error-plateau`."""
+    _check_pair(f, "f", y, "y")
+    reduction = _check_reduction(reduction)
+    return _reduce((f - y) ** 2, reduction)
+
+
+def entropy(p: Tensor, *, dim: int = -1) -> Tensor:
+    """`H(p) = −Σ_c p_c ln p_c` along `dim` (with `0 ln 0 = 0`), for distributions `p`."""
+    check_float_tensor(p, "p")
+    _check_unit_interval(p, "p", "probabilities")
+    return -torch.xlogy(p, p).sum(dim=dim)
+
+
+def kl_divergence(p: Tensor, q: Tensor, *, dim: int = -1) -> Tensor:
+    """`KL(p‖q) = Σ_c p_c ln(p_c / q_c)` along `dim` (terms with `p_c = 0` are 0; `+∞` where
+    `q_c = 0 < p_c`)."""
+    _check_pair(p, "p", q, "q")
+    _check_unit_interval(p, "p", "probabilities")
+    _check_unit_interval(q, "q", "probabilities")
+    return (torch.xlogy(p, p) - torch.xlogy(p, q)).sum(dim=dim)  # Σ p ln p − Σ p ln q
 
 
 @register("losses.cross_entropy")
@@ -42,3 +164,23 @@ def _sample_cross_entropy(device: torch.device, dtype: torch.dtype) -> Sample:
     logits = torch.randn(4, 3, device=device, dtype=dtype, requires_grad=True)
     y = torch.tensor([0, 2, 1, 2], device=device)
     return cross_entropy, (logits, y)
+
+
+@register("losses.binary")
+def _sample_binary(device: torch.device, dtype: torch.dtype) -> Sample:
+    z = torch.randn(5, device=device, dtype=dtype, requires_grad=True)
+    y = torch.tensor([0.0, 1.0, 1.0, 0.0, 0.5], device=device, dtype=dtype)
+    p = torch.full((2, 3), 1 / 3, device=device, dtype=dtype)
+
+    def f(z: Tensor) -> Tensor:
+        s = torch.sigmoid(z)
+        soft = cross_entropy(z.reshape(1, 5), s.reshape(1, 5) / s.sum())
+        parts = (
+            binary_cross_entropy_with_logits(z, y, reduction="none"),
+            binary_cross_entropy(s, y, reduction="none"),
+            square_error(s, y, reduction="none"),
+        )
+        pq = entropy(p) + kl_divergence(p, p)
+        return torch.stack(parts).sum(0) + soft + pq.sum()
+
+    return f, (z,)

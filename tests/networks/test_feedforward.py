@@ -1,0 +1,737 @@
+"""Tests of spec/networks/feedforward.md: neurons, the matrix form, the lecture's example,
+softmax, and an MLP on the digits.
+
+Oracles: `torch.nn.Linear`, `torch.sigmoid`/`tanh`/`F.relu`, `F.softmax`, `F.log_softmax`,
+`torch.distributions.MultivariateNormal`, scikit-learn's `LinearDiscriminantAnalysis`, autograd.
+Each kernel is reached through one seam (`ACT`, `NET`), so the same claims can run against
+another implementation.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+import sympy as sp
+import torch
+import torch.nn.functional as F
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from dlspec.data.digits import digits
+from dlspec.nn import activations as ACT
+from dlspec.nn import gaussian_classifier as GC
+from dlspec.nn import linear as NET
+from dlspec.nn.losses import cross_entropy
+from dlspec.train import accuracy, fit
+from tests import strategies as S
+from tests.tolerances import EXACT, Tol, check_close, failure, tol
+
+# =================================================================================================
+# net.neuron-logistic
+# =================================================================================================
+
+CLAIM_NEURON = "net.neuron-logistic"
+
+
+@functools.cache
+def neuron_derivation() -> sp.Expr:
+    """d = 2, symbolic means, shared symmetric Σ and prior: ln(π1 N1) − ln(π2 N2) − (w·x + b)."""
+    x1, x2, m11, m12, m21, m22 = sp.symbols("x1 x2 m11 m12 m21 m22", real=True)
+    s11, s22 = sp.symbols("s11 s22", positive=True)
+    s12 = sp.Symbol("s12", real=True)
+    pi1 = sp.Symbol("pi1", positive=True)
+    x = sp.Matrix([x1, x2])
+    mu1, mu2 = sp.Matrix([m11, m12]), sp.Matrix([m21, m22])
+    cov = sp.Matrix([[s11, s12], [s12, s22]])
+    inv = cov.inv()
+
+    def log_joint(mu: sp.Matrix, prior: sp.Expr) -> sp.Expr:
+        r = x - mu  # ln π + ln N(x; μ, Σ), the normalizer written out
+        quad = (r.T * inv * r)[0, 0]
+        return sp.log(prior) - quad / 2 - sp.log(2 * sp.pi) - sp.log(cov.det()) / 2
+
+    w = inv * (mu1 - mu2)
+    b = -(mu1.T * inv * mu1)[0, 0] / 2 + (mu2.T * inv * mu2)[0, 0] / 2 + sp.log(pi1 / (1 - pi1))
+    diff = log_joint(mu1, pi1) - log_joint(mu2, 1 - pi1) - ((w.T * x)[0, 0] + b)
+    return sp.simplify(sp.expand_log(sp.expand(diff), force=True))
+
+
+@pytest.mark.claim(CLAIM_NEURON)
+def test_posterior_log_odds_are_affine_sympy() -> None:
+    """ln P(C1|x)/P(C2|x) = w·x + b exactly, so P(C1|x) = σ(w·x + b)."""
+    residual = neuron_derivation()
+    assert residual == 0, f"{CLAIM_NEURON}: log-odds − (w·x + b) simplifies to {residual}"
+
+
+@st.composite
+def _gaussian_models(draw: st.DrawFn) -> dict[str, Any]:
+    d = draw(S.dims(1, 4))
+    a = draw(S.arrays((d, d)))
+    return {
+        "mu1": draw(S.arrays(d)),
+        "mu2": draw(S.arrays(d)),
+        "cov": a @ a.T + 0.5 * np.eye(d),  # symmetric positive definite
+        "prior": draw(st.floats(0.05, 0.95)),
+        "x": draw(S.arrays((5, d))),
+    }
+
+
+@pytest.mark.claim(CLAIM_NEURON)
+@pytest.mark.dtypes("float64")
+@settings(deadline=None)
+@given(case=_gaussian_models())
+@example(  # asymmetric: unequal priors, correlated Σ
+    case={
+        "mu1": np.array([1.0, -0.5]),
+        "mu2": np.array([-2.0, 0.7]),
+        "cov": np.array([[2.0, 0.6], [0.6, 0.5]]),
+        "prior": 0.2,
+        "x": np.array([[0.0, 0.0], [1.0, 2.0], [-3.0, 1.0], [2.5, -2.5], [0.3, 0.1]]),
+    }
+)
+def test_bayes_posterior_is_a_logistic_neuron(
+    device: str, dtype: torch.dtype, case: dict[str, Any]
+) -> None:
+    mu1, mu2, cov, x = (S.to_torch(case[k], device, dtype) for k in ("mu1", "mu2", "cov", "x"))
+    p = case["prior"]
+    # the oracle: Bayes' rule with torch.distributions' Gaussian densities
+    n1 = torch.distributions.MultivariateNormal(mu1, covariance_matrix=cov)
+    n2 = torch.distributions.MultivariateNormal(mu2, covariance_matrix=cov)
+    for mu, n in ((mu1, n1), (mu2, n2)):
+        check_close(
+            GC.gaussian_log_density(x, mu, cov),
+            n.log_prob(x),
+            Tol(rtol=1e-12, atol=1e-11),
+            CLAIM_NEURON,
+            device,
+            "ln N(x; μ, Σ) differs from MultivariateNormal.log_prob",
+        )
+    a, b_ = math.log(p) + n1.log_prob(x), math.log(1 - p) + n2.log_prob(x)
+    oracle = torch.exp(a - torch.logaddexp(a, b_))  # π1N1 / (π1N1 + π2N2)
+    w, b = GC.logistic_parameters(mu1, mu2, cov, p)
+    neuron = ACT.sigmoid(x @ w + b)
+    posterior = GC.gaussian_posterior(x, mu1, mu2, cov, p)
+    t = Tol(rtol=1e-10, atol=1e-12)  # log-odds up to ~10^2: a few ulps of them in σ
+    check_close(posterior, oracle, t, CLAIM_NEURON, device, "Bayes posterior vs oracle")
+    check_close(neuron, oracle, t, CLAIM_NEURON, device, "σ(w·x + b) vs Bayes posterior")
+
+
+@pytest.mark.claim(CLAIM_NEURON)
+@pytest.mark.dtypes("float32", "float64")  # no Cholesky in half precision
+def test_fitted_generative_model_matches_lda(device: str, dtype: torch.dtype) -> None:
+    """Fitted from data (ML means, pooled Σ, priors), (w, b) equal scikit-learn's LDA's."""
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+    rng = np.random.default_rng(3)
+    y = (rng.random(200) < 0.35).astype(np.int64)
+    x = rng.normal(size=(200, 3)) @ np.array([[1.0, 0.3, 0.0], [0.0, 1.0, 0.5], [0.2, 0.0, 0.7]])
+    x[y == 1] += np.array([1.0, -0.5, 0.8])
+    lda = LinearDiscriminantAnalysis(solver="lsqr").fit(x, y)
+    xt, yt = S.to_torch(x, device, dtype), torch.as_tensor(y, device=device)
+    w, b = GC.logistic_parameters(*GC.fit_gaussian_classifier(xt, yt))
+    t = Tol(rtol=1e-4, atol=1e-4) if dtype == torch.float32 else Tol(rtol=1e-9, atol=1e-9)
+    check_close(w, S.to_torch(lda.coef_[0], device, dtype), t, CLAIM_NEURON, device, "w vs LDA")
+    check_close(
+        b.reshape(1), S.to_torch(lda.intercept_, device, dtype), t, CLAIM_NEURON, device, "b"
+    )
+
+
+@pytest.mark.claim(CLAIM_NEURON)
+def test_gaussian_classifier_bad_input() -> None:
+    mu, cov = torch.zeros(2, dtype=torch.float64), torch.eye(2, dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"prior1 must be a real number in \(0, 1\)"):
+        GC.logistic_parameters(mu, mu, cov, 1.0)
+    with pytest.raises(ValueError, match="mu1, mu2 must have shape"):
+        GC.logistic_parameters(mu, torch.zeros(3, dtype=torch.float64), cov, 0.5)
+    with pytest.raises(ValueError, match="cov must be symmetric positive definite"):
+        GC.logistic_parameters(mu, mu, -cov, 0.5)
+    with pytest.raises(TypeError, match="cov must have mu1's dtype"):
+        GC.logistic_parameters(mu, mu, cov.float(), 0.5)
+    with pytest.raises(ValueError, match=r"x must have shape \(N, 2\)"):
+        GC.gaussian_posterior(torch.zeros(4, 3, dtype=torch.float64), mu, mu, cov, 0.5)
+    with pytest.raises(ValueError, match="both classes"):
+        GC.fit_gaussian_classifier(torch.zeros(3, 2), torch.ones(3, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"labels in \{0, 1\}"):
+        GC.fit_gaussian_classifier(torch.zeros(3, 2), torch.tensor([0, 1, 2]))
+
+
+# =================================================================================================
+# net.forward-matrix-form
+# =================================================================================================
+
+CLAIM_FWD = "net.forward-matrix-form"
+ORACLE_ACT = {
+    "sigmoid": torch.sigmoid,
+    "tanh": torch.tanh,
+    "relu": F.relu,
+    "identity": lambda z: z,
+    "square": lambda z: z * z,
+}
+
+
+def _oracle_net(net: NET.FeedForward) -> torch.nn.Module:
+    """nn.Sequential of nn.Linear (the same weights) and the oracle activations."""
+    mods: list[torch.nn.Module] = []
+    last = len(net.layers) - 1
+    for i, layer in enumerate(net.layers):
+        assert isinstance(layer, NET.Linear)
+        lin = torch.nn.Linear(
+            layer.in_features,
+            layer.out_features,
+            bias=layer.bias is not None,
+            device=layer.weight.device,
+            dtype=layer.weight.dtype,
+        )
+        with torch.no_grad():
+            lin.weight.copy_(layer.weight)
+            if layer.bias is not None:
+                lin.bias.copy_(layer.bias)
+        mods.append(lin)
+        fn = ORACLE_ACT[net.output_name if i == last else net.activation_name]
+        mods.append(_Lambda(fn))
+    return torch.nn.Sequential(*mods)
+
+
+class _Lambda(torch.nn.Module):
+    def __init__(self, fn: Any) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.fn(x)
+        return out
+
+
+@st.composite
+def _nets(draw: st.DrawFn) -> dict[str, Any]:
+    sizes = draw(st.lists(S.dims(1, 6), min_size=2, max_size=5))
+    return {
+        "sizes": sizes,
+        "activation": draw(st.sampled_from(sorted(ORACLE_ACT))),
+        "output": draw(st.sampled_from(sorted(ORACLE_ACT))),
+        "bias": draw(st.booleans()),
+        "seed": draw(st.integers(0, 2**31 - 1)),
+        "x": draw(S.arrays((draw(S.dims(1, 5)), sizes[0]))),
+    }
+
+
+@pytest.mark.claim(CLAIM_FWD)
+@pytest.mark.dtypes("float32", "float64")
+@settings(deadline=None)
+@given(case=_nets())
+@example(
+    case={
+        "sizes": [2, 3, 2],
+        "activation": "sigmoid",
+        "output": "tanh",
+        "bias": True,
+        "seed": 1,
+        "x": np.array([[1.0, -1.0], [0.0, 0.5]]),
+    }
+)
+def test_feedforward_equals_nested_form_and_oracle(
+    device: str, dtype: torch.dtype, case: dict[str, Any]
+) -> None:
+    """Forward and backward (input and every weight) equal nn.Sequential(nn.Linear, σ, …), and
+    equal the nested formula written out; each layer's (z_l, a_l) is W_l a_{l−1} + b_l, σ(z_l)."""
+    g = torch.Generator(device=device).manual_seed(case["seed"])
+    net = NET.FeedForward(
+        case["sizes"],
+        case["activation"],
+        output=case["output"],
+        bias=case["bias"],
+        generator=g,
+        device=device,
+        dtype=dtype,
+    )
+    oracle = _oracle_net(net)
+    x = S.to_torch(case["x"], device, dtype).requires_grad_(True)
+    x_ref = x.detach().clone().requires_grad_(True)
+    out, ref = net(x), oracle(x_ref)
+    t = tol(dtype)
+    # σ(W_L … σ(W_1 x + b_1) … + b_L), written out
+    nested = x.detach()
+    for i, (w, b) in enumerate((layer.weight, layer.bias) for layer in net.layers):
+        assert isinstance(w, torch.Tensor)
+        z = nested @ w.T + (b if b is not None else 0.0)
+        last = i == len(net.layers) - 1
+        nested = ORACLE_ACT[case["output"] if last else case["activation"]](z)
+    check_close(out, ref, t, CLAIM_FWD, device, "FeedForward vs nn.Sequential")
+    check_close(out.detach(), nested.detach(), t, CLAIM_FWD, device, "FeedForward vs nested")
+    steps = net.forward_all(x.detach())
+    assert len(steps) == len(net.layers) and torch.equal(steps[-1][1], net(x.detach())), (
+        f"{CLAIM_FWD}: forward_all must list every layer and end with the output"
+    )
+    grad_out = torch.linspace(-1.0, 1.0, out.numel(), device=device, dtype=dtype).reshape(out.shape)
+    out.backward(grad_out)
+    ref.backward(grad_out)
+    assert x.grad is not None and x_ref.grad is not None
+    gt = Tol(rtol=t.rtol * 10, atol=t.atol * 10)  # a backward pass adds a few roundings
+    check_close(x.grad, x_ref.grad, gt, CLAIM_FWD, device, "∂/∂x vs oracle")
+    for mine, theirs in zip(net.parameters(), oracle.parameters(), strict=True):
+        assert mine.grad is not None and theirs.grad is not None
+        check_close(mine.grad, theirs.grad, gt, CLAIM_FWD, device, "weight gradient vs oracle")
+
+
+@pytest.mark.claim(CLAIM_FWD)
+@pytest.mark.dtypes("float64")
+@settings(deadline=None)
+@given(case=_nets())
+def test_batch_equals_loop_over_examples(
+    device: str, dtype: torch.dtype, case: dict[str, Any]
+) -> None:
+    """One matrix product per layer for the batch = the examples one at a time."""
+    g = torch.Generator(device=device).manual_seed(case["seed"])
+    net = NET.FeedForward(
+        case["sizes"],
+        case["activation"],
+        output=case["output"],
+        generator=g,
+        device=device,
+        dtype=dtype,
+    )
+    x = S.to_torch(case["x"], device, dtype)
+    loop = torch.stack([net(row) for row in x])  # each x^n as a vector
+    check_close(net(x), loop, EXACT, CLAIM_FWD, device, "batch vs loop over examples")
+
+
+@pytest.mark.claim(CLAIM_FWD)
+@pytest.mark.dtypes("float32", "float64")
+def test_copies_are_independent_networks(device: str, dtype: torch.dtype) -> None:
+    """FeedForward(copies=S) computes S separate networks, on a shared or a stacked input."""
+    g = torch.Generator(device=device).manual_seed(5)
+    many = NET.FeedForward([3, 4, 2], "tanh", copies=3, generator=g, device=device, dtype=dtype)
+    x = torch.randn(6, 3, generator=g, device=device, dtype=dtype)
+    out = many(x)
+    stacked = many(
+        x.expand(3, 6, 3)
+        * torch.tensor([1.0, 2.0, 3.0], device=device, dtype=dtype).reshape(3, 1, 1)
+    )
+    for s in range(3):
+        one = NET.FeedForward([3, 4, 2], "tanh", device=device, dtype=dtype)
+        one.load([(layer.weight[s], layer.bias[s]) for layer in many.layers])  # type: ignore[index]
+        check_close(out[s], one(x), tol(dtype), CLAIM_FWD, device, f"copy {s}, shared input")
+        check_close(stacked[s], one((s + 1) * x), tol(dtype), CLAIM_FWD, device, f"copy {s}")
+
+
+@pytest.mark.claim(CLAIM_FWD)
+@pytest.mark.dtypes("float32", "float64")
+@settings(deadline=None)
+@given(z=S.arrays((4, 6), bound=30.0))
+@example(z=np.array([[0.0, -0.0, 1e-20, -1e-20, 30.0, -30.0]] * 4))
+def test_activations_forward_and_backward_match_torch(
+    device: str, dtype: torch.dtype, z: np.ndarray[Any, Any]
+) -> None:
+    """sigmoid, tanh, relu, square and maxout equal their oracles, values and gradients
+    (including at z = 0, where σ′ = ¼ and tanh′ = 1)."""
+    t = tol(dtype)
+    for name, fn in ACT.ACTIVATIONS.items():
+        a = S.to_torch(z, device, dtype).requires_grad_(True)
+        b = a.detach().clone().requires_grad_(True)
+        out, ref = fn(a), ORACLE_ACT[name](b)
+        check_close(out, ref, t, CLAIM_FWD, device, f"{name} forward")
+        out.backward(torch.ones_like(out))
+        ref.backward(torch.ones_like(ref))
+        assert a.grad is not None and b.grad is not None
+        check_close(a.grad, b.grad, t, CLAIM_FWD, device, f"{name} backward")
+    a = S.to_torch(z, device, dtype)
+    oracle = a.reshape(4, 3, 2).amax(dim=-1)
+    check_close(ACT.maxout(a, 2), oracle, EXACT, CLAIM_FWD, device, "maxout k=2")
+    check_close(ACT.maxout(a, 3), a.reshape(4, 2, 3).amax(-1), EXACT, CLAIM_FWD, device, "k=3")
+
+
+@pytest.mark.claim(CLAIM_FWD)
+def test_linear_and_feedforward_bad_input() -> None:
+    with pytest.raises(TypeError, match="in_features must be an integer"):
+        NET.Linear(2.5, 3)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="out_features must be an integer ≥ 1"):
+        NET.Linear(2, 0)
+    with pytest.raises(TypeError, match="bias must be a bool"):
+        NET.Linear(2, 3, bias=1)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="dtype must be a floating-point"):
+        NET.Linear(2, 3, dtype=torch.int64)
+    layer = NET.Linear(2, 3)
+    with pytest.raises(ValueError, match="x must end in 2 features"):
+        layer(torch.ones(4, 3))
+    with pytest.raises(TypeError, match="x must be a floating-point tensor"):
+        layer(torch.ones(4, 2, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"weight must have shape \(3, 2\)"):
+        layer.load(torch.ones(2, 3))
+    with pytest.raises(ValueError, match=r"bias must have shape \(3,\)"):
+        layer.load(torch.ones(3, 2), [1.0, 2.0])
+    with pytest.raises(TypeError, match="weight must be a tensor or nested list"):
+        layer.load("ones")
+    with pytest.raises(ValueError, match="bias given for a layer built with bias=False"):
+        NET.Linear(2, 3, bias=False).load(torch.ones(3, 2), torch.ones(3))
+    with pytest.raises(ValueError, match=r"x must have shape \(N, 2\) or \(3, N, 2\)"):
+        NET.Linear(2, 4, copies=3)(torch.ones(2, 5, 2))
+    with pytest.raises(ValueError, match="sizes must be a sequence of at least 2"):
+        NET.FeedForward([3])
+    with pytest.raises(ValueError, match=r"sizes\[1\] must be an integer ≥ 1"):
+        NET.FeedForward([3, 0, 2])
+    with pytest.raises(ValueError, match="activation must be one of"):
+        NET.FeedForward([3, 2], "softplus")
+    with pytest.raises(ValueError, match="output must be one of"):
+        NET.FeedForward([3, 2], output="softmax")
+    with pytest.raises(ValueError, match="params must hold one"):
+        NET.FeedForward([3, 2, 2]).load([(torch.ones(2, 3), torch.ones(2))])
+    with pytest.raises(TypeError, match="z must be a floating-point tensor"):
+        ACT.relu(torch.ones(3, dtype=torch.long))
+    with pytest.raises(ValueError, match="multiple of k=2"):
+        ACT.maxout(torch.ones(3), 2)
+    with pytest.raises(ValueError, match="units must be an integer"):
+        NET.Maxout(2, 0, 2)
+
+
+# =================================================================================================
+# net.lecture-example
+# =================================================================================================
+
+CLAIM_LECT = "net.lecture-example"
+LECTURE_WEIGHTS = [  # rows = neurons
+    ([[1.0, -2.0], [-1.0, 1.0]], [1.0, 0.0]),
+    ([[2.0, -1.0], [-2.0, -1.0]], [0.0, 0.0]),
+    ([[3.0, -1.0], [-1.0, 4.0]], [-2.0, 2.0]),
+]
+LECTURE_INPUTS = [[1.0, -1.0], [0.0, 0.0]]
+PRINTED = [  # a_1, a_2, a_3 to two decimals, as printed in the lecture
+    [[0.98, 0.12], [0.86, 0.11], [0.62, 0.83]],
+    [[0.73, 0.50], [0.72, 0.12], [0.51, 0.85]],
+]
+SIX_DECIMALS = [  # z and a of every layer, float64, to 6 decimals (CLAIM-NOTES §0, recomputed)
+    [
+        ([4.0, -2.0], [0.982014, 0.119203]),
+        ([1.844825, -2.083231], [0.863518, 0.110737]),
+        ([0.479817, 1.579431], [0.617705, 0.829124]),
+    ],
+    [
+        ([1.0, 0.0], [0.731059, 0.5]),
+        ([0.962117, -1.962117], [0.723545, 0.123238]),
+        ([0.047398, 1.769407], [0.511847, 0.854384]),
+    ],
+]
+
+
+def lecture_net(device: str, dtype: torch.dtype) -> NET.FeedForward:
+    net = NET.FeedForward([2, 2, 2, 2], "sigmoid", output="sigmoid", device=device, dtype=dtype)
+    return net.load(LECTURE_WEIGHTS)
+
+
+@pytest.mark.claim(CLAIM_LECT)
+@pytest.mark.dtypes("float32", "float64")  # six printed decimals need at least float32
+def test_lecture_example_printed_values(device: str, dtype: torch.dtype, evidence: Any) -> None:
+    """Both inputs through all three layers: the printed two-decimal values, and z, a to six."""
+    net = lecture_net(device, dtype)
+    x = torch.tensor(LECTURE_INPUTS, device=device, dtype=dtype)
+    oracle = _oracle_net(net)
+    with torch.no_grad():
+        steps = net.forward_all(x)
+        check_close(steps[-1][1], oracle(x), tol(dtype), CLAIM_LECT, device, "vs nn.Sequential")
+    six = Tol(rtol=0.0, atol=5e-7 + tol(dtype).atol)  # 6 printed decimals
+    two = Tol(rtol=0.0, atol=5e-3)  # 2 printed decimals: |a − printed| ≤ half a unit
+    for n in range(2):
+        for layer in range(3):
+            z, a = steps[layer][0][n], steps[layer][1][n]
+            want_z, want_a = SIX_DECIMALS[n][layer]
+            where = f"input {LECTURE_INPUTS[n]}, layer {layer + 1}"
+            for got, want, t, what in (
+                (a, PRINTED[n][layer], two, "a, 2 decimals"),
+                (z, want_z, six, "z, 6 decimals"),
+                (a, want_a, six, "a, 6 decimals"),
+            ):
+                ref = torch.tensor(want, device=device, dtype=dtype)
+                check_close(got, ref, t, CLAIM_LECT, device, f"{where}: {what}")
+            rounded = [round(float(v), 2) for v in a]
+            assert rounded == PRINTED[n][layer], failure(
+                CLAIM_LECT, device, dtype, f"{where}: rounds to {rounded}", 0.0, "two decimals"
+            )
+    if dtype == torch.float64:
+        for n in range(2):
+            evidence.value(
+                f"activations_input_{n}", [[round(float(v), 6) for v in s[1][n]] for s in steps]
+            )
+        _lecture_figure(steps, evidence)
+
+
+@pytest.mark.claim(CLAIM_LECT)
+@pytest.mark.dtypes("float64")
+def test_lecture_weights_are_the_only_integer_solution(device: str, dtype: torch.dtype) -> None:
+    """Layers 2 and 3 appear only in the slide image: among integer weights in [−4, 4] and
+    biases in [−3, 3], each of their neurons has exactly one choice that reproduces the printed
+    two-decimal outputs for both inputs, given the previous layer's exact values."""
+    net = lecture_net(device, dtype)
+    x = torch.tensor(LECTURE_INPUTS, device=device, dtype=dtype)
+    with torch.no_grad():
+        steps = net.forward_all(x)
+    w = torch.arange(-4.0, 5.0, device=device, dtype=dtype)
+    b = torch.arange(-3.0, 4.0, device=device, dtype=dtype)
+    grid = torch.cartesian_prod(w, w, b)  # (567, 3): w_1, w_2, b
+    for layer in (1, 2):
+        prev = steps[layer - 1][1]  # (2 inputs, 2) exact activations of the layer before
+        out = ACT.sigmoid(grid[:, :2] @ prev.T + grid[:, 2:])  # (567, 2 inputs)
+        for neuron in range(2):
+            printed = torch.tensor(
+                [PRINTED[n][layer][neuron] for n in range(2)], device=device, dtype=dtype
+            )
+            ok = ((out - printed).abs() <= 5e-3).all(dim=1)
+            found = grid[ok].tolist()
+            wts, bias = LECTURE_WEIGHTS[layer]
+            want = [[*wts[neuron], bias[neuron]]]
+            assert found == want, (
+                f"{CLAIM_LECT}: layer {layer + 1}, neuron {neuron + 1}: integer solutions "
+                f"{found}, expected exactly {want}"
+            )
+
+
+def _lecture_figure(steps: list[tuple[torch.Tensor, torch.Tensor]], evidence: Any) -> None:
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10.0, 3.4))
+    for n, ax in enumerate(axes):
+        cols = [LECTURE_INPUTS[n]] + [[float(v) for v in s[1][n]] for s in steps]
+        pos = {(c, r): (c * 2.2, 1.0 - r * 1.4) for c in range(4) for r in range(2)}
+        for c in range(3):  # edges with their weights
+            w, b = LECTURE_WEIGHTS[c]
+            for i in range(2):
+                for j in range(2):
+                    (x0, y0), (x1, y1) = pos[(c, j)], pos[(c + 1, i)]
+                    ax.plot([x0, x1], [y0, y1], color="0.75", lw=0.8, zorder=1)
+                    t = 0.28 if i == j else 0.36
+                    ax.text(
+                        x0 + t * (x1 - x0),
+                        y0 + t * (y1 - y0) + 0.08,
+                        f"{w[i][j]:g}",
+                        fontsize=7,
+                        color="tab:blue",
+                        ha="center",
+                    )
+        for (c, r), (px, py) in pos.items():
+            face = "white" if c == 0 else "#fde9c9"
+            ax.scatter([px], [py], s=900, color=face, edgecolor="0.3", zorder=2)
+            ax.text(px, py, f"{cols[c][r]:.2f}", ha="center", va="center", fontsize=9, zorder=3)
+            if c > 0:
+                b = LECTURE_WEIGHTS[c - 1][1][r]
+                ax.text(px, py - 0.42, f"b={b:g}", ha="center", fontsize=7, color="tab:red")
+        ax.set_xlim(-0.6, 7.2)
+        ax.set_ylim(-0.9, 1.5)
+        ax.axis("off")
+        ax.set_title(f"input ({LECTURE_INPUTS[n][0]:g}, {LECTURE_INPUTS[n][1]:g})", fontsize=10)
+    fig.suptitle(
+        "The lecture's network: sigmoid neurons, weights (blue), biases (red), outputs", y=1.05
+    )
+    evidence.figure(fig, "net-lecture-example")
+    plt.close(fig)
+
+
+# =================================================================================================
+# net.softmax
+# =================================================================================================
+
+CLAIM_SM = "net.softmax"
+
+
+@pytest.mark.claim(CLAIM_SM)
+@pytest.mark.dtypes("float32", "float64")
+@settings(deadline=None)
+@given(z=S.arrays((3, 5), bound=50.0), shift=st.floats(-1e3, 1e3))
+@example(z=np.array([[0.0, 0.0, 0.0, 0.0, 0.0]] * 3), shift=7.0)
+@example(z=np.array([[40.0, -40.0, 0.5, 1.0, 2.0]] * 3), shift=-1e3)
+def test_softmax_is_a_distribution_and_shift_invariant(
+    device: str, dtype: torch.dtype, z: np.ndarray[Any, Any], shift: float
+) -> None:
+    """Positive where representable, sums to 1, softmax(z + c) = softmax(z), = F.softmax;
+    log_softmax = F.log_softmax; both backward passes equal autograd through the oracle."""
+    t = tol(dtype)
+    a = S.to_torch(z, device, dtype).requires_grad_(True)
+    b = a.detach().clone().requires_grad_(True)
+    p, ref = ACT.softmax(a, dim=-1), F.softmax(b, dim=-1)
+    check_close(p, ref, t, CLAIM_SM, device, "softmax vs F.softmax")
+    ones = torch.ones(3, device=device, dtype=dtype)
+    check_close(p.sum(-1), ones, t, CLAIM_SM, device, "softmax rows sum to 1")
+    assert bool((p >= 0).all()), f"{CLAIM_SM} [{device}, {dtype}]: a negative softmax entry"
+    # exactly positive wherever e^{z_i − m} is representable (z_i − m above ln of the tiniest)
+    representable = (a - a.amax(-1, keepdim=True)) > math.log(torch.finfo(dtype).tiny) + 1
+    assert bool((p[representable] > 0).all()), f"{CLAIM_SM} [{device}, {dtype}]: a zero entry"
+    shifted = ACT.softmax(a.detach() + shift, dim=-1)
+    check_close(shifted, F.softmax(b.detach() + shift, -1), t, CLAIM_SM, device, "F.softmax(z+c)")
+    check_close(
+        shifted,
+        p.detach(),
+        Tol(rtol=t.rtol, atol=t.atol + 60 * torch.finfo(dtype).eps * (abs(shift) + 50)),
+        CLAIM_SM,
+        device,
+        f"softmax(z + {shift}) vs softmax(z)",
+    )
+    lp = ACT.log_softmax(a, dim=0)  # along another dim too
+    check_close(lp, F.log_softmax(b, dim=0), t, CLAIM_SM, device, "log_softmax vs oracle")
+    g = torch.linspace(-1.0, 2.0, 15, device=device, dtype=dtype).reshape(3, 5)
+    for mine, theirs, name in ((p, ref, "softmax"), (lp, F.log_softmax(b, dim=0), "log_softmax")):
+        (ga,) = torch.autograd.grad(mine, a, g)
+        (gb,) = torch.autograd.grad(theirs, b, g)
+        check_close(ga, gb, t, CLAIM_SM, device, f"{name} backward vs oracle")
+
+
+@pytest.mark.claim(CLAIM_SM)
+@pytest.mark.dtypes("float64")
+def test_softmax_gradcheck(device: str, dtype: torch.dtype) -> None:
+    z = torch.randn(3, 4, device=device, dtype=dtype, generator=None).requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda v: ACT.softmax(v, dim=-1), (z,)), CLAIM_SM
+    assert torch.autograd.gradcheck(lambda v: ACT.log_softmax(v, dim=0), (z,)), CLAIM_SM
+
+
+@pytest.mark.claim(CLAIM_SM)
+@pytest.mark.dtypes("float32")
+@settings(deadline=None)
+@given(z=S.arrays((4, 6), bound=1e4))
+@example(z=np.array([[1e4, -1e4, 9999.0, 0.0, -5000.0, 1e4]] * 4))
+@example(z=np.array([[-1e4] * 6] * 4))
+def test_softmax_large_logits_float32(
+    device: str, dtype: torch.dtype, z: np.ndarray[Any, Any]
+) -> None:
+    """Logits up to ±1e4 in float32: softmax and log_softmax finite and equal to the float64
+    reference of the same float32 logits (to the float32 tolerance), where the naive
+    e^{z}/Σe^{z} overflows to NaN."""
+    a = S.to_torch(z, device, dtype)
+    ref = F.softmax(a.double(), dim=-1)
+    p = ACT.softmax(a, dim=-1)
+    lp = ACT.log_softmax(a, dim=-1)
+    assert bool(torch.isfinite(p).all() & torch.isfinite(lp).all()), (
+        f"{CLAIM_SM} [{device}, float32]: non-finite softmax for logits up to ±1e4"
+    )
+    check_close(p.double(), ref, tol(dtype), CLAIM_SM, device, "softmax vs float64 reference")
+    # log q_c is ≈ 10^4 in size: an error of a few ulps of the logits' magnitude
+    lt = Tol(rtol=tol(dtype).rtol, atol=4 * torch.finfo(dtype).eps * float(a.abs().max() + 1))
+    check_close(
+        lp.double(), F.log_softmax(a.double(), -1), lt, CLAIM_SM, device, "log_softmax vs f64"
+    )
+
+
+@pytest.mark.claim(CLAIM_SM)
+@pytest.mark.dtypes("float32")
+def test_naive_softmax_overflows(device: str, dtype: torch.dtype, evidence: Any) -> None:
+    """The direct e^{z}/Σe^{z} gives NaN (∞/∞) at z = (1e4, 0) and (89, 0); the shifted form
+    gives (1, 0)."""
+    a = torch.tensor([[1e4, 0.0], [89.0, 0.0]], device=device, dtype=dtype)
+    naive = torch.exp(a) / torch.exp(a).sum(-1, keepdim=True)
+    assert bool(torch.isnan(naive[:, 0]).all()), f"{CLAIM_SM}: naive softmax {naive}"
+    want = torch.tensor([[1.0, 0.0], [1.0, 0.0]], device=device, dtype=dtype)
+    check_close(ACT.softmax(a), want, tol(dtype), CLAIM_SM, device, "shifted softmax")
+    evidence.value("naive_softmax_at_89", [float(v) for v in naive[1]])
+
+
+@pytest.mark.claim(CLAIM_SM)
+def test_softmax_bad_input() -> None:
+    with pytest.raises(ValueError, match="z must have at least one dimension"):
+        ACT.softmax(torch.tensor(1.0))
+    with pytest.raises(ValueError, match=r"dim must be in \[-2, 1\]"):
+        ACT.log_softmax(torch.ones(2, 3), dim=2)
+    with pytest.raises(ValueError, match="at least one logit"):
+        ACT.softmax(torch.ones(2, 0))
+    with pytest.raises(TypeError, match=r"z must be a torch\.Tensor"):
+        ACT.softmax([1.0, 2.0])  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="z must be a floating-point tensor"):
+        ACT.log_softmax(torch.ones(3, dtype=torch.int32))
+    with pytest.raises(ValueError, match="activation must be one of"):
+        ACT.activation("gelu")
+
+
+# =================================================================================================
+# net.digits-mlp
+# =================================================================================================
+
+CLAIM_DIG = "net.digits-mlp"
+DIG_HIDDEN = 64
+DIG_COPIES = 5  # initializations trained at once (FeedForward(copies=...))
+DIG_RUNS = (0, 1)  # generator seeds: each draws the 5 initializations and the minibatch order
+DIG_EPOCHS = 20
+DIG_LR = 1e-2
+DIG_BATCH = 64
+DIG_THRESHOLD = 0.95
+DIG_FALSE_FAILURE = 1e-6
+
+
+def _normal_cdf(z: float) -> float:
+    return 0.5 * math.erfc(-z / math.sqrt(2.0))
+
+
+@pytest.mark.claim(CLAIM_DIG)
+def test_digits_mlp_reaches_95_percent(device: str, evidence: Any) -> None:
+    """10 MLPs 64 → 64 → 10 (ReLU), trained by dlspec.train.fit on the fixed digits split,
+    each reach ≥ 95 % held-out accuracy."""
+    data = digits(device=device)
+    accs, curves = [], []
+    for run in DIG_RUNS:
+        g = torch.Generator(device=device).manual_seed(run)
+        net = NET.FeedForward(
+            [64, DIG_HIDDEN, 10],
+            "relu",
+            copies=DIG_COPIES,
+            generator=g,
+            device=device,
+            dtype=torch.float32,
+        )
+        history = fit(
+            net,
+            data.x_train,
+            data.y_train,
+            epochs=DIG_EPOCHS,
+            generator=g,
+            lr=DIG_LR,
+            batch_size=DIG_BATCH,
+            # the copies' mean loss times their number: each copy gets its own gradient
+            loss=lambda out, y: DIG_COPIES * cross_entropy(out, y),
+        )
+        assert not history.diverged, f"{CLAIM_DIG}: run {run} diverged"
+        accs.extend(float(a) for a in accuracy(net, data.x_test, data.y_test))
+        curves.append([v / DIG_COPIES for v in history.loss])
+    acc = np.array(accs)
+    mean, sd = float(acc.mean()), float(acc.std(ddof=1))
+    sigma = max(2 * sd, 1e-9)
+    estimate = len(acc) * _normal_cdf((DIG_THRESHOLD - mean) / sigma)
+
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10.0, 3.6))
+    ax1.plot(range(1, len(acc) + 1), 100 * acc, "o", color="tab:blue")
+    ax1.axhline(100 * DIG_THRESHOLD, color="tab:red", ls="--", label="claimed 95 %")
+    ax1.set_xlabel("network (run 0: 1–5, run 1: 6–10)")
+    ax1.set_ylabel("held-out accuracy (%), 497 images")
+    ax1.set_ylim(94, 100)
+    ax1.legend(loc="lower right")
+    ax1.grid(alpha=0.3)
+    for run, curve in zip(DIG_RUNS, curves, strict=True):
+        ax2.plot(range(1, len(curve) + 1), curve, label=f"run {run} (mean of 5 nets)")
+    ax2.set_yscale("log")
+    ax2.set_xlabel("epoch")
+    ax2.set_ylabel("training cross-entropy")
+    ax2.legend()
+    ax2.grid(alpha=0.3)
+    fig.suptitle(f"Digits MLP 64→{DIG_HIDDEN}→10, Adam lr {DIG_LR}, batch {DIG_BATCH}")
+    evidence.figure(fig, f"net-digits-mlp-{device}")
+    plt.close(fig)
+
+    evidence.value("accuracies", [round(a, 4) for a in accs])
+    evidence.value("accuracy_min", round(float(acc.min()), 4))
+    evidence.value("accuracy_mean", round(mean, 4))
+    evidence.value("accuracy_sd", round(sd, 4))
+    evidence.value("false_failure_estimate", estimate)
+    assert acc.min() >= DIG_THRESHOLD, failure(
+        CLAIM_DIG,
+        device,
+        torch.float32,
+        f"held-out accuracies {acc.round(4)}",
+        float(DIG_THRESHOLD - acc.min()),
+        f"each ≥ {DIG_THRESHOLD}",
+    )
+    assert estimate <= DIG_FALSE_FAILURE, failure(
+        CLAIM_DIG,
+        device,
+        torch.float32,
+        f"margin too thin: mean {mean:.4f}, sd {sd:.4f}: estimated false-failure chance",
+        estimate,
+        f"≤ {DIG_FALSE_FAILURE}",
+    )
