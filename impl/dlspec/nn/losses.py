@@ -19,7 +19,9 @@ def cross_entropy(logits: Tensor, y: Tensor) -> Tensor:
     """Mean over the batch of `log Σ_c e^{z_c} − z_y` (softmax cross-entropy, log-sum-exp form).
 
     `logits` has shape `(N, C)` (or `(..., N, C)`: leading dimensions are averaged too) and `y`
-    holds `N` integer class labels in `[0, C)`.
+    holds `N` integer class labels in `[0, C)`, shared by the leading dimensions, or one label
+    per row of `logits` (shape `logits.shape[:-1]`, e.g. a stack of models each with its own
+    minibatch).
     """
     check_float_tensor(logits, "logits")
     if logits.dim() < 2 or logits.shape[-2] == 0:
@@ -27,10 +29,10 @@ def cross_entropy(logits: Tensor, y: Tensor) -> Tensor:
             f"logits must have shape (N, C) with N ≥ 1 examples, got {tuple(logits.shape)}"
         )
     check_index_tensor(y, "y", classes=logits.shape[-1])
-    if y.shape != logits.shape[-2:-1]:
+    if y.shape not in (logits.shape[-2:-1], logits.shape[:-1]):
         raise ValueError(
-            f"y must hold one label per example, shape {tuple(logits.shape[-2:-1])}, "
-            f"got {tuple(y.shape)}"
+            f"y must hold one label per example, shape {tuple(logits.shape[-2:-1])} "
+            f"(or {tuple(logits.shape[:-1])}), got {tuple(y.shape)}"
         )
     z_y = logits.gather(-1, y.expand(*logits.shape[:-1]).unsqueeze(-1)).squeeze(-1)  # z_y
     loss: Tensor = (torch.logsumexp(logits, dim=-1) - z_y).mean()
