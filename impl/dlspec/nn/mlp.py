@@ -135,12 +135,12 @@ class StackedMLP(nn.Module):
         self.p = nets[0].p
         self.copies = len(nets)
         self.weights = nn.ParameterList(
-            nn.Parameter(torch.stack([net.weights[l].detach() for net in nets]).clone())
-            for l in range(len(self.sizes) - 1)
+            nn.Parameter(torch.stack([net.weights[i].detach() for net in nets]).clone())
+            for i in range(len(self.sizes) - 1)
         )  # W_l: (M, out, in)
         self.biases = nn.ParameterList(
-            nn.Parameter(torch.stack([net.biases[l].detach() for net in nets]).clone())
-            for l in range(len(self.sizes) - 1)
+            nn.Parameter(torch.stack([net.biases[i].detach() for net in nets]).clone())
+            for i in range(len(self.sizes) - 1)
         )  # b_l: (M, out)
 
     def unstack(self) -> list[MLP]:
@@ -150,9 +150,9 @@ class StackedMLP(nn.Module):
             w0 = self.weights[0]
             net = MLP(self.sizes, p=self.p, device=w0.device, dtype=w0.dtype)
             with torch.no_grad():
-                for l in range(len(self.sizes) - 1):
-                    net.weights[l].copy_(self.weights[l][k])
-                    net.biases[l].copy_(self.biases[l][k])
+                for i in range(len(self.sizes) - 1):
+                    net.weights[i].copy_(self.weights[i][k])
+                    net.biases[i].copy_(self.biases[i][k])
             nets.append(net.train(self.training))
         return nets
 
