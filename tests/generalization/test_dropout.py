@@ -823,6 +823,7 @@ def test_deep_affine_ensemble_scales_each_layer_by_its_own_q(
     )
 
 
+@pytest.mark.claim(CLAIM_LIN)
 def test_enumeration_bad_inputs() -> None:
     with pytest.raises(ValueError, match=r"n must be an integer in \[0, 20\]"):
         D.all_masks(21)
@@ -983,6 +984,21 @@ def test_relu_before_the_softmax_breaks_the_identity(device: str, dtype: torch.d
         CLAIM_SM,
         device,
         "weight-scaled net after a ReLU",
+    )
+
+
+@pytest.mark.claim(CLAIM_SM)
+def test_log_sigmoid_matches_torch(device: str, dtype: torch.dtype) -> None:
+    """`log_sigmoid` (used for G and G′ in log space) is log σ(s), stable at large |s|: compared
+    with torch's `F.logsigmoid` (oracle) on [−30, 30]; its values reach −30, so rounding is
+    relative to 30 (`_scaled_tol`)."""
+    s = torch.linspace(-30.0, 30.0, 241, device=device, dtype=dtype)
+    want = F.logsigmoid(s.double()).to(dtype)
+    check_close(D.log_sigmoid(s), want, _scaled_tol(dtype, 30.0), CLAIM_SM, device, "log σ(s)")
+    big = torch.tensor([-1000.0, 1000.0], device=device, dtype=torch.float64)
+    got = D.log_sigmoid(big)
+    assert bool(torch.isfinite(got).all()) and float(got[0]) == -1000.0 and float(got[1]) == 0.0, (
+        f"{CLAIM_SM}: log_sigmoid(±1000) must be (−1000, 0) without overflow, got {got.tolist()}"
     )
 
 
@@ -1538,6 +1554,90 @@ def test_stacked_mlp_equals_its_copies_and_trains_each_on_its_own_loss(device: s
             )
 
 
+@pytest.mark.claim(CLAIM_UF)
+def test_stacked_mlp_training_mode_drops_each_copy_independently(device: str) -> None:
+    """In training mode each copy's hidden layers get their own inverted-dropout masks (drawn
+    from the generator as one (M, N, width) mask per layer, in layer order) and the logits none;
+    evaluation mode is each copy's plain net."""
+    p, q = 0.4, 0.6
+    nets = [
+        MLP(
+            [4, 6, 5, 3],
+            p=p,
+            generator=torch.Generator(device=device).manual_seed(s),
+            device=device,
+        )
+        for s in range(3)
+    ]
+    stack = StackedMLP(nets).train()
+    x = torch.randn(50, 4, generator=torch.Generator(device=device).manual_seed(8), device=device)
+    t = tol(torch.float32)
+    with torch.no_grad():
+        out = stack(x, generator=torch.Generator(device=device).manual_seed(4))
+        g = torch.Generator(device=device).manual_seed(4)
+        masks = [
+            D.keep_mask((3, 50, w), p, device=device, dtype=x.dtype, generator=g) for w in (6, 5)
+        ]
+        for k, net in enumerate(nets):
+            want = _manual_forward(net, x, [m[k] for m in masks], q)
+            check_close(out[k], want, t, CLAIM_UF, device, f"stack copy {k} in training mode")
+        assert int((out == 0).sum()) == 0, f"{CLAIM_UF}: stacked logits dropped in training mode"
+        stack.eval()
+        for k, net in enumerate(nets):
+            check_close(stack(x)[k], net.eval()(x), t, CLAIM_UF, device, f"stack copy {k}, eval")
+
+
+class _Recorder(torch.nn.Module):
+    """Records which examples each copy sees (feature 0 holds the example's index)."""
+
+    def __init__(self, copies: int) -> None:
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(copies, 1, 3))
+        self.seen: list[torch.Tensor] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.seen.append(x[..., 0].detach().long())
+        return x[..., 1:4] + self.w
+
+
+@pytest.mark.claim(CLAIM_UF)
+def test_fit_copies_draws_an_independent_order_per_copy(device: str) -> None:
+    """fit(copies=M): in each epoch every copy sees every example once, with its own labels, in
+    its own order (the seeds of dropout.unit-failure are independent trials)."""
+    n, copies = 40, 4
+    x = torch.zeros(n, 4, device=device)
+    x[:, 0] = torch.arange(n, device=device)
+    y = torch.arange(n, device=device) % 3
+    targets: list[torch.Tensor] = []
+
+    def loss(out: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        targets.append(t)
+        return out.pow(2).mean()
+
+    model = _Recorder(copies)
+    fit(
+        model,
+        x,
+        y,
+        epochs=2,
+        generator=torch.Generator(device=device).manual_seed(0),
+        loss=loss,
+        batch_size=16,
+        copies=copies,
+    )
+    for epoch in range(2):
+        seen = torch.cat(model.seen[3 * epoch : 3 * epoch + 3], dim=1)  # (M, n): 16 + 16 + 8
+        labels = torch.cat(targets[3 * epoch : 3 * epoch + 3], dim=1)
+        for k in range(copies):
+            assert torch.equal(seen[k].sort().values, torch.arange(n, device=device)), (
+                f"{CLAIM_UF}: copy {k} did not see every example once in epoch {epoch}"
+            )
+        assert torch.equal(labels, y[seen]), f"{CLAIM_UF}: labels do not follow the examples"
+        orders = {tuple(row.tolist()) for row in seen}
+        assert len(orders) == copies, f"{CLAIM_UF}: copies share a minibatch order ({epoch=})"
+
+
+@pytest.mark.claim(CLAIM_UF)
 def test_mlp_bad_inputs() -> None:
     with pytest.raises(ValueError, match="sizes must be a sequence of at least 2"):
         MLP([3])
