@@ -1246,14 +1246,14 @@ def test_dropping_units_before_a_linear_output_is_exact(device: str, dtype: torc
 
 CLAIM_UF = "dropout.unit-failure"
 UF_SEEDS = 30  # seeds s = 0..29, all trained at once (StackedMLP)
-UF_EPOCHS = 20
+UF_EPOCHS = 12
 UF_HIDDEN = 128
 UF_P = 0.5
 UF_REMOVED = 0.5  # fraction of hidden units removed in the decisive comparison
 UF_MARGIN = 0.02  # required advantage per seed (accuracy points lost: plain − dropout)
 UF_MIN_ACCURACY = 0.93  # both nets must be good when intact
 UF_MASKS = 20  # random removal masks per seed and fraction, averaged
-UF_FRACTIONS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+UF_FRACTIONS = (0.0, 0.25, 0.5, 0.75, 0.9)
 UF_RATE = 0.95  # the claim: a seed succeeds with probability at least this
 UF_MIN_SUCCESSES = 20  # the test passes when at least this many of UF_SEEDS seeds succeed
 
