@@ -1656,3 +1656,28 @@ def test_mlp_bad_inputs() -> None:
         remove_units(0, 0.5)
     keep = remove_units(10, 0.3, count=4)
     assert (keep.sum(dim=1) == 7).all(), f"{CLAIM_UF}: remove_units must remove exactly 3 of 10"
+
+
+@pytest.mark.claim(CLAIM_UF)
+def test_stacked_mlp_and_fit_copies_bad_inputs() -> None:
+    nets = [MLP([3, 4, 2]), MLP([3, 4, 2])]
+    with pytest.raises(ValueError, match="nets must be a non-empty sequence of MLPs"):
+        StackedMLP([])
+    with pytest.raises(TypeError, match=r"nets\[1\] must be an MLP"):
+        StackedMLP([nets[0], torch.nn.Linear(3, 2)])  # type: ignore[list-item]
+    with pytest.raises(ValueError, match="nets must share sizes and p"):
+        StackedMLP([nets[0], MLP([3, 5, 2])])
+    with pytest.raises(ValueError, match="nets must share sizes and p"):
+        StackedMLP([nets[0], MLP([3, 4, 2], p=0.5)])
+    stack = StackedMLP(nets)
+    with pytest.raises(ValueError, match=r"x must have shape \(N, 3\) or \(2, \.\.\., N, 3\)"):
+        stack(torch.ones(5, 4))
+    with pytest.raises(ValueError, match=r"x must have shape \(N, 3\) or \(2, \.\.\., N, 3\)"):
+        stack(torch.ones(3, 5, 3))
+    with pytest.raises(ValueError, match="unit_masks must hold one entry per hidden layer"):
+        stack(torch.ones(5, 3), unit_masks=[None, None])
+    x, y = torch.ones(4, 3), torch.zeros(4, dtype=torch.long)
+    with pytest.raises(ValueError, match=r"copies must be an integer ≥ 1"):
+        fit(stack, x, y, epochs=1, generator=torch.Generator(), copies=0)
+    with pytest.raises(TypeError, match=r"copies must be an integer ≥ 1"):
+        fit(stack, x, y, epochs=1, generator=torch.Generator(), copies=2.0)  # type: ignore[arg-type]
