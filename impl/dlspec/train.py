@@ -60,6 +60,7 @@ def fit(
     lr: float = 3e-3,
     batch_size: int | None = 64,
     before_step: Callable[[nn.Module], Any] | None = None,
+    copies: int | None = None,
 ) -> History:
     """Train `model` on `(x, y)` for `epochs` passes; return its `History`.
 
@@ -68,6 +69,11 @@ def fit(
     - `optimizer` builds the optimizer from the parameters (default `torch.optim.Adam(lr=lr)`).
     - `batch_size=None` trains full-batch (one step per epoch, no shuffling).
     - `before_step(model)` runs after each backward pass, before the step (e.g. clipping).
+    - `copies=M` trains a stack of `M` independent models at once (e.g.
+      `dlspec.nn.mlp.StackedMLP`): each epoch draws an independent minibatch order per copy,
+      the model receives inputs `(M, B, ...)` and `loss` targets `(M, B)`; `loss` must average
+      over all `M·B` examples (as `cross_entropy` does) and is multiplied by `M`, so that each
+      copy's gradient is that of its own mean loss. `History.loss` is then the mean over copies.
     - The model is left in evaluation mode.
     """
     check_float_tensor(x, "x")
@@ -84,6 +90,8 @@ def fit(
     epochs = check_int(epochs, "epochs", low=0)
     if batch_size is not None:
         batch_size = check_int(batch_size, "batch_size", low=1)
+    if copies is not None:
+        copies = check_int(copies, "copies", low=1)
     if not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
     params = [p for p in model.parameters() if p.requires_grad]
@@ -100,13 +108,18 @@ def fit(
     for _ in range(epochs):
         if batch_size is None:
             batches = [torch.arange(n, device=x.device)]
-        else:
+            if copies is not None:
+                batches = [batches[0].expand(copies, n)]
+        elif copies is None:
             order = torch.randperm(n, generator=generator, device=x.device)
             batches = list(torch.split(order, batch_size))
+        else:  # one independent permutation per copy: argsort of i.i.d. uniforms
+            u = torch.rand(copies, n, generator=generator, device=x.device)
+            batches = list(torch.split(u.argsort(dim=1), batch_size, dim=1))
         total = 0.0
         for idx in batches:
             out = model(x[idx], generator=generator) if pass_generator else model(x[idx])
-            value = loss(out, y[idx])
+            value = loss(out, y[idx]) if copies is None else copies * loss(out, y[idx])
             opt.zero_grad(set_to_none=True)
             value.backward()  # type: ignore[no-untyped-call]
             if before_step is not None:
@@ -119,7 +132,7 @@ def fit(
                 return history
             opt.step()
             history.steps += 1
-            total += v * idx.numel()
+            total += v * idx.shape[-1] / (copies or 1)
         history.loss.append(total / n)
     model.eval()
     return history

@@ -79,8 +79,10 @@ def cross_entropy(logits: Tensor, y: Tensor, *, reduction: str = "mean") -> Tens
     """Softmax cross-entropy `−log softmax(z)_y = log Σ_c e^{z_c} − z_y`, per example.
 
     `logits` has shape `(N, C)` (or `(..., N, C)`: with `reduction="mean"`, leading dimensions
-    are averaged too). `y` holds `N` integer class labels in `[0, C)`, or target distributions
-    `p` of the logits' shape (then the loss is `−Σ_c p_c log softmax(z)_c = H(p, softmax(z))`).
+    are averaged too). `y` holds `N` integer class labels in `[0, C)` shared by the leading
+    dimensions, or one label per row of `logits` (shape `logits.shape[:-1]`, e.g. a stack of
+    models each with its own minibatch), or target distributions `p` of the logits' shape (then
+    the loss is `−Σ_c p_c log softmax(z)_c = H(p, softmax(z))`).
     `reduction="sum"` gives the labels' negative log-likelihood (`loss.ce-is-nll-categorical`).
     """
     check_float_tensor(logits, "logits")
@@ -97,10 +99,10 @@ def cross_entropy(logits: Tensor, y: Tensor, *, reduction: str = "mean") -> Tens
         per_example = -(y * log_q).sum(dim=-1)  # −Σ_c p_c log q_c
         return _reduce(per_example, reduction)
     check_index_tensor(y, "y", classes=logits.shape[-1])
-    if y.shape != logits.shape[-2:-1]:
+    if y.shape not in (logits.shape[-2:-1], logits.shape[:-1]):
         raise ValueError(
-            f"y must hold one label per example, shape {tuple(logits.shape[-2:-1])}, "
-            f"got {tuple(y.shape)}"
+            f"y must hold one label per example, shape {tuple(logits.shape[-2:-1])} "
+            f"(or {tuple(logits.shape[:-1])}), got {tuple(y.shape)}"
         )
     if y.device != logits.device:
         raise ValueError(f"y must be on logits's device {logits.device}, got {y.device}")

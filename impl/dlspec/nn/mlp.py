@@ -4,7 +4,9 @@
 logits `h_{L−1} W_Lᵀ + b_L`. In training mode with `p > 0`, every hidden layer's output goes
 through `dlspec.nn.dropout.dropout()` (`p` the drop probability). At test time,
 `remove_units()` zeroes a random fraction of hidden units (no rescaling): the "neurons that
-break" of claim `dropout.unit-failure`. Train it with `dlspec.train.fit`.
+break" of claim `dropout.unit-failure`. Train it with `dlspec.train.fit`. `StackedMLP` holds
+`M` independent copies of one architecture and runs them with batched matmuls, so that several
+seeds train in one `fit(..., copies=M)`.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from dlspec.checks import check_float_dtype, check_float_tensor, check_int, chec
 from dlspec.nn.dropout import check_drop_probability, dropout
 from dlspec.registry import Sample, register
 
-__all__ = ["MLP", "remove_units"]
+__all__ = ["MLP", "StackedMLP", "remove_units"]
 
 
 def _check_sizes(sizes: Any) -> list[int]:
@@ -107,6 +109,87 @@ class MLP(nn.Module):
         return h
 
 
+class StackedMLP(nn.Module):
+    """`M` independent MLPs of the same sizes and drop probability, run at once.
+
+    Built from existing `MLP`s (`StackedMLP(nets)` copies their weights, so copy `k` starts
+    where `nets[k]` does); `W_l` is stored as an `(M, out, in)` tensor and every layer is one
+    batched matmul. Inputs are `(N, sizes[0])`, shared by all copies, or `(M, ..., N, sizes[0])`,
+    one slice per copy; outputs are `(M, ..., N, sizes[-1])`. Dropout masks are drawn per entry,
+    so independently for each copy. Serves `dropout.unit-failure` (all seeds trained at once).
+    """
+
+    def __init__(self, nets: Sequence[MLP]) -> None:
+        super().__init__()
+        if not isinstance(nets, Sequence) or len(nets) == 0:
+            raise ValueError(f"nets must be a non-empty sequence of MLPs, got {nets!r}")
+        for k, net in enumerate(nets):
+            if not isinstance(net, MLP):
+                raise TypeError(f"nets[{k}] must be an MLP, got {type(net).__name__}")
+            if net.sizes != nets[0].sizes or net.p != nets[0].p:
+                raise ValueError(
+                    f"nets must share sizes and p: nets[0] has {nets[0].sizes}, p={nets[0].p}; "
+                    f"nets[{k}] has {net.sizes}, p={net.p}"
+                )
+        self.sizes = list(nets[0].sizes)
+        self.p = nets[0].p
+        self.copies = len(nets)
+        self.weights = nn.ParameterList(
+            nn.Parameter(torch.stack([net.weights[i].detach() for net in nets]).clone())
+            for i in range(len(self.sizes) - 1)
+        )  # W_l: (M, out, in)
+        self.biases = nn.ParameterList(
+            nn.Parameter(torch.stack([net.biases[i].detach() for net in nets]).clone())
+            for i in range(len(self.sizes) - 1)
+        )  # b_l: (M, out)
+
+    def unstack(self) -> list[MLP]:
+        """The copies as separate `MLP`s (weights copied, in the stack's current mode)."""
+        nets = []
+        for k in range(self.copies):
+            w0 = self.weights[0]
+            net = MLP(self.sizes, p=self.p, device=w0.device, dtype=w0.dtype)
+            with torch.no_grad():
+                for i in range(len(self.sizes) - 1):
+                    net.weights[i].copy_(self.weights[i][k])
+                    net.biases[i].copy_(self.biases[i][k])
+            nets.append(net.train(self.training))
+        return nets
+
+    def forward(
+        self,
+        x: Tensor,
+        *,
+        generator: torch.Generator | None = None,
+        unit_masks: Sequence[Tensor | None] | None = None,
+    ) -> Tensor:
+        """Logits `(M, ..., N, sizes[-1])`; `generator` and `unit_masks` as in `MLP.forward`
+        (each mask broadcasts against a hidden output `(M, ..., N, width)`)."""
+        check_float_tensor(x, "x")
+        if x.shape[-1:] != (self.sizes[0],) or (x.dim() > 2 and x.shape[0] != self.copies):
+            raise ValueError(
+                f"x must have shape (N, {self.sizes[0]}) or ({self.copies}, ..., N, "
+                f"{self.sizes[0]}), got {tuple(x.shape)}"
+            )
+        hidden = len(self.sizes) - 2
+        if unit_masks is not None and len(unit_masks) != hidden:
+            raise ValueError(
+                f"unit_masks must hold one entry per hidden layer ({hidden}), got {len(unit_masks)}"
+            )
+        h = x if x.dim() > 2 else x.expand(self.copies, *x.shape)  # h_0 = x, (M, ..., N, in)
+        for layer, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+            ones = [1] * (h.dim() - 3)  # the dimensions between the copy and example axes
+            w_t = w.transpose(1, 2).reshape(self.copies, *ones, w.shape[2], w.shape[1])
+            h = h @ w_t + b.reshape(self.copies, *ones, 1, b.shape[1])  # h W_lᵀ + b_l, per copy
+            if layer == hidden:
+                break  # the output layer: logits, no ReLU, no dropout
+            h = h.clamp_min(0)  # relu
+            h = dropout(h, self.p, training=self.training, generator=generator)  # m ⊙ h / q
+            if unit_masks is not None and (um := unit_masks[layer]) is not None:
+                h = h * um  # removed units output 0; survivors are not rescaled
+        return h
+
+
 def remove_units(
     width: int,
     fraction: float,
@@ -147,3 +230,10 @@ def _sample_mlp_removed(device: torch.device, dtype: torch.dtype) -> Sample:
         return out
 
     return f, (torch.randn(4, 5, device=device, dtype=dtype, requires_grad=True),)
+
+
+@register("mlp.StackedMLP")
+def _sample_stacked_mlp(device: torch.device, dtype: torch.dtype) -> Sample:
+    nets = [MLP([5, 7, 3], p=0.5, device=device, dtype=dtype) for _ in range(2)]
+    model = StackedMLP(nets).train()
+    return model, (torch.randn(4, 5, device=device, dtype=dtype),)
