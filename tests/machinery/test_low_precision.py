@@ -29,9 +29,21 @@ def test_low_precision_passes_or_is_excluded_by_mark(tmp_path: Path) -> None:
     env.setdefault("MPLBACKEND", "Agg")
     done = subprocess.run(
         [
-            sys.executable, "-m", "pytest", str(ROOT / "tests"), "-m", "takes_dtype",
-            f"--dtype={dtype}", "--device=cpu", "-p", "no:xdist", "-p", "no:cacheprovider",
-            "-q", "--no-header", f"--claims-json={report_path}",
+            sys.executable,
+            "-m",
+            "pytest",
+            str(ROOT / "tests"),
+            "-m",
+            "takes_dtype",
+            f"--dtype={dtype}",
+            "--device=cpu",
+            "-p",
+            "no:xdist",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "--no-header",
+            f"--claims-json={report_path}",
             f"--basetemp={tmp_path / 'tmp'}",
         ],  # fmt: skip
         cwd=ROOT,

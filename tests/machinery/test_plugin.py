@@ -141,6 +141,7 @@ def test_collection_error_makes_the_report_incomplete(pytester: pytest.Pytester)
     assert data["claims"]["x.one"]["status"] == "passed"
     assert data["claims"]["x.one"]["run"]["time"] == first["time"]
 
+
 def test_claim_without_test_fails_the_full_run(pytester: pytest.Pytester) -> None:
     tests = TESTS.replace('@pytest.mark.claim("x.two")\n', "")
     result = run(pytester, tests=tests)
@@ -223,12 +224,15 @@ def test_filtered_run_merges_into_the_full_report(pytester: pytest.Pytester) -> 
 def test_meta_for_cpu_respects_the_device_option(pytester: pytest.Pytester) -> None:
     import torch
 
-    tests = TESTS + """
+    tests = (
+        TESTS
+        + """
 @pytest.mark.claim("x.one")
 @pytest.mark.meta_for_cpu
 def test_meta(device):
     assert torch.zeros(2, device=device).device.type == device
 """
+    )
     run(pytester, tests=tests).assert_outcomes(passed=4)
     meta = [t for t in report(pytester)["claims"]["x.one"]["tests"] if "test_meta" in t["nodeid"]]
     assert [t["device"] for t in meta] == ["meta"]
