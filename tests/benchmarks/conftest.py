@@ -181,7 +181,9 @@ def pytest_benchmark_update_json(
         r["extra_info"]["unstable"] = r["unstable"]
 
 
-def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict[str, Any]) -> None:
+def pytest_benchmark_update_machine_info(
+    config: pytest.Config, machine_info: dict[str, Any]
+) -> None:
     machine_info["dlspec"] = {
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
