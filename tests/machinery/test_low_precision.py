@@ -45,7 +45,7 @@ def test_low_precision_passes_or_is_excluded_by_mark(tmp_path: Path) -> None:
             "--no-header",
             f"--claims-json={report_path}",
             f"--basetemp={tmp_path / 'tmp'}",
-        ],  # fmt: skip
+        ],
         cwd=ROOT,
         env=env,
         capture_output=True,
