@@ -126,9 +126,7 @@ def benchmark(benchmark: Any) -> Any:
 def pair_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Rows ``{group, impl, median, iqr, extra_info}``, with ``ratio`` (median / the baseline's
     median in the same group; None without a baseline) and ``unstable`` added, in group order."""
-    base = {
-        r["group"]: r["median"] for r in rows if r["impl"] == BASELINE and r["median"] > 0
-    }
+    base = {r["group"]: r["median"] for r in rows if r["impl"] == BASELINE and r["median"] > 0}
     out = []
     for r in rows:
         ratio = r["median"] / base[r["group"]] if r["group"] in base else None
