@@ -576,12 +576,6 @@ class Recorder:
                     f'with @pytest.mark.claim("{cid}")',
                     red=True,
                 )
-        if self.collection_errors:
-            tr.section("test modules that failed to collect", sep="=", red=True, bold=True)
-            for nodeid, message in sorted(self.collection_errors.items()):
-                tr.write_line(f"COLLECTION ERROR {nodeid}:", red=True, bold=True)
-                for line in message.splitlines()[-6:]:
-                    tr.write_line(f"    {line}")
         c = report["counts"]
         where = self.config.getoption("--claims-json") or "not written (use --claims-json=PATH)"
         line = (
@@ -590,7 +584,7 @@ class Recorder:
         )
         if self.collection_errors:
             n = len(self.collection_errors)
-            line = (
+            line = (  # pytest lists the errors themselves (ERRORS, short test summary)
                 f"claims: report INCOMPLETE: {n} test module(s) failed to collect "
                 f"({', '.join(sorted(self.collection_errors))}); report {where}"
             )
