@@ -275,6 +275,15 @@ def test_xdist_gives_the_same_report(
     # The repo root (for `tests.plugin`) before whatever made `dlspec` importable here.
     root = Path(__file__).resolve().parents[2]
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(root), str(root / "impl")]))
+    # xdist hands its local workers the sys.path this interpreter started with (frozen when
+    # xdist was imported), not PYTHONPATH: started as `pytest` rather than `python -m pytest`,
+    # that lacks the repository root. Prepend it there.
+    import xdist.workermanage
+
+    frozen = list(getattr(xdist.workermanage, "_sys_path", []))
+    monkeypatch.setattr(
+        xdist.workermanage, "_sys_path", [str(root), str(root / "impl"), *frozen], raising=False
+    )
     pytester.makepyfile(test_broken=BROKEN)
     run(pytester, "--continue-on-collection-errors").assert_outcomes(passed=3, errors=1)
     serial = report(pytester)
