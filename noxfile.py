@@ -55,18 +55,19 @@ def _requirements_key() -> str:
 def _install(session: nox.Session, *extras: str) -> None:
     """Make the shared environment hold torch, dlspec (editable) and `extras`."""
     python = _bin("python")
-    fresh = not Path(python).exists()
-    if fresh:
+    if not Path(python).exists():
         session.log(f"creating the shared environment {SHARED.relative_to(ROOT)} (torch: once)")
         session.run(sys.executable, "-m", "virtualenv", "--quiet", str(SHARED), external=True)
-    elif _no_install(session):
-        return
     stamp = json.loads(STAMP.read_text()) if STAMP.is_file() else {}
-    have = set(stamp.get("extras", [])) if stamp.get("key") == _requirements_key() else None
-    if have is not None and set(extras) <= have:
+    installed = set(stamp.get("extras", []))
+    # Up to date: these extras are in, installed for this torch pin and pyproject.toml. With -R
+    # (reuse, no install) it is enough that they are in, as nox skips installs into a reused
+    # environment; extras never installed are installed even then, as nox does for a new one.
+    current = stamp.get("key") == _requirements_key() or _no_install(session)
+    if Path(python).exists() and current and set(extras) <= installed:
         session.log(f"{SHARED.relative_to(ROOT)} already holds {sorted(extras) or 'dlspec'}")
         return
-    wanted = sorted(set(extras) | (have or set()))
+    wanted = sorted(set(extras) | installed)
     pip = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     session.run(*pip, TORCH, external=True)
     session.run(*pip, "-e", f".[{','.join(wanted)}]" if wanted else ".", external=True)
