@@ -30,9 +30,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from playwright.sync_api import Request, Response, sync_playwright
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "impl"))  # this checkout's dlspec
 from dlspec.claims import read_spec  # noqa: E402
@@ -136,6 +133,8 @@ def check_page(
     if response is None or response.status != 200:
         status = response.status if response else "no response"
         return [f"{path}: HTTP {status}: the site has no such page (is its spec page there?)"]
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     with contextlib.suppress(PlaywrightTimeout):  # what stayed raw is reported below
         page.wait_for_function(RENDERED, timeout=10_000)
     found = page.evaluate(INSPECT)
@@ -202,11 +201,13 @@ def main() -> int:
                      missing_spec_pages(pages, args.spec)]  # fmt: skip
     totals = {"pages": 0, "math": 0, "badges": 0}
 
-    def failed(request: Request) -> None:
+    from playwright.sync_api import sync_playwright  # imported here: the page list needs none
+
+    def failed(request: Any) -> None:
         if is_local(request.url):  # the others are refused on purpose and reported below
             failures.append(f"request failed: {request.url}")
 
-    def answered(response: Response) -> None:
+    def answered(response: Any) -> None:
         if response.status >= 400:
             failures.append(f"HTTP {response.status}: {response.url}")
 

@@ -114,3 +114,19 @@ def test_refutation_badge_and_meta_tooltip(hook: Any) -> None:
     assert "(../computation/devices.md#meta-device" in verdict
     hook.site.report["claims"]["r.x"]["status"] = "failed"
     assert ">failing<" in hook.claim_badge(refute)
+
+
+def test_site_check_finds_every_page_of_the_built_site(tmp_path: Path) -> None:
+    """The browser check loads every page the build wrote (reading guide, sources and chapters
+    that arrive later included), not a fixed list."""
+    spec = importlib.util.spec_from_file_location("check_site", ROOT / "docs/tools/check_site.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for page in ["", "reading", "sources", "status", "newchapter/topic", "assets/katex", "search"]:
+        (tmp_path / page).mkdir(parents=True, exist_ok=True)
+        (tmp_path / page / "index.html").write_text("<html></html>")
+    pages = module.site_pages(tmp_path)
+    assert pages == ["", "newchapter/topic/", "reading/", "sources/", "status/"]
+    missing = module.missing_spec_pages(pages, ROOT / "spec")
+    assert missing == read_spec(ROOT / "spec").pages  # none of them was built here
