@@ -105,7 +105,9 @@ def ensure_chromium() -> None:
     print(f"check_site: installing Debian's chromium (apt-get; log in {log})", flush=True)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     with log.open("w") as out:
-        for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium"]):
+        # a CJK font too: the pages quote the notes in Chinese (else the screenshots show boxes)
+        install = ["apt-get", "install", "-y", "-qq", "chromium", "fonts-wqy-zenhei"]
+        for cmd in (["apt-get", "update", "-qq"], install):
             done = subprocess.run(cmd, env=env, check=False, stdout=out, stderr=subprocess.STDOUT)
             if done.returncode != 0:
                 tail = log.read_text(errors="replace").splitlines()[-15:]
