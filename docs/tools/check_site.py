@@ -1,8 +1,9 @@
 """Check the built site in a real headless browser: ``python docs/tools/check_site.py build/site``.
 
-Serves SITE_DIR on 127.0.0.1, opens the home, status and API pages and every spec page in
-Debian's Chromium (installed with apt-get when missing) through playwright, and fails unless on
-every page:
+Serves SITE_DIR on 127.0.0.1, opens every page of the built site (each ``index.html`` outside
+``assets/`` and ``search/``: home, reading guide, status, sources, API and every spec page, new
+chapters included) in Debian's Chromium (installed quietly with apt-get when missing; its log
+goes to ``build/site-check/apt.log``) through playwright, and fails unless on every page:
 
 - the math is rendered: each ``.arithmatex`` element holds KaTeX output, KaTeX's fonts loaded,
   and no raw TeX delimiters (``\\(``, ``\\[``, ``$$``, ``$...$``) are left in the visible text
@@ -10,7 +11,8 @@ every page:
 - every claim the spec puts on the page (read with ``dlspec.claims``) shows a status badge;
 - no request left the loopback interface, no request failed and no script raised.
 
-Full-page screenshots go to ``build/site-check/``.
+Full-page screenshots go to ``build/site-check/``. The last line is one summary: ``check_site:
+OK ...`` or ``check_site: FAILED ...`` (the problems are listed above it).
 """
 
 from __future__ import annotations
@@ -28,9 +30,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from playwright.sync_api import Request, Response, sync_playwright
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "impl"))  # this checkout's dlspec
 from dlspec.claims import read_spec  # noqa: E402
@@ -41,12 +40,24 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-FIXED_PAGES = ["", "status/", "api/"]  # home, status, API reference; then every spec page
+NOT_PAGES = {"assets", "search", "site-check"}  # folders of the built site that hold no page
 
 
-def default_pages(spec_dir: Path) -> list[str]:
-    """The home, status and API pages, and every spec page (``chapter/topic/``)."""
-    return FIXED_PAGES + [page.removesuffix(".md") + "/" for page in read_spec(spec_dir).pages]
+def site_pages(site_dir: Path) -> list[str]:
+    """Every page of the built site, as URL paths (``""``, ``"reading/"``, ``"chapter/topic/"``)."""
+    pages = []
+    for index in sorted(site_dir.rglob("index.html")):
+        rel = index.parent.relative_to(site_dir)
+        if rel.parts and rel.parts[0] in NOT_PAGES:
+            continue
+        pages.append("" if not rel.parts else rel.as_posix() + "/")
+    return pages
+
+
+def missing_spec_pages(pages: list[str], spec_dir: Path) -> list[str]:
+    """Spec pages that the built site lacks."""
+    have = set(pages)
+    return [p for p in read_spec(spec_dir).pages if p.removesuffix(".md") + "/" not in have]
 
 
 RENDERED = (
@@ -89,11 +100,20 @@ def ensure_chromium() -> None:
         return
     if shutil.which("apt-get") is None or os.geteuid() != 0:
         sys.exit(f"check_site: {CHROMIUM} is missing; install it: apt-get install -y chromium")
-    print("check_site: installing Debian's chromium (apt-get)", flush=True)
+    log = ROOT / "build" / "site-check" / "apt.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    print(f"check_site: installing Debian's chromium (apt-get; log in {log})", flush=True)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium"]):
-        if subprocess.run(cmd, env=env, check=False).returncode != 0:
-            sys.exit(f"check_site: `{' '.join(cmd)}` failed; cannot install {CHROMIUM}")
+    with log.open("w") as out:
+        # a CJK font too: the pages quote the notes in Chinese (else the screenshots show boxes)
+        install = ["apt-get", "install", "-y", "-qq", "chromium", "fonts-wqy-zenhei"]
+        for cmd in (["apt-get", "update", "-qq"], install):
+            done = subprocess.run(cmd, env=env, check=False, stdout=out, stderr=subprocess.STDOUT)
+            if done.returncode != 0:
+                tail = log.read_text(errors="replace").splitlines()[-15:]
+                print(*tail, sep="\n", file=sys.stderr)
+                sys.exit(f"check_site: `{' '.join(cmd)}` failed (log: {log}); cannot install "
+                         f"{CHROMIUM}")  # fmt: skip
 
 
 def expected_claims(spec_dir: Path, page: str) -> list[str]:
@@ -104,7 +124,9 @@ def expected_claims(spec_dir: Path, page: str) -> list[str]:
     return [c.id for c in claims if c.page in (f"{page}.md", f"{page}/index.md")]
 
 
-def check_page(context: Any, base: str, path: str, spec_dir: Path, out: Path) -> list[str]:
+def check_page(
+    context: Any, base: str, path: str, spec_dir: Path, out: Path, totals: dict[str, int]
+) -> list[str]:
     """Load one page, save its screenshot and return what is wrong with it."""
     failures: list[str] = []
     page = context.new_page()
@@ -113,6 +135,8 @@ def check_page(context: Any, base: str, path: str, spec_dir: Path, out: Path) ->
     if response is None or response.status != 200:
         status = response.status if response else "no response"
         return [f"{path}: HTTP {status}: the site has no such page (is its spec page there?)"]
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     with contextlib.suppress(PlaywrightTimeout):  # what stayed raw is reported below
         page.wait_for_function(RENDERED, timeout=10_000)
     found = page.evaluate(INSPECT)
@@ -141,6 +165,9 @@ def check_page(context: Any, base: str, path: str, spec_dir: Path, out: Path) ->
         failures.append(f"{path}: {found['blocks']} claim blocks, the spec has {len(expected)}")
     print(f"  /{path}: {found['math']} math elements, {len(expected)} claims with badges "
           f"{len(expected) - len(missing)}/{len(expected)}, screenshot {shot}")  # fmt: skip
+    totals["pages"] += 1
+    totals["math"] += found["math"]
+    totals["badges"] += len(expected) - len(missing) if name != "status" else 0
     return failures
 
 
@@ -150,7 +177,7 @@ def main() -> int:
     parser.add_argument(
         "--page",
         action="append",
-        help="page path to check (default: home, status, API and every spec page)",
+        help="page path to check (default: every page of the built site)",
     )
     parser.add_argument(
         "--spec", type=Path, default=Path(os.environ.get("DLSPEC_SPEC_DIR", ROOT / "spec"))
@@ -170,12 +197,19 @@ def main() -> int:
 
     requests: list[str] = []
     failures: list[str] = []
+    pages = args.page or site_pages(args.site_dir)
+    if not args.page:
+        failures += [f"spec page {p} is not in the built site" for p in
+                     missing_spec_pages(pages, args.spec)]  # fmt: skip
+    totals = {"pages": 0, "math": 0, "badges": 0}
 
-    def failed(request: Request) -> None:
+    from playwright.sync_api import sync_playwright  # imported here: the page list needs none
+
+    def failed(request: Any) -> None:
         if is_local(request.url):  # the others are refused on purpose and reported below
             failures.append(f"request failed: {request.url}")
 
-    def answered(response: Response) -> None:
+    def answered(response: Any) -> None:
         if response.status >= 400:
             failures.append(f"HTTP {response.status}: {response.url}")
 
@@ -189,19 +223,24 @@ def main() -> int:
             "**/*",
             lambda route: route.continue_() if is_local(route.request.url) else route.abort(),
         )
-        for path in args.page or default_pages(args.spec):
-            failures += check_page(context, base, path, args.spec, args.out)
+        for path in pages:
+            failures += check_page(context, base, path, args.spec, args.out, totals)
         browser.close()
     server.shutdown()
 
     outside = sorted({u for u in requests if not is_local(u)})
     failures += [f"request to a host other than loopback: {u}" for u in outside]
-    print(f"check_site: {len(requests)} requests, {len(outside)} of them left loopback")
+    summary = (
+        f"{totals['pages']} pages, {totals['math']} math elements, {totals['badges']} claim "
+        f"badges, {len(requests)} requests ({len(outside)} left loopback), screenshots in "
+        f"{args.out}"
+    )
     if failures:
-        listed = (f"  - {f}" for f in dict.fromkeys(failures))
-        print("check_site: FAILED", *listed, sep="\n", file=sys.stderr)
+        problems = list(dict.fromkeys(failures))
+        print("problems:", *(f"  - {f}" for f in problems), sep="\n", flush=True)
+        print(f"check_site: FAILED: {len(problems)} problems; {summary}")
         return 1
-    print("check_site: OK")
+    print(f"check_site: OK: {summary}")
     return 0
 
 

@@ -30,7 +30,9 @@ from pathlib import Path
 from typing import Any
 
 KINDS = ("sym", "prop", "diff", "emp", "refute")
-STATUSES = ("passed", "failed", "skipped", "untested")
+#: A claim's status in the report. `notrun`: tests may be bound to it, but no run so far ran them
+#: (a filtered run, or a test module that failed to import); `untested`: no test is bound to it.
+STATUSES = ("passed", "failed", "skipped", "notrun", "untested")
 
 #: Chapter folders of `spec/`, in reading order, with their titles.
 CHAPTERS: dict[str, str] = {
@@ -128,8 +130,8 @@ def parse_page(text: str, page: str) -> tuple[list[SpecClaim], list[str]]:
         cid, start = m.group("id"), i
         if not ID_RE.match(cid):
             problems.append(
-                f"spec/{page}:{i + 1}: claim ID {cid!r} is not of the form 'chapter.topic-name' "
-                "(lowercase letters, digits and hyphens)"
+                f"spec/{page}:{i + 1}: claim ID {cid!r} is not of the form 'topic.name' "
+                "(lowercase letters, digits and hyphens; e.g. 'dropout.linear-average')"
             )
         body: list[str] = []
         i += 1
@@ -279,15 +281,93 @@ def git_state(root: str | Path) -> tuple[str | None, bool]:
     return git("rev-parse", "HEAD"), bool(git("status", "--porcelain"))
 
 
-def stale_reasons(report: dict[str, Any], head: str | None, tree_dirty: bool) -> list[str]:
-    """Why a report does not describe the checkout at `head`; empty when it does."""
+def run_of(report: dict[str, Any], cid: str) -> dict[str, Any]:
+    """The run (`commit`, `dirty`, `time`) that produced claim `cid`'s result in `report`.
+
+    A filtered run merges into the report, so claims may come from different runs; a claim
+    without its own `run` stamp (an older report) comes from the report's run.
+    """
+    entry = report.get("claims", {}).get(cid, {})
+    run = entry.get("run")
+    if isinstance(run, dict):
+        return run
+    return {k: report.get(k) for k in ("commit", "dirty", "time")}
+
+
+def stale_reasons(
+    report: dict[str, Any], head: str | None, tree_dirty: bool, claims: list[str] | None = None
+) -> list[str]:
+    """Why the results of `claims` (default: every claim of the report) do not describe the
+    checkout at `head`; empty when they do."""
+    ids = list(report.get("claims", {})) if claims is None else claims
+    runs = [run_of(report, cid) for cid in ids] or [run_of(report, "")]
     reasons = []
     if head is None:
         reasons.append("the checkout's commit cannot be read")
-    elif report.get("commit") != head:
-        reasons.append(f"the checkout is now at `{head[:10]}`")
-    if report.get("dirty"):
+    else:
+        other = sorted({str(r.get("commit"))[:10] for r in runs if r.get("commit") != head})
+        if other:
+            reasons.append(
+                f"the checkout is now at `{head[:10]}` (results from "
+                + ", ".join(f"`{c}`" for c in other)
+                + ")"
+            )
+    if any(r.get("dirty") for r in runs):
         reasons.append("the run was made with uncommitted changes")
     if tree_dirty:
         reasons.append("the working tree has uncommitted changes")
     return reasons
+
+
+def stale_remedy(report: dict[str, Any], tree_dirty: bool, claims: list[str] | None = None) -> str:
+    """What clears the stale-results warning for `claims`."""
+    ids = list(report.get("claims", {})) if claims is None else claims
+    run_dirty = any(run_of(report, cid).get("dirty") for cid in ids)
+    if tree_dirty:
+        return (
+            "A re-run alone does not clear this warning while the working tree has uncommitted "
+            "changes: commit (or stash) them, then run `nox -s tests`."
+        )
+    if run_dirty:
+        return "The tree is clean now: run `nox -s tests` to test the committed code."
+    return "Run `nox -s tests` to test the checkout's commit."
+
+
+def is_fresh(report: dict[str, Any] | None, head: str | None, tree_dirty: bool) -> bool:
+    """Whether `report` holds a result for every claim, all from clean runs of commit `head`
+    with a clean tree now, and no test module failed to collect."""
+    if not report or report.get("collection_errors"):
+        return False
+    if any(c.get("status") == "notrun" for c in report.get("claims", {}).values()):
+        return False
+    return not stale_reasons(report, head, tree_dirty)
+
+
+def merge_reports(
+    old: dict[str, Any] | None, new: dict[str, Any], ran: set[str], bound: set[str]
+) -> dict[str, Any]:
+    """Merge a filtered run's report `new` into the previous report `old`.
+
+    Claims the filtered run ran (`ran`) take its results; every other claim keeps its entry of
+    `old`, with the `run` stamp (commit, time) of the run that produced it. A claim that `old`
+    showed as untested but that now has a test bound to it (`bound`) becomes `notrun`.
+    Counts are recomputed; `new`'s header (commit, time, complete, ...) describes the last run.
+    """
+    merged = dict(new)
+    claims = dict(new.get("claims", {}))
+    previous = (old or {}).get("claims", {}) if (old or {}).get("schema") == new["schema"] else {}
+    for cid, entry in claims.items():
+        if cid in ran or cid not in previous:
+            continue
+        before = dict(previous[cid])
+        if before.get("status") not in STATUSES:
+            continue
+        if before["status"] == "untested" and cid in bound:
+            continue  # a test has been bound since: "not run" (from `new`) is the truth
+        before["run"] = run_of(old or {}, cid)
+        for key in ("kind", "page", "chapter", "heading"):  # the pages, as they are now
+            before[key] = entry.get(key, before.get(key))
+        claims[cid] = before
+    merged["claims"] = claims
+    merged["counts"] = {s: sum(c["status"] == s for c in claims.values()) for s in STATUSES}
+    return merged
