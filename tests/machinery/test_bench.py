@@ -28,6 +28,9 @@ def test_kernel(benchmark, bench_device, impl):
 def test_bench_pairs_with_native_and_writes_json_into_a_new_folder(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # pytest-benchmark disables itself inside an xdist worker (it reads PYTEST_XDIST_WORKER), and
+    # this test may run in one: the inner session is serial.
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
     conftest = (ROOT / "tests" / "benchmarks" / "conftest.py").read_text(encoding="utf-8")
     # tiny ceilings: this test checks the bookkeeping, not the machine
     conftest = conftest.replace("1 << 25 if", "1 << 10 if").replace("1024 if", "64 if")
