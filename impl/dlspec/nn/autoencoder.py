@@ -306,7 +306,7 @@ def pretrain_greedy(
     check_float_tensor(x, "x", dim=2)
     check_finite(x, "x")
     net = FeedForward(sizes, "sigmoid", generator=generator, device=x.device, dtype=x.dtype)
-    if x.shape[1] != net.sizes[0]:
+    if x.shape[1] != net.sizes[0]:  # x: (n, sizes[0])
         raise ValueError(f"x must have {net.sizes[0]} features, got shape {tuple(x.shape)}")
     h = x
     for layer in list(net.layers)[:-1]:
