@@ -90,8 +90,9 @@ def test_forward_and_backward(device: str, dtype: torch.dtype, tied: bool, bias:
         params = [p for p in m.parameters()]
 
         def fn(xx: torch.Tensor, *ps: torch.Tensor) -> torch.Tensor:
-            return torch.func.functional_call(m, dict(zip(dict(m.named_parameters()), ps,
-                                                          strict=True)), (xx,))
+            return torch.func.functional_call(
+                m, dict(zip(dict(m.named_parameters()), ps, strict=True)), (xx,)
+            )
 
         assert torch.autograd.gradcheck(fn, (xx, *params)), f"{CLAIM_OPT}: gradcheck"
 
@@ -119,10 +120,20 @@ def test_nonlinear_autoencoder_backward(device: str, activation: str) -> None:
 @pytest.mark.claim(CLAIM_OPT)
 @pytest.mark.dtypes("float64")
 @settings(deadline=None, max_examples=40)
-@given(a=data(min_d=2), k=st.integers(1, 5), bias=st.booleans(), tied=st.booleans(),
-       ab=st.lists(S.arrays(12), min_size=1, max_size=4))
+@given(
+    a=data(min_d=2),
+    k=st.integers(1, 5),
+    bias=st.booleans(),
+    tied=st.booleans(),
+    ab=st.lists(S.arrays(12), min_size=1, max_size=4),
+)
 def test_error_at_least_discarded_eigenvalues(
-    device: str, dtype: torch.dtype, a: np.ndarray[Any, Any], k: int, bias: bool, tied: bool,
+    device: str,
+    dtype: torch.dtype,
+    a: np.ndarray[Any, Any],
+    k: int,
+    bias: bool,
+    tied: bool,
     ab: list[np.ndarray[Any, Any]],
 ) -> None:
     x = S.to_torch(a, device, dtype)
@@ -134,8 +145,14 @@ def test_error_at_least_discarded_eigenvalues(
     tr = float(lam.sum())
     t = Tol(1e-10, 1e-10 * tr)  # rank-deficient data: E* ≈ 0 needs an absolute floor
     best = optimal(x, k, bias=bias, tied=tied)
-    check_close(error(best, x), e_star, t, CLAIM_OPT, device,
-                f"E at the top-{k} eigenvectors ≠ Σ discarded λ (bias={bias}, tied={tied})")
+    check_close(
+        error(best, x),
+        e_star,
+        t,
+        CLAIM_OPT,
+        device,
+        f"E at the top-{k} eigenvectors ≠ Σ discarded λ (bias={bias}, tied={tied})",
+    )
     for v in ab:  # arbitrary weights never beat E*
         g = torch.Generator().manual_seed(int(abs(v[0]) * 1e6) % 2**31)
         m = AE.LinearAutoencoder(d, k, tied=tied, bias=bias, generator=g, dtype=dtype).to(device)
@@ -144,8 +161,13 @@ def test_error_at_least_discarded_eigenvalues(
                 p_.mul_(float(1 + abs(v[1])))
         e = error(m, x)
         assert float(e) >= float(e_star) - 1e-9 * tr, failure(
-            CLAIM_OPT, device, dtype, "random weights beat Σ discarded λ", float(e_star - e),
-            "≤ 1e-9 tr Σ")
+            CLAIM_OPT,
+            device,
+            dtype,
+            "random weights beat Σ discarded λ",
+            float(e_star - e),
+            "≤ 1e-9 tr Σ",
+        )
     if bias:  # the biases matter: without them the uncentred optimum is not smaller
         unc, _ = P.scatter(x, center=False)
         assert float(eig(unc)[0][k:].sum()) >= float(e_star) - 1e-9 * tr
@@ -170,8 +192,17 @@ def _drawn(seed: int) -> torch.Tensor:
     return x - x.mean(0)
 
 
-def _train(x: torch.Tensor, k: int, *, bias: bool, seed: int, steps: int, lr: float,
-           every: int, reference: torch.Tensor) -> tuple[AE.LinearAutoencoder, list[float]]:
+def _train(
+    x: torch.Tensor,
+    k: int,
+    *,
+    bias: bool,
+    seed: int,
+    steps: int,
+    lr: float,
+    every: int,
+    reference: torch.Tensor,
+) -> tuple[AE.LinearAutoencoder, list[float]]:
     g = torch.Generator(device=x.device).manual_seed(seed)
     m = AE.LinearAutoencoder(x.shape[1], k, bias=bias, generator=g, device=x.device, dtype=x.dtype)
     angles: list[float] = []
@@ -182,13 +213,24 @@ def _train(x: torch.Tensor, k: int, *, bias: bool, seed: int, steps: int, lr: fl
             angles.append(float(P.principal_angles(m.B.detach(), reference).max()))
         count[0] += 1
 
-    fit(m, x, x, epochs=steps, generator=g, loss=AE.reconstruction_loss, lr=lr, batch_size=None,
-        before_step=log)
+    fit(
+        m,
+        x,
+        x,
+        epochs=steps,
+        generator=g,
+        loss=AE.reconstruction_loss,
+        lr=lr,
+        batch_size=None,
+        before_step=log,
+    )
     angles.append(float(P.principal_angles(m.B.detach(), reference).max()))
     return m, angles
 
 
-def _angle_bound(m: AE.LinearAutoencoder, x: torch.Tensor, k: int, center: bool) -> tuple[float, ...]:
+def _angle_bound(
+    m: AE.LinearAutoencoder, x: torch.Tensor, k: int, center: bool
+) -> tuple[float, ...]:
     """(θ_max measured, θ bound from E − E*, E − E*, gap): sin²θ_max ≤ (E − E*)/(λ_k − λ_{k+1})."""
     sigma, _ = P.scatter(x, center=center)
     lam, u = eig(sigma)
@@ -212,8 +254,9 @@ def _trained_drawn(seed: int, device: str) -> tuple[AE.LinearAutoencoder, list[f
 
     sk = SkPCA(n_components=2, svd_solver="full").fit(x.cpu().numpy())
     ref = torch.as_tensor(sk.components_.T, device=device, dtype=F64)
-    return _train(x, 2, bias=False, seed=100 + seed, steps=600, lr=3e-2, every=SPAN_EVERY,
-                  reference=ref)
+    return _train(
+        x, 2, bias=False, seed=100 + seed, steps=600, lr=3e-2, every=SPAN_EVERY, reference=ref
+    )
 
 
 def digits_root(device: str) -> torch.Tensor:
@@ -231,8 +274,10 @@ def test_trained_autoencoder_spans_the_pca_subspace(device: str, evidence: Any) 
     from sklearn.decomposition import PCA as SkPCA
 
     fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.6))
-    for name, runs, k, tol_ in (("drawn", range(SPAN_SEEDS), 2, SPAN_THETA),
-                                ("digits", range(SPAN_SEEDS), 3, DIGITS_THETA)):
+    for name, runs, k, tol_ in (
+        ("drawn", range(SPAN_SEEDS), 2, SPAN_THETA),
+        ("digits", range(SPAN_SEEDS), 3, DIGITS_THETA),
+    ):
         results = []
         for seed in runs:
             if name == "drawn":
@@ -244,22 +289,44 @@ def test_trained_autoencoder_spans_the_pca_subspace(device: str, evidence: Any) 
                 # the oracle sees the digits themselves, centred by scikit-learn
                 sk = SkPCA(n_components=k, svd_solver="full").fit(raw.cpu().numpy())
                 ref = torch.as_tensor(sk.components_.T, device=device, dtype=F64)
-                m, angles = _train(x, k, bias=False, seed=7 + seed, steps=1000, lr=3e-2,
-                                   every=SPAN_EVERY, reference=ref)
+                m, angles = _train(
+                    x,
+                    k,
+                    bias=False,
+                    seed=7 + seed,
+                    steps=1000,
+                    lr=3e-2,
+                    every=SPAN_EVERY,
+                    reference=ref,
+                )
             theta, bound, excess, gap = _angle_bound(m, x, k, center=False)
             theta_sk = angles[-1]
             results.append((theta, bound, excess, theta_sk))
             assert theta <= bound + 1e-9 and theta_sk <= bound + 1e-9, failure(
-                CLAIM_SPAN, device, F64, f"{name} seed {seed}: angle {theta:.3g} (to sklearn "
-                f"{theta_sk:.3g}) above the bound from E − E* = {excess:.3g}", theta - bound,
-                "θ ≤ asin√((E − E*)/gap)")
+                CLAIM_SPAN,
+                device,
+                F64,
+                f"{name} seed {seed}: angle {theta:.3g} (to sklearn "
+                f"{theta_sk:.3g}) above the bound from E − E* = {excess:.3g}",
+                theta - bound,
+                "θ ≤ asin√((E − E*)/gap)",
+            )
             limit = bound if name == "drawn" else theta_sk
             assert limit <= tol_, failure(
-                CLAIM_SPAN, device, F64, f"{name} seed {seed}: E − E* = {excess:.3g} (bound "
-                f"{bound:.3g} rad), angle to sklearn {theta_sk:.3g}", limit, tol_)
+                CLAIM_SPAN,
+                device,
+                F64,
+                f"{name} seed {seed}: E − E* = {excess:.3g} (bound "
+                f"{bound:.3g} rad), angle to sklearn {theta_sk:.3g}",
+                limit,
+                tol_,
+            )
             ax = axes[0 if name == "drawn" else 1]
-            ax.semilogy(np.arange(len(angles) - 1) * SPAN_EVERY, np.maximum(angles[:-1], 1e-17),
-                        label=f"seed {seed}")
+            ax.semilogy(
+                np.arange(len(angles) - 1) * SPAN_EVERY,
+                np.maximum(angles[:-1], 1e-17),
+                label=f"seed {seed}",
+            )
         evidence.value(f"{name}_angle", [float(f"{r[0]:.3g}") for r in results])
         evidence.value(f"{name}_angle_to_sklearn", [float(f"{r[3]:.3g}") for r in results])
         evidence.value(f"{name}_bound", [float(f"{r[1]:.3g}") for r in results])
@@ -281,14 +348,14 @@ def test_trained_autoencoder_spans_the_pca_subspace(device: str, evidence: Any) 
 def test_uncentred_bias_free_autoencoder_finds_the_second_moment_subspace(device: str) -> None:
     """Without biases on uncentred data the optimum is the top subspace of Σ x xᵀ, not PCA's."""
     g = torch.Generator().manual_seed(11)
-    x = torch.randn(200, 4, generator=g, dtype=F64) * torch.tensor([2.0, 1.5, 0.7, 0.3],
-                                                                   dtype=F64)
+    x = torch.randn(200, 4, generator=g, dtype=F64) * torch.tensor([2.0, 1.5, 0.7, 0.3], dtype=F64)
     x = (x + torch.tensor([0.0, 0.0, 3.0, 0.0], dtype=F64)).to(device)  # mean on a small axis
     best = optimal(x, 2, bias=False)
     centred = P.pca(x, 2, center=True)
     theta = float(P.principal_angles(best.B.detach(), centred.components.T).max())
-    assert theta > 0.5, failure(CLAIM_SPAN, device, F64,
-                                "uncentred optimum should differ from centred PCA", theta, "> 0.5")
+    assert theta > 0.5, failure(
+        CLAIM_SPAN, device, F64, "uncentred optimum should differ from centred PCA", theta, "> 0.5"
+    )
 
 
 # =================================================================================================
@@ -301,26 +368,48 @@ def test_uncentred_bias_free_autoencoder_finds_the_second_moment_subspace(device
 @settings(deadline=None, max_examples=30)
 @given(a=data(min_d=3), c=S.arrays((2, 2)), angle=st.floats(0.1, 3.0))
 def test_invertible_mixing_keeps_the_error(
-    device: str, dtype: torch.dtype, a: np.ndarray[Any, Any], c: np.ndarray[Any, Any],
-    angle: float
+    device: str, dtype: torch.dtype, a: np.ndarray[Any, Any], c: np.ndarray[Any, Any], angle: float
 ) -> None:
     x = S.to_torch(a, device, dtype)
     cm = S.to_torch(c, device, dtype) + 3 * torch.eye(2, device=device, dtype=dtype)  # invertible
     best = optimal(x, 2, bias=False)
     mixed = AE.LinearAutoencoder(x.shape[1], 2, device=device, dtype=dtype).load(
-        cm @ best.A, best.B @ torch.linalg.inv(cm))  # (CA, BC⁻¹)
+        cm @ best.A, best.B @ torch.linalg.inv(cm)
+    )  # (CA, BC⁻¹)
     tr = float((x**2).sum())
-    check_close(error(mixed, x), error(best, x), Tol(1e-9, 1e-11 * tr), CLAIM_SUB, device,
-                "(CA, BC⁻¹) changes the error")
-    check_close(mixed.affine_map()[0], best.affine_map()[0], Tol(1e-9, 1e-10), CLAIM_SUB, device,
-                "(CA, BC⁻¹) changes BA")
-    q = torch.tensor([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]],
-                     device=device, dtype=dtype)
+    check_close(
+        error(mixed, x),
+        error(best, x),
+        Tol(1e-9, 1e-11 * tr),
+        CLAIM_SUB,
+        device,
+        "(CA, BC⁻¹) changes the error",
+    )
+    check_close(
+        mixed.affine_map()[0],
+        best.affine_map()[0],
+        Tol(1e-9, 1e-10),
+        CLAIM_SUB,
+        device,
+        "(CA, BC⁻¹) changes BA",
+    )
+    q = torch.tensor(
+        [[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]],
+        device=device,
+        dtype=dtype,
+    )
     tied = optimal(x, 2, bias=False, tied=True)
     rotated = AE.LinearAutoencoder(x.shape[1], 2, tied=True, device=device, dtype=dtype).load(
-        q @ tied.A)
-    check_close(error(rotated, x), error(tied, x), Tol(1e-9, 1e-11 * tr), CLAIM_SUB, device,
-                "tied: a rotation Q changes the error")
+        q @ tied.A
+    )
+    check_close(
+        error(rotated, x),
+        error(tied, x),
+        Tol(1e-9, 1e-11 * tr),
+        CLAIM_SUB,
+        device,
+        "tied: a rotation Q changes the error",
+    )
 
 
 @pytest.mark.claim(CLAIM_SUB)
@@ -331,7 +420,7 @@ def test_trained_units_are_not_the_components_but_can_be_recovered(
     for seed in range(SPAN_SEEDS):
         x = _drawn(seed).to(device)
         sigma, _ = P.scatter(x, center=False)
-        lam, u = eig(sigma)
+        u = eig(sigma)[1]
         m, _ = _trained_drawn(seed, device)
         a = m.A.detach()
         rows = a / a.norm(dim=1, keepdim=True)
@@ -342,14 +431,25 @@ def test_trained_units_are_not_the_components_but_can_be_recovered(
         rec = P.components_from_decoder(m.B.detach(), sigma)
         recovered_cos.append(float((rec * u[:, :2].T).sum(1).abs().min()))
         assert best_cos[-1] < 0.99, failure(
-            CLAIM_SUB, device, F64, f"seed {seed}: every trained encoder row is a principal "
-            "component", best_cos[-1], "some row with |cos| < 0.99 to every component")
+            CLAIM_SUB,
+            device,
+            F64,
+            f"seed {seed}: every trained encoder row is a principal component",
+            best_cos[-1],
+            "some row with |cos| < 0.99 to every component",
+        )
         assert recovered_cos[-1] > 1 - 1e-9, failure(
-            CLAIM_SUB, device, F64, f"seed {seed}: components_from_decoder did not recover u₁, u₂",
-            1 - recovered_cos[-1], "1e-9")
+            CLAIM_SUB,
+            device,
+            F64,
+            f"seed {seed}: components_from_decoder did not recover u₁, u₂",
+            1 - recovered_cos[-1],
+            "1e-9",
+        )
     evidence.value("least_pc_like_row_max_abs_cos", [round(v, 3) for v in best_cos])
-    evidence.value("decoder_left_singular_vectors_min_abs_cos", [round(v, 3) for v in
-                                                                  decoder_svd_cos])
+    evidence.value(
+        "decoder_left_singular_vectors_min_abs_cos", [round(v, 3) for v in decoder_svd_cos]
+    )
     evidence.value("recovered_min_abs_cos", [float(f"{v:.12f}") for v in recovered_cos])
 
 
@@ -362,12 +462,23 @@ def test_decoder_singular_vectors_are_not_the_components(device: str) -> None:
     c = torch.tensor([[1.0, 2.0], [0.0, 1.0]], device=device, dtype=F64)  # a shear
     left = torch.linalg.svd(u @ torch.linalg.inv(c), full_matrices=False).U
     cos = (left.T @ u).abs()
-    assert float(cos.max()) < 0.95, failure(CLAIM_SUB, device, F64,
-                                            "the decoder's singular vectors are the PCs",
-                                            float(cos.max()), "< 0.95")
+    assert float(cos.max()) < 0.95, failure(
+        CLAIM_SUB,
+        device,
+        F64,
+        "the decoder's singular vectors are the PCs",
+        float(cos.max()),
+        "< 0.95",
+    )
     rec = P.components_from_decoder(u @ torch.linalg.inv(c), sigma)
-    check_close((rec @ u).abs(), torch.eye(2, device=device, dtype=F64), Tol(0, 1e-10),
-                CLAIM_SUB, device, "recovered components")
+    check_close(
+        (rec @ u).abs(),
+        torch.eye(2, device=device, dtype=F64),
+        Tol(0, 1e-10),
+        CLAIM_SUB,
+        device,
+        "recovered components",
+    )
 
 
 # =================================================================================================
@@ -388,14 +499,16 @@ def test_optimum_is_an_orthogonal_projection(
     best = optimal(x, k, bias=False)
     cm = S.to_torch(c[:k, :k], device, dtype) + 4 * torch.eye(k, device=device, dtype=dtype)
     m = AE.LinearAutoencoder(d, k, device=device, dtype=dtype).load(
-        cm @ best.A, best.B @ torch.linalg.inv(cm))  # any optimum (CA, BC⁻¹)
+        cm @ best.A, best.B @ torch.linalg.inv(cm)
+    )  # any optimum (CA, BC⁻¹)
     w, _ = m.affine_map()
     t = Tol(0, 1e-9)
     check_close(w, w.T, t, CLAIM_PROJ, device, "BA is not symmetric")
     check_close(w @ w, w, t, CLAIM_PROJ, device, "BA is not idempotent")
     ev = torch.linalg.eigvalsh(0.5 * (w + w.T))
-    want = torch.cat([torch.zeros(d - k, dtype=dtype, device=device),
-                      torch.ones(k, dtype=dtype, device=device)])
+    want = torch.cat(
+        [torch.zeros(d - k, dtype=dtype, device=device), torch.ones(k, dtype=dtype, device=device)]
+    )
     check_close(ev, want, t, CLAIM_PROJ, device, "eigenvalues of BA are not k ones")
 
 
@@ -404,8 +517,12 @@ def test_optimum_is_an_orthogonal_projection(
 @settings(deadline=None, max_examples=30)
 @given(a=data(min_d=3), k=st.integers(1, 3), gam=S.arrays(3, bound=2.0), seed=st.integers(0, 999))
 def test_gamma_argument(
-    device: str, dtype: torch.dtype, a: np.ndarray[Any, Any], k: int, gam: np.ndarray[Any, Any],
-    seed: int
+    device: str,
+    dtype: torch.dtype,
+    a: np.ndarray[Any, Any],
+    k: int,
+    gam: np.ndarray[Any, Any],
+    seed: int,
 ) -> None:
     """Tied weights WWᵀ = VΓVᵀ (V orthogonal, Γ ≥ 0 diagonal with ≤ k non-zeros):
     E = Σ_i (1 − γ_i)² c_i, c_i = Σ_t (v_iᵀx_t)²; the best Γ has k ones on the largest c_i; the best
@@ -421,17 +538,24 @@ def test_gamma_argument(
     m = AE.LinearAutoencoder(d, k, tied=True, device=device, dtype=dtype).load(w.T)
     c = ((x @ v) ** 2).sum(0)  # c_i
     tr = float(c.sum())
-    check_close(error(m, x), ((1 - gamma) ** 2 * c).sum(), Tol(1e-10, 1e-10 * tr), CLAIM_PROJ,
-                device, "E ≠ Σ(1 − γ_i)² c_i")
+    check_close(
+        error(m, x),
+        ((1 - gamma) ** 2 * c).sum(),
+        Tol(1e-10, 1e-10 * tr),
+        CLAIM_PROJ,
+        device,
+        "E ≠ Σ(1 − γ_i)² c_i",
+    )
     # over Γ with at most k non-zeros, for this V: ones on the k largest c_i
     best_gamma = min(
-        float(sum(c[i] for i in range(d) if i not in subset)) for subset in
-        itertools.combinations(range(d), k)
+        float(sum(c[i] for i in range(d) if i not in subset))
+        for subset in itertools.combinations(range(d), k)
     )
     top = float(c.sort(descending=True).values[k:].sum())
     assert abs(best_gamma - top) <= 1e-10 * tr
     assert float(error(m, x)) >= top - 1e-10 * tr, failure(
-        CLAIM_PROJ, device, dtype, "a real Γ beat Γ ∈ {0,1}", top - float(error(m, x)), "≤ 0")
+        CLAIM_PROJ, device, dtype, "a real Γ beat Γ ∈ {0,1}", top - float(error(m, x)), "≤ 0"
+    )
     sigma, _ = P.scatter(x, center=False)
     assert top >= float(eig(sigma)[0][k:].sum()) - 1e-10 * tr
 
@@ -452,26 +576,34 @@ def test_other_critical_points_are_saddles(device: str, evidence: Any) -> None:
 
             def e_of(ab: torch.Tensor, x: torch.Tensor = x) -> torch.Tensor:
                 m = AE.LinearAutoencoder(6, 2, device=device, dtype=F64)
-                params = {"encoder.weight": ab[:12].reshape(2, 6),
-                          "decoder.weight": ab[12:].reshape(6, 2)}
+                params = {
+                    "encoder.weight": ab[:12].reshape(2, 6),
+                    "decoder.weight": ab[12:].reshape(6, 2),
+                }
                 out = torch.func.functional_call(m, params, (x,))
                 return AE.reconstruction_loss(out, x) * x.shape[0]
 
             ab = ab0.clone().requires_grad_(True)
             (grad,) = torch.autograd.grad(e_of(ab), ab)
-            check_close(grad, torch.zeros_like(grad), Tol(0, 1e-10 * scale), CLAIM_PROJ, device,
-                        f"gradient at the critical point I = {subset}")
+            check_close(
+                grad,
+                torch.zeros_like(grad),
+                Tol(0, 1e-10 * scale),
+                CLAIM_PROJ,
+                device,
+                f"gradient at the critical point I = {subset}",
+            )
             hess = torch.autograd.functional.hessian(e_of, ab0)
             low = float(torch.linalg.eigvalsh(hess).min())
             mins[f"seed{seed}_I{subset[0] + 1}{subset[1] + 1}"] = round(low / scale, 4)
             if subset == (0, 1):
-                assert low >= -1e-9 * scale, failure(CLAIM_PROJ, device, F64,
-                                                     "the optimum has a negative curvature",
-                                                     low, "≥ 0")
+                assert low >= -1e-9 * scale, failure(
+                    CLAIM_PROJ, device, F64, "the optimum has a negative curvature", low, "≥ 0"
+                )
             else:
-                assert low < -1e-3 * scale, failure(CLAIM_PROJ, device, F64,
-                                                    f"I = {subset} is not a strict saddle",
-                                                    low, "< 0")
+                assert low < -1e-3 * scale, failure(
+                    CLAIM_PROJ, device, F64, f"I = {subset} is not a strict saddle", low, "< 0"
+                )
     evidence.value("min_hessian_eigenvalue_over_lambda1", mins)
 
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from dlspec.analysis import pca as P
 from dlspec.data.digits import digits
 from tests import strategies as S
-from tests.tolerances import EXACT, Tol, check_close, failure
+from tests.tolerances import Tol, check_close, failure
 
 CLAIM_L = "pca.lagrangian"
 CLAIM_V = "pca.max-variance"
@@ -111,34 +111,70 @@ def test_eigenvectors_are_the_stationary_points_and_only_the_top_is_a_maximum(
     if not (evals[0] > 1e-9 and bool((evals[:-1] - evals[1:] >= 1e-3 * evals[0]).all())):
         return  # distinct eigenvalues needed for a strict saddle/maximum classification
     oracle = torch.linalg.eigvalsh(s).flip(0)
-    check_close(evals, oracle, Tol(rtol=1e-10, atol=1e-12 * float(evals[0])), CLAIM_L, device,
-                "eigenvalues vs torch.linalg.eigvalsh")
+    check_close(
+        evals,
+        oracle,
+        Tol(rtol=1e-10, atol=1e-12 * float(evals[0])),
+        CLAIM_L,
+        device,
+        "eigenvalues vs torch.linalg.eigvalsh",
+    )
     scale = float(evals[0])
     for j in range(d - 1):
         v = fit.components[j].clone().requires_grad_(True)
         alpha = evals[j]
         lag = v @ s @ v - alpha * (v @ v - 1)  # L(v, α)
         (grad,) = torch.autograd.grad(lag, v, create_graph=True)
-        check_close(grad, torch.zeros_like(grad), Tol(0, 1e-10 * scale), CLAIM_L, device,
-                    f"∇_v L at eigenvector {j + 1}")
-        check_close(v @ s @ v, alpha, Tol(1e-10, 1e-12 * scale), CLAIM_L, device,
-                    f"objective vᵀSv at eigenvector {j + 1} is not λ")
+        check_close(
+            grad,
+            torch.zeros_like(grad),
+            Tol(0, 1e-10 * scale),
+            CLAIM_L,
+            device,
+            f"∇_v L at eigenvector {j + 1}",
+        )
+        check_close(
+            v @ s @ v,
+            alpha,
+            Tol(1e-10, 1e-12 * scale),
+            CLAIM_L,
+            device,
+            f"objective vᵀSv at eigenvector {j + 1} is not λ",
+        )
         # second order on the sphere: the Hessian of L, 2(S − λ_j I), along the tangent space
-        hess = torch.stack([torch.autograd.grad(grad[i], v, retain_graph=True)[0]
-                            for i in range(d)])
-        basis = torch.linalg.svd(torch.eye(d, dtype=dtype, device=device)
-                                 - torch.outer(v, v).detach()).U[:, : d - 1]  # tangent basis
+        hess = torch.stack(
+            [torch.autograd.grad(grad[i], v, retain_graph=True)[0] for i in range(d)]
+        )
+        basis = torch.linalg.svd(
+            torch.eye(d, dtype=dtype, device=device) - torch.outer(v, v).detach()
+        ).U[:, : d - 1]  # tangent basis
         tangent = torch.linalg.eigvalsh(basis.T @ hess @ basis)
         if j == 0:  # the maximum: every tangent curvature ≤ 0
             assert float(tangent.max()) <= 1e-9 * scale, failure(
-                CLAIM_L, device, dtype, "top eigenvector is not a local maximum",
-                float(tangent.max()), "≤ 0")
+                CLAIM_L,
+                device,
+                dtype,
+                "top eigenvector is not a local maximum",
+                float(tangent.max()),
+                "≤ 0",
+            )
         else:  # not a maximum: moving towards v₁ raises vᵀSv (curvature 2(λ₁ − λ_j) > 0)
-            check_close(tangent.max(), 2 * (evals[0] - alpha), Tol(1e-8, 1e-10 * scale),
-                        CLAIM_L, device, f"eigenvector {j + 1}: largest tangent curvature")
+            check_close(
+                tangent.max(),
+                2 * (evals[0] - alpha),
+                Tol(1e-8, 1e-10 * scale),
+                CLAIM_L,
+                device,
+                f"eigenvector {j + 1}: largest tangent curvature",
+            )
             assert float(tangent.max()) > 0, failure(
-                CLAIM_L, device, dtype, f"eigenvector {j + 1} looks like a maximum",
-                float(tangent.max()), "> 0")
+                CLAIM_L,
+                device,
+                dtype,
+                f"eigenvector {j + 1} looks like a maximum",
+                float(tangent.max()),
+                "> 0",
+            )
 
 
 # =================================================================================================
@@ -163,16 +199,27 @@ def test_top_projection_has_the_largest_variance(
 
     top = var(fit.components[0])
     scale = float(fit.eigenvalues[0]) + 1e-300
-    check_close(top, fit.eigenvalues[0], Tol(1e-10, 1e-12 * scale), CLAIM_V, device,
-                "variance along the top component is not λ₁")
+    check_close(
+        top,
+        fit.eigenvalues[0],
+        Tol(1e-10, 1e-12 * scale),
+        CLAIM_V,
+        device,
+        "variance along the top component is not λ₁",
+    )
     for u_np in us:
         u = S.to_torch(u_np[:d], device, dtype)
         if float(u.norm()) < 1e-6:
             continue
         u = u / u.norm()
         assert float(var(u)) <= float(top) + 1e-10 * scale, failure(
-            CLAIM_V, device, dtype, "a unit vector beats the top component",
-            float(var(u) - top), "≤ 0")
+            CLAIM_V,
+            device,
+            dtype,
+            "a unit vector beats the top component",
+            float(var(u) - top),
+            "≤ 0",
+        )
     for u in torch.eye(d, device=device, dtype=dtype):  # coordinate axes too
         assert float(var(u)) <= float(top) + 1e-10 * scale
 
@@ -195,9 +242,14 @@ def test_matches_sklearn_and_svd(
         return
     sk = SkPCA(n_components=k, svd_solver="full").fit(a)
     # sklearn divides by n − 1; this PCA by n
-    check_close(fit.eigenvalues[:k] * n / (n - 1), torch.as_tensor(sk.explained_variance_,
-                device=device, dtype=dtype), Tol(1e-9, 1e-12), CLAIM_V, device,
-                "eigenvalues vs sklearn explained_variance_")
+    check_close(
+        fit.eigenvalues[:k] * n / (n - 1),
+        torch.as_tensor(sk.explained_variance_, device=device, dtype=dtype),
+        Tol(1e-9, 1e-12),
+        CLAIM_V,
+        device,
+        "eigenvalues vs sklearn explained_variance_",
+    )
     ours = fit.projector()
     theirs = torch.as_tensor(sk.components_.T @ sk.components_, device=device, dtype=dtype)
     # the projector onto span(U_k) is determined given the gap; rounding moves it by about
@@ -206,10 +258,22 @@ def test_matches_sklearn_and_svd(
     t = Tol(0.0, 1e-12 / gap)
     check_close(ours, theirs, t, CLAIM_V, device, "projector vs sklearn")
     svals = torch.linalg.svdvals(x - x.mean(0))
-    check_close(fit.eigenvalues, svals**2 / n, Tol(1e-9, 1e-12 * float(svals[0] ** 2 / n)),
-                CLAIM_V, device, "eigenvalues vs singular values² / n")
-    check_close(fit.reconstruct(x), torch.as_tensor(sk.inverse_transform(sk.transform(a)),
-                device=device, dtype=dtype), t, CLAIM_V, device, "reconstruction vs sklearn")
+    check_close(
+        fit.eigenvalues,
+        svals**2 / n,
+        Tol(1e-9, 1e-12 * float(svals[0] ** 2 / n)),
+        CLAIM_V,
+        device,
+        "eigenvalues vs singular values² / n",
+    )
+    check_close(
+        fit.reconstruct(x),
+        torch.as_tensor(sk.inverse_transform(sk.transform(a)), device=device, dtype=dtype),
+        t,
+        CLAIM_V,
+        device,
+        "reconstruction vs sklearn",
+    )
 
 
 @pytest.mark.claim(CLAIM_V)
@@ -223,13 +287,23 @@ def test_digits_match_sklearn(device: str, evidence: Any) -> None:
     comp = torch.as_tensor(sk.components_, device=device, dtype=F64)
     cos = (fit.components * comp).sum(1).abs()  # |cos| between matching components
     gaps = fit.eigenvalues[:10] - fit.eigenvalues[1:11]
-    assert float((1 - cos).max()) < 1e-10, failure(CLAIM_V, device, F64,
-                                                   "digits components differ from sklearn's",
-                                                   float((1 - cos).max()), "1 − |cos| < 1e-10")
+    assert float((1 - cos).max()) < 1e-10, failure(
+        CLAIM_V,
+        device,
+        F64,
+        "digits components differ from sklearn's",
+        float((1 - cos).max()),
+        "1 − |cos| < 1e-10",
+    )
     n = x.shape[0]
-    check_close(fit.eigenvalues[:10] * n / (n - 1),
-                torch.as_tensor(sk.explained_variance_, device=device, dtype=F64),
-                Tol(1e-10, 0), CLAIM_V, device, "digits eigenvalues vs sklearn")
+    check_close(
+        fit.eigenvalues[:10] * n / (n - 1),
+        torch.as_tensor(sk.explained_variance_, device=device, dtype=F64),
+        Tol(1e-10, 0),
+        CLAIM_V,
+        device,
+        "digits eigenvalues vs sklearn",
+    )
     evidence.value("digits_top_eigenvalues", [round(float(v), 4) for v in fit.eigenvalues[:6]])
     evidence.value("digits_min_relative_gap_top10", float((gaps / fit.eigenvalues[0]).min()))
 
@@ -260,27 +334,47 @@ def test_bad_input() -> None:
 @pytest.mark.dtypes("float64")
 @settings(deadline=None, max_examples=30)
 @given(d=st.integers(2, 6), seed=st.integers(0, 10_000))
-def test_principal_angles_against_definitions(device: str, dtype: torch.dtype, d: int,
-                                              seed: int) -> None:
+def test_principal_angles_against_definitions(
+    device: str, dtype: torch.dtype, d: int, seed: int
+) -> None:
     """θ of a subspace with itself (other basis) is 0; cos θ against torch.linalg.svd of the
     orthonormal bases; sin θ_max = ‖P_a − P_b‖₂; a known angle in the plane."""
     g = torch.Generator().manual_seed(seed)
     k = int(torch.randint(1, d, (1,), generator=g))
     a = torch.randn(d, k, generator=g, dtype=dtype).to(device)
     b = torch.randn(d, k, generator=g, dtype=dtype).to(device)
-    c = torch.randn(k, k, generator=g, dtype=dtype).to(device) + 3 * torch.eye(k, dtype=dtype,
-                                                                              device=device)
-    check_close(P.principal_angles(a, a @ c), torch.zeros(k, dtype=dtype, device=device),
-                Tol(0, 1e-7), CLAIM_V, device, "angles of a subspace with itself")
+    c = torch.randn(k, k, generator=g, dtype=dtype).to(device) + 3 * torch.eye(
+        k, dtype=dtype, device=device
+    )
+    check_close(
+        P.principal_angles(a, a @ c),
+        torch.zeros(k, dtype=dtype, device=device),
+        Tol(0, 1e-7),
+        CLAIM_V,
+        device,
+        "angles of a subspace with itself",
+    )
     th = P.principal_angles(a, b)
     qa, qb = torch.linalg.qr(a)[0], torch.linalg.qr(b)[0]
     cos = torch.linalg.svd(qa.T @ qb).S
     check_close(torch.cos(th), cos, Tol(0, 1e-10), CLAIM_V, device, "cos θ vs svd")
     pa, pb = qa @ qa.T, qb @ qb.T
-    check_close(torch.sin(th[-1]), torch.linalg.matrix_norm(pa - pb, ord=2), Tol(0, 1e-10),
-                CLAIM_V, device, "sin θ_max = ‖P_a − P_b‖₂")
+    check_close(
+        torch.sin(th[-1]),
+        torch.linalg.matrix_norm(pa - pb, ord=2),
+        Tol(0, 1e-10),
+        CLAIM_V,
+        device,
+        "sin θ_max = ‖P_a − P_b‖₂",
+    )
     phi = 1e-6 + seed / 10_000  # a small known angle stays accurate (sin form)
     u = torch.tensor([[1.0], [0.0]], dtype=dtype, device=device)
     w = torch.tensor([[math.cos(phi)], [math.sin(phi)]], dtype=dtype, device=device)
-    check_close(P.principal_angles(u, w), torch.tensor([phi], dtype=dtype, device=device),
-                Tol(1e-9, 1e-15), CLAIM_V, device, "angle between two lines")
+    check_close(
+        P.principal_angles(u, w),
+        torch.tensor([phi], dtype=dtype, device=device),
+        Tol(1e-9, 1e-15),
+        CLAIM_V,
+        device,
+        "angle between two lines",
+    )

@@ -44,8 +44,7 @@ def test_reconstruction_error_separates_planted_outliers(device: str, evidence: 
     hist: dict[str, torch.Tensor] = {}
     for seed in range(O_SEEDS):
         g = torch.Generator(device=device).manual_seed(seed)
-        ae = AE.Autoencoder([64, O_HIDDEN], "sigmoid", output="sigmoid", generator=g,
-                            device=device)
+        ae = AE.Autoencoder([64, O_HIDDEN], "sigmoid", output="sigmoid", generator=g, device=device)
         fit(ae, x, x, epochs=O_EPOCHS, generator=g, loss=AE.reconstruction_loss, lr=1e-2)
         go = torch.Generator(device=device).manual_seed(1_000 + seed)
         idx = torch.randint(0, xt.shape[0], (O_OUTLIERS,), generator=go, device=device)
@@ -61,18 +60,27 @@ def test_reconstruction_error_separates_planted_outliers(device: str, evidence: 
             if seed == 0:
                 hist[name] = s_out
         # brightness alone cannot tell a shuffled digit from a digit (same pixel values)
-        aucs["norm_shuffled"].append(float(AE.roc_auc((xt**2).sum(1),
-                                                      (planted["shuffled"] ** 2).sum(1))))
+        aucs["norm_shuffled"].append(
+            float(AE.roc_auc((xt**2).sum(1), (planted["shuffled"] ** 2).sum(1)))
+        )
         if seed == 0:
             hist["test digits"] = s_in
     # an honest limit: digits of unseen classes (an AE trained on 0–4 scoring 5–9)
     low, high = data.subset((0, 1, 2, 3, 4)), data.subset((5, 6, 7, 8, 9))
     g = torch.Generator(device=device).manual_seed(0)
     ae04 = AE.Autoencoder([64, O_HIDDEN], "sigmoid", output="sigmoid", generator=g, device=device)
-    fit(ae04, low.x_train, low.x_train, epochs=O_EPOCHS, generator=g,
-        loss=AE.reconstruction_loss, lr=1e-2)
-    novel_auc = float(AE.roc_auc(AE.outlier_scores(ae04, low.x_test),
-                                 AE.outlier_scores(ae04, high.x_test)))
+    fit(
+        ae04,
+        low.x_train,
+        low.x_train,
+        epochs=O_EPOCHS,
+        generator=g,
+        loss=AE.reconstruction_loss,
+        lr=1e-2,
+    )
+    novel_auc = float(
+        AE.roc_auc(AE.outlier_scores(ae04, low.x_test), AE.outlier_scores(ae04, high.x_test))
+    )
 
     fig, ax = plt.subplots(figsize=(6.0, 3.6))
     bins = np.logspace(-1.5, 2, 60)
@@ -93,11 +101,21 @@ def test_reconstruction_error_separates_planted_outliers(device: str, evidence: 
     evidence.value("false_failure_bound", bound)
     for name in ("shuffled", "uniform"):
         assert min(aucs[name]) >= O_THRESHOLD, failure(
-            CLAIM_O, device, F32, f"ROC AUC for {name} outliers {aucs[name]}", min(aucs[name]),
-            f"≥ {O_THRESHOLD}")
+            CLAIM_O,
+            device,
+            F32,
+            f"ROC AUC for {name} outliers {aucs[name]}",
+            min(aucs[name]),
+            f"≥ {O_THRESHOLD}",
+        )
     assert max(abs(a - 0.5) for a in aucs["norm_shuffled"]) < 0.05, failure(
-        CLAIM_O, device, F32, "the brightness score should not separate shuffled digits",
-        max(aucs["norm_shuffled"]), "|AUC − ½| < 0.05")
+        CLAIM_O,
+        device,
+        F32,
+        "the brightness score should not separate shuffled digits",
+        max(aucs["norm_shuffled"]),
+        "|AUC − ½| < 0.05",
+    )
     assert bound <= 1e-6
 
 
@@ -109,8 +127,14 @@ def test_roc_auc_and_scores_against_definitions(device: str) -> None:
     a = torch.randn(50, generator=g, dtype=torch.float64).round(decimals=1).to(device)  # ties
     b = (torch.randn(70, generator=g, dtype=torch.float64) + 0.8).round(decimals=1).to(device)
     want = roc_auc_score(np.r_[np.zeros(50), np.ones(70)], np.r_[a.cpu(), b.cpu()])
-    check_close(AE.roc_auc(a, b), torch.tensor(want, dtype=torch.float64, device=device),
-                Tol(0, 1e-12), CLAIM_O, device, "roc_auc vs sklearn (with ties)")
+    check_close(
+        AE.roc_auc(a, b),
+        torch.tensor(want, dtype=torch.float64, device=device),
+        Tol(0, 1e-12),
+        CLAIM_O,
+        device,
+        "roc_auc vs sklearn (with ties)",
+    )
     ae = AE.LinearAutoencoder(4, 2, generator=g, dtype=torch.float64).to(device)
     x = torch.randn(5, 4, generator=g, dtype=torch.float64).to(device)
     with torch.no_grad():
@@ -169,11 +193,21 @@ def test_greedy_pretraining_gives_a_better_start(device: str, evidence: Any) -> 
     evidence.value("advantage_over_default", [round(float(a), 3) for a in adv_default])
     evidence.value("false_failure_estimate", estimate)
     assert (adv >= P_MARGIN).all(), failure(
-        CLAIM_P, device, F32, f"pre-trained vs small start, accuracy advantage per seed {adv}",
-        float(adv.min()), f"≥ {P_MARGIN}")
+        CLAIM_P,
+        device,
+        F32,
+        f"pre-trained vs small start, accuracy advantage per seed {adv}",
+        float(adv.min()),
+        f"≥ {P_MARGIN}",
+    )
     assert (adv_default > 0).all(), failure(
-        CLAIM_P, device, F32, f"pre-trained vs default start {adv_default}",
-        float(adv_default.min()), "> 0")
+        CLAIM_P,
+        device,
+        F32,
+        f"pre-trained vs default start {adv_default}",
+        float(adv_default.min()),
+        "> 0",
+    )
 
 
 @pytest.mark.claim(CLAIM_P)
@@ -222,8 +256,9 @@ def ridge_probe(
     if fixed is not None:  # one penalty for every draw (the page's comparison)
         best = torch.full_like(best, fixed)
     w = torch.linalg.solve(gram + best[:, None, None] * eye, rhs)  # (D, k + 1, 5)
-    te = torch.cat([f_te, torch.ones(f_te.shape[0], 1, dtype=f_te.dtype,
-                                     device=f_te.device)], -1).double()
+    te = torch.cat(
+        [f_te, torch.ones(f_te.shape[0], 1, dtype=f_te.dtype, device=f_te.device)], -1
+    ).double()
     return (te @ w).argmax(-1)
 
 
@@ -235,29 +270,42 @@ def test_features_transfer_to_unseen_digits(device: str, evidence: Any) -> None:
     acc_fixed: dict[str, list[float]] = {k: [] for k in acc}
     for seed in range(T_SEEDS):
         g = torch.Generator(device=device).manual_seed(seed)
-        ae = AE.Autoencoder([64, T_HIDDEN], "sigmoid", output="sigmoid", generator=g,
-                            device=device)
-        fit(ae, src.x_train, src.x_train, epochs=T_EPOCHS, generator=g,
-            loss=AE.reconstruction_loss, lr=1e-2)
+        ae = AE.Autoencoder([64, T_HIDDEN], "sigmoid", output="sigmoid", generator=g, device=device)
+        fit(
+            ae,
+            src.x_train,
+            src.x_train,
+            epochs=T_EPOCHS,
+            generator=g,
+            loss=AE.reconstruction_loss,
+            lr=1e-2,
+        )
         clf = FeedForward([64, T_HIDDEN, 5], "sigmoid", generator=g, device=device)
         fit(clf, src.x_train, src.y_train, epochs=T_EPOCHS, generator=g)
         cut = AE.Truncated(clf, 1)  # the classifier cut after its hidden layer
         gl = torch.Generator(device=device).manual_seed(500 + seed)
-        idx = torch.stack([
-            torch.cat([
-                torch.nonzero(tgt.y_train == c).flatten()[
-                    torch.randperm(int((tgt.y_train == c).sum()), generator=gl, device=device)[
-                        :T_PER_CLASS]]
-                for c in range(5, 10)
-            ])
-            for _ in range(T_DRAWS)
-        ])  # (D, 50): T_DRAWS draws of 10 labelled images per class
+        idx = torch.stack(
+            [
+                torch.cat(
+                    [
+                        torch.nonzero(tgt.y_train == c).flatten()[
+                            torch.randperm(
+                                int((tgt.y_train == c).sum()), generator=gl, device=device
+                            )[:T_PER_CLASS]
+                        ]
+                        for c in range(5, 10)
+                    ]
+                )
+                for _ in range(T_DRAWS)
+            ]
+        )  # (D, 50): T_DRAWS draws of 10 labelled images per class
         extract = {"raw": lambda v: v, "autoencoder": ae.encode, "classifier": cut}
         for name, fe in extract.items():
             with torch.no_grad():
                 pred = ridge_probe(fe(tgt.x_train[idx]), tgt.y_train[idx] - 5, fe(tgt.x_test))
-                fixed = ridge_probe(fe(tgt.x_train[idx]), tgt.y_train[idx] - 5,
-                                    fe(tgt.x_test), fixed=1e-2)
+                fixed = ridge_probe(
+                    fe(tgt.x_train[idx]), tgt.y_train[idx] - 5, fe(tgt.x_test), fixed=1e-2
+                )
             acc[name].append(float((pred == tgt.y_test - 5).double().mean()))
             acc_fixed[name].append(float((fixed == tgt.y_test - 5).double().mean()))
     raw, aef, clf_ = (np.array(acc[k]) for k in ("raw", "autoencoder", "classifier"))
@@ -268,8 +316,11 @@ def test_features_transfer_to_unseen_digits(device: str, evidence: Any) -> None:
     d_ae, d_clf = raw - aef, raw - clf_
     # plug-in normal estimate, twice the measured seed-to-seed spread, of P(mean ≤ −T_ALLOWANCE)
     est = sum(
-        _normal_cdf(-(float(d.mean()) + T_ALLOWANCE) * math.sqrt(T_SEEDS)
-                    / max(2 * float(d.std(ddof=1)), 1e-9))
+        _normal_cdf(
+            -(float(d.mean()) + T_ALLOWANCE)
+            * math.sqrt(T_SEEDS)
+            / max(2 * float(d.std(ddof=1)), 1e-9)
+        )
         for d in (d_ae, d_clf)
     )
     evidence.value("raw_minus_autoencoder", [round(float(v), 3) for v in d_ae])
@@ -277,8 +328,13 @@ def test_features_transfer_to_unseen_digits(device: str, evidence: Any) -> None:
     evidence.value("false_failure_estimate", est)
     for name, d in (("autoencoder", d_ae), ("classifier", d_clf)):
         assert d.mean() > -T_ALLOWANCE, failure(
-            CLAIM_F, device, F32, f"{name} features beat raw pixels, per seed (raw − features) "
-            f"{d.round(3)}", float(d.mean()), f"mean > −{T_ALLOWANCE}")
+            CLAIM_F,
+            device,
+            F32,
+            f"{name} features beat raw pixels, per seed (raw − features) {d.round(3)}",
+            float(d.mean()),
+            f"mean > −{T_ALLOWANCE}",
+        )
 
 
 @pytest.mark.claim(CLAIM_F)
@@ -288,9 +344,15 @@ def test_truncated_is_the_hidden_layer(device: str, dtype: torch.dtype) -> None:
     x = torch.randn(7, 6, generator=g, dtype=dtype).to(device)
     layers = net.forward_all(x)
     for depth in (1, 2, 3):
-        check_close(AE.Truncated(net, depth)(x), layers[depth - 1][1], Tol(0, 0), CLAIM_F, device,
-                    f"Truncated(net, {depth}) is not a_{depth}")
+        check_close(
+            AE.Truncated(net, depth)(x),
+            layers[depth - 1][1],
+            Tol(0, 0),
+            CLAIM_F,
+            device,
+            f"Truncated(net, {depth}) is not a_{depth}",
+        )
     with pytest.raises(ValueError, match=r"depth must be an integer in \[1, 3\]"):
         AE.Truncated(net, 4)
-    with pytest.raises(TypeError, match="net must be a dlspec.nn.linear.FeedForward"):
+    with pytest.raises(TypeError, match=r"net must be a dlspec\.nn\.linear\.FeedForward"):
         AE.Truncated(torch.nn.Linear(2, 2), 1)  # type: ignore[arg-type]

@@ -9,6 +9,7 @@ Notation as on the page: training targets ``y_i = f(x_i) + s_i ε_i`` (noise of 
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -120,7 +121,7 @@ def test_train_point_sympy() -> None:
 def _problems(draw: st.DrawFn) -> dict[str, Any]:
     n = draw(st.integers(5, 8))
     xs = sorted(draw(st.lists(st.floats(-1, 1), min_size=n, max_size=n, unique=True)))
-    gaps_ok = min(b - a for a, b in zip(xs[:-1], xs[1:], strict=False)) > 0.05
+    gaps_ok = min(b - a for a, b in itertools.pairwise(xs)) > 0.05
     if not gaps_ok:  # well-separated design points keep the Vandermonde system well conditioned
         xs = list(np.linspace(-1, 1, n))
     return {
@@ -139,8 +140,15 @@ def _problems(draw: st.DrawFn) -> dict[str, Any]:
 @settings(deadline=None, max_examples=30)
 @given(case=_problems())
 @example(  # the notes' setting: quadratic fit, 7 points, Rademacher noise (2⁷ sets × 2)
-    case={"x": list(np.linspace(-1, 1, 7)), "degree": 2, "x0": 0.3, "sigma": 0.5, "f": "sin",
-          "a": 2.0, "three": False}
+    case={
+        "x": list(np.linspace(-1, 1, 7)),
+        "degree": 2,
+        "x0": 0.3,
+        "sigma": 0.5,
+        "f": "sin",
+        "a": 2.0,
+        "three": False,
+    }
 )
 def test_exact_enumeration_matches_decomposition(
     device: str, dtype: torch.dtype, case: dict[str, Any]
@@ -157,12 +165,24 @@ def test_exact_enumeration_matches_decomposition(
         noise = BV.Noise(noise.values.to(device), noise.probs.to(device))  # type: ignore[union-attr]
     r = BV.bias_variance(BV.polynomial_learner(case["degree"]), f, x, x0, sigma=sigma, noise=noise)
     what = f"degree {case['degree']}, n={x.numel()}, σ={sigma:.3g}, f={case['f']}"
-    check_close(r.expected_error, r.decomposition, EXACT, CLAIM, device,
-                f"E[(y₀ − f̂)²] ≠ σ² + bias² + variance ({what})")
+    check_close(
+        r.expected_error,
+        r.decomposition,
+        EXACT,
+        CLAIM,
+        device,
+        f"E[(y₀ − f̂)²] ≠ σ² + bias² + variance ({what})",
+    )
     s = BV.smoother_matrix(x, case["degree"], x0)[0]  # f̂(x₀) = sᵀy
     closed = (f(x0)[0] - s @ f(x)) ** 2 + sigma**2 * (s @ s) + sigma**2
-    check_close(r.expected_error, closed.reshape(1), EXACT, CLAIM, device,
-                f"enumeration ≠ (f₀ − sᵀf)² + σ²‖s‖² + σ² ({what})")
+    check_close(
+        r.expected_error,
+        closed.reshape(1),
+        EXACT,
+        CLAIM,
+        device,
+        f"enumeration ≠ (f₀ − sᵀf)² + σ²‖s‖² + σ² ({what})",
+    )
 
 
 @pytest.mark.claim(CLAIM)
@@ -173,14 +193,22 @@ def test_sampled_estimate_within_five_standard_errors(device: str, evidence: Any
     x0 = torch.tensor([-0.9, 0.0, 0.55], device=device, dtype=F64)
     sigma, draws = 0.4, 40_000
     r = BV.bias_variance(
-        BV.polynomial_learner(3), runge, x, x0, sigma=sigma, noise=BV.Noise(), exact=False,
-        draws=draws, generator=torch.Generator(device=device).manual_seed(0),
+        BV.polynomial_learner(3),
+        runge,
+        x,
+        x0,
+        sigma=sigma,
+        noise=BV.Noise(),
+        exact=False,
+        draws=draws,
+        generator=torch.Generator(device=device).manual_seed(0),
     )
     s = BV.smoother_matrix(x, 3, x0)
     closed = (runge(x0) - s @ runge(x)) ** 2 + sigma**2 * (s**2).sum(1) + sigma**2
     z = ((r.expected_error - closed) / r.error_se).abs().max()
-    assert float(z) <= 5.0, failure(CLAIM, device, F64, "sampled estimate off the closed form",
-                                    float(z), "5 SE")
+    assert float(z) <= 5.0, failure(
+        CLAIM, device, F64, "sampled estimate off the closed form", float(z), "5 SE"
+    )
     evidence.value("sampled_max_z", float(z))
 
 
@@ -211,15 +239,39 @@ def test_training_point_gains_minus_two_sigma_squared_leverage(
     h = BV.smoother_matrix(x, p, x)
     leverage = torch.diagonal(h)
     what = f"degree {p}, n={n}, f={case['f']}"
-    check_close(at.expected_error, at.decomposition - 2 * s_i**2 * leverage, EXACT, CLAIM_TP,
-                device, f"training-point error ≠ σ_i² + bias² + var − 2σ_i²s_ii ({what})")
-    check_close(fresh.decomposition, at.decomposition, EXACT, CLAIM_TP, device,
-                f"the decomposition's terms do not depend on the test noise ({what})")
+    check_close(
+        at.expected_error,
+        at.decomposition - 2 * s_i**2 * leverage,
+        EXACT,
+        CLAIM_TP,
+        device,
+        f"training-point error ≠ σ_i² + bias² + var − 2σ_i²s_ii ({what})",
+    )
+    check_close(
+        fresh.decomposition,
+        at.decomposition,
+        EXACT,
+        CLAIM_TP,
+        device,
+        f"the decomposition's terms do not depend on the test noise ({what})",
+    )
     # optimism summed over the training points: 2 Σ σ_i² s_ii (= 2σ²(p + 1) when homoscedastic)
-    check_close((fresh.expected_error - at.expected_error).sum(),
-                2 * (s_i**2 * leverage).sum(), EXACT, CLAIM_TP, device, "total optimism")
-    check_close(leverage.sum(), torch.tensor(p + 1.0, device=device, dtype=dtype), EXACT,
-                CLAIM_TP, device, "tr H = p + 1")
+    check_close(
+        (fresh.expected_error - at.expected_error).sum(),
+        2 * (s_i**2 * leverage).sum(),
+        EXACT,
+        CLAIM_TP,
+        device,
+        "total optimism",
+    )
+    check_close(
+        leverage.sum(),
+        torch.tensor(p + 1.0, device=device, dtype=dtype),
+        EXACT,
+        CLAIM_TP,
+        device,
+        "tr H = p + 1",
+    )
 
 
 @pytest.mark.claim(CLAIM_TP)
@@ -231,11 +283,18 @@ def test_counterexample_and_heteroscedastic_example(device: str, evidence: Any) 
     at = BV.bias_variance(learner, torch.sin, x, sigma=1.0, at_training_points=True)
     s_ii = torch.diagonal(BV.smoother_matrix(x, 1, x))
     # leverage of the end point of 5 equispaced points for a line: 1/5 + 1²/Σx² = 1/5 + 1/2.5
-    check_close(s_ii[-1], torch.tensor(0.6, device=device, dtype=F64), EXACT, CLAIM_TP, device,
-                "end-point leverage")
+    check_close(
+        s_ii[-1],
+        torch.tensor(0.6, device=device, dtype=F64),
+        EXACT,
+        CLAIM_TP,
+        device,
+        "end-point leverage",
+    )
     gap = float(at.decomposition[-1] - at.expected_error[-1])
-    assert abs(gap - 1.2) < 1e-12, failure(CLAIM_TP, device, F64, "naive − true at x = 1",
-                                          abs(gap - 1.2), "1e-12")
+    assert abs(gap - 1.2) < 1e-12, failure(
+        CLAIM_TP, device, F64, "naive − true at x = 1", abs(gap - 1.2), "1e-12"
+    )
     evidence.value("endpoint_naive", float(at.decomposition[-1]))
     evidence.value("endpoint_true", float(at.expected_error[-1]))
     # heteroscedastic: σ(x) = 0.05 at x ≤ 0, 0.35 at x > 0 (a line through 5 points)
@@ -243,12 +302,22 @@ def test_counterexample_and_heteroscedastic_example(device: str, evidence: Any) 
     het = BV.bias_variance(learner, torch.sin, x, sigma=s, at_training_points=True)
     true_gap = float(2 * s[-1] ** 2 * s_ii[-1])
     mean_gap = float(2 * (s**2).mean() * s_ii[-1])
-    check_close(het.decomposition[-1] - het.expected_error[-1],
-                torch.tensor(true_gap, device=device, dtype=F64), EXACT, CLAIM_TP, device,
-                "heteroscedastic optimism uses σ²(x_i)")
-    assert abs(true_gap - mean_gap) > 0.05, failure(CLAIM_TP, device, F64,
-                                                    "mean-σ² formula should be visibly wrong",
-                                                    abs(true_gap - mean_gap), "> 0.05")
+    check_close(
+        het.decomposition[-1] - het.expected_error[-1],
+        torch.tensor(true_gap, device=device, dtype=F64),
+        EXACT,
+        CLAIM_TP,
+        device,
+        "heteroscedastic optimism uses σ²(x_i)",
+    )
+    assert abs(true_gap - mean_gap) > 0.05, failure(
+        CLAIM_TP,
+        device,
+        F64,
+        "mean-σ² formula should be visibly wrong",
+        abs(true_gap - mean_gap),
+        "> 0.05",
+    )
     evidence.value("het_optimism_true", round(true_gap, 4))
     evidence.value("het_optimism_mean_sigma", round(mean_gap, 4))
 
@@ -277,32 +346,49 @@ def test_complexity_tradeoff(device: str, evidence: Any) -> None:
     for p in CT_DEGREES:
         learner = BV.polynomial_learner(p)
         ex = BV.bias_variance(learner, runge, x, x, sigma=CT_SIGMA)  # 2¹¹ sets, exact
-        exact_in.append((float(ex.bias2.mean()), float(ex.variance.mean()),
-                         float(ex.expected_error.mean())))
+        exact_in.append(
+            (float(ex.bias2.mean()), float(ex.variance.mean()), float(ex.expected_error.mean()))
+        )
         s0 = BV.smoother_matrix(x, p, grid)
         off_bias.append(float(((runge(grid) - s0 @ runge(x)) ** 2).mean()))
         off_var.append(float(CT_SIGMA**2 * (s0**2).sum(1).mean()))
         per_seed = []
         for seed in range(CT_SEEDS):
             g = torch.Generator(device=device).manual_seed(seed)  # the same noise at every degree
-            sm = BV.bias_variance(learner, runge, x, x, sigma=CT_SIGMA, exact=False,
-                                  draws=CT_DRAWS, generator=g)
+            sm = BV.bias_variance(
+                learner, runge, x, x, sigma=CT_SIGMA, exact=False, draws=CT_DRAWS, generator=g
+            )
             per_seed.append((float(sm.variance.mean()), float(sm.expected_error.mean())))
         sampled.append(per_seed)
     bias_in = np.array([e[0] for e in exact_in])
     var_in = np.array([e[1] for e in exact_in])
     assert (np.diff(bias_in) <= 1e-12).all(), failure(
-        CLAIM_CT, device, F64, f"in-sample bias² must not rise with degree {bias_in.round(5)}",
-        float(np.diff(bias_in).max()), "≤ 1e-12")
+        CLAIM_CT,
+        device,
+        F64,
+        f"in-sample bias² must not rise with degree {bias_in.round(5)}",
+        float(np.diff(bias_in).max()),
+        "≤ 1e-12",
+    )
     want_var = CT_SIGMA**2 * (np.arange(len(CT_DEGREES)) + 1) / CT_N  # σ²(p + 1)/n
     assert np.allclose(var_in, want_var, rtol=1e-10, atol=0), failure(
-        CLAIM_CT, device, F64, "in-sample variance ≠ σ²(p + 1)/n",
-        float(np.abs(var_in - want_var).max()), "rtol 1e-10")
+        CLAIM_CT,
+        device,
+        F64,
+        "in-sample variance ≠ σ²(p + 1)/n",
+        float(np.abs(var_in - want_var).max()),
+        "rtol 1e-10",
+    )
     # sampled, per seed: variance rises with every degree (common noise, nested projectors)
     var_s = np.array([[s[0] for s in row] for row in sampled])  # (degree, seed)
     assert (np.diff(var_s, axis=0) > 0).all(), failure(
-        CLAIM_CT, device, F64, "sampled in-sample variance not increasing in degree",
-        float(np.diff(var_s, axis=0).min()), "> 0")
+        CLAIM_CT,
+        device,
+        F64,
+        "sampled in-sample variance not increasing in degree",
+        float(np.diff(var_s, axis=0).min()),
+        "> 0",
+    )
     # sampled expected error within Hoeffding's t of the exact value: each draw's error averaged
     # over the 11 points lies in [0, B], B = max over draws ≤ (max|f − f̂| + σ)² bounded by
     # (‖f‖∞ + σ(1 + max_i Σ_j |H_ij|) + max|f − Hf|)².
@@ -315,15 +401,31 @@ def test_complexity_tradeoff(device: str, evidence: Any) -> None:
         for _, err in row:
             dev = abs(err - exact_in[p][2])
             worst = max(worst, dev / t)
-            assert dev <= t, failure(CLAIM_CT, device, F64,
-                                     f"degree {p}: sampled error {err:.5f} vs exact "
-                                     f"{exact_in[p][2]:.5f}", dev, f"Hoeffding t = {t:.4f}")
+            assert dev <= t, failure(
+                CLAIM_CT,
+                device,
+                F64,
+                f"degree {p}: sampled error {err:.5f} vs exact {exact_in[p][2]:.5f}",
+                dev,
+                f"Hoeffding t = {t:.4f}",
+            )
     assert off_bias[10] > 10 * off_bias[8], failure(
-        CLAIM_CT, device, F64, f"off-sample bias² should rise from degree 8 ({off_bias[8]:.4f}) to "
-        f"10 ({off_bias[10]:.4f})", off_bias[10], "> 10 × degree 8")
+        CLAIM_CT,
+        device,
+        F64,
+        f"off-sample bias² should rise from degree 8 ({off_bias[8]:.4f}) to "
+        f"10 ({off_bias[10]:.4f})",
+        off_bias[10],
+        "> 10 × degree 8",
+    )
     assert abs(off_bias[8] - 0.0084) < 5e-5 and abs(off_bias[10] - 0.3367) < 5e-5, failure(
-        CLAIM_CT, device, F64, f"page numbers 0.0084 and 0.3367 (got {off_bias[8]:.5f}, "
-        f"{off_bias[10]:.5f})", 0.0, "5e-5")
+        CLAIM_CT,
+        device,
+        F64,
+        f"page numbers 0.0084 and 0.3367 (got {off_bias[8]:.5f}, {off_bias[10]:.5f})",
+        0.0,
+        "5e-5",
+    )
 
     fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.6), sharey=False)
     deg = np.array(list(CT_DEGREES))
@@ -331,8 +433,14 @@ def test_complexity_tradeoff(device: str, evidence: Any) -> None:
     ax.plot(deg, bias_in, "o-", label="bias² (exact)")
     ax.plot(deg, var_in, "s-", label="variance (exact) = σ²(p+1)/n")
     for j in range(CT_SEEDS):
-        ax.plot(deg, var_s[:, j], "k.", ms=3, alpha=0.5, label="variance, sampled seeds" if j == 0
-                else None)
+        ax.plot(
+            deg,
+            var_s[:, j],
+            "k.",
+            ms=3,
+            alpha=0.5,
+            label="variance, sampled seeds" if j == 0 else None,
+        )
     ax.set_title(f"at the {CT_N} training inputs (fresh noise)")
     ax.set_xlabel("polynomial degree p")
     ax.set_yscale("log")
@@ -362,8 +470,12 @@ def test_complexity_tradeoff(device: str, evidence: Any) -> None:
 NO_DEGREE, NO_DRAWS, NO_NODES = 5, 1000, 64
 NO_CLAIMED, NO_THRESHOLD = 0.70, 0.60  # claimed P(gap larger) and the test's threshold
 #: (condition a, condition b) pairs; b should show the larger gap.  (σ, n)
-NO_PAIRS = (((0.1, 30), (0.3, 30)), ((0.3, 30), (1.0, 30)), ((0.3, 120), (0.3, 30)),
-            ((0.3, 480), (0.3, 120)))
+NO_PAIRS = (
+    ((0.1, 30), (0.3, 30)),
+    ((0.3, 30), (1.0, 30)),
+    ((0.3, 120), (0.3, 30)),
+    ((0.3, 480), (0.3, 120)),
+)
 
 
 def _gaps(sigma: float, n: int, g: torch.Generator, device: str) -> torch.Tensor:
@@ -377,8 +489,10 @@ def _gaps(sigma: float, n: int, g: torch.Generator, device: str) -> torch.Tensor
     y = f(x) + sigma * torch.randn(NO_DRAWS, n, generator=g, device=device, dtype=F64)
     coef = BV.poly_fit(x, y, NO_DEGREE)
     train = ((y - BV.poly_eval(coef, x)) ** 2).mean(1)
-    nodes, weights = (torch.as_tensor(a, device=device, dtype=F64)
-                      for a in np.polynomial.legendre.leggauss(NO_NODES))
+    nodes, weights = (
+        torch.as_tensor(a, device=device, dtype=F64)
+        for a in np.polynomial.legendre.leggauss(NO_NODES)
+    )
     sq = (f(nodes) - BV.poly_eval(coef, nodes.expand(NO_DRAWS, -1))) ** 2
     test = sigma**2 + 0.5 * (sq * weights).sum(1)  # E over x ~ U[−1, 1] and fresh noise
     return test - train
@@ -396,12 +510,19 @@ def test_gap_grows_with_noise_and_shrinks_with_data(device: str, evidence: Any) 
         frac = float((cache[b] > cache[a]).double().mean())  # independent draws paired by index
         fracs.append(frac)
         assert frac >= NO_THRESHOLD, failure(
-            CLAIM_NO, device, F64, f"(σ, n) = {b} had the larger gap than {a} in only "
-            f"{frac:.3f} of {NO_DRAWS} draws", frac, f"≥ {NO_THRESHOLD}")
+            CLAIM_NO,
+            device,
+            F64,
+            f"(σ, n) = {b} had the larger gap than {a} in only {frac:.3f} of {NO_DRAWS} draws",
+            frac,
+            f"≥ {NO_THRESHOLD}",
+        )
     bound = len(NO_PAIRS) * math.exp(-2 * NO_DRAWS * (NO_CLAIMED - NO_THRESHOLD) ** 2)
     evidence.value("fraction_larger_gap", [round(v, 3) for v in fracs])
-    evidence.value("median_gap", {f"sigma={k[0]},n={k[1]}": round(float(v.median()), 4)
-                                  for k, v in cache.items()})
+    evidence.value(
+        "median_gap",
+        {f"sigma={k[0]},n={k[1]}": round(float(v.median()), 4) for k, v in cache.items()},
+    )
     evidence.value("false_failure_bound", bound)
     assert bound <= 1e-8
 
@@ -420,8 +541,9 @@ def test_bad_input() -> None:
     with pytest.raises(ValueError, match=r"sigma \(noise level\) must be finite"):
         BV.bias_variance(learner, torch.sin, x, x, sigma=math.nan)
     with pytest.raises(ValueError, match="x_train must be finite"):
-        BV.bias_variance(learner, torch.sin, torch.tensor([0.0, math.nan, 1.0], dtype=F64), x,
-                         sigma=0.1)
+        BV.bias_variance(
+            learner, torch.sin, torch.tensor([0.0, math.nan, 1.0], dtype=F64), x, sigma=0.1
+        )
     with pytest.raises(ValueError, match="x must hold at least degree \\+ 1 = 5 points"):
         BV.poly_fit(x, x, 4)
     with pytest.raises(ValueError, match="exact enumeration of 2\\^20"):

@@ -82,7 +82,8 @@ def poly_fit(x: Tensor, y: Tensor, degree: int) -> Tensor:
     phi = vandermonde(x, p)  # (..., n, p+1)
     q, r = torch.linalg.qr(phi)  # Φ = QR
     qty = (q.transpose(-1, -2) @ y.unsqueeze(-1)).squeeze(-1)  # Qᵀy
-    return torch.linalg.solve_triangular(r, qty.unsqueeze(-1), upper=True).squeeze(-1)
+    c: Tensor = torch.linalg.solve_triangular(r, qty.unsqueeze(-1), upper=True).squeeze(-1)
+    return c
 
 
 def poly_eval(coef: Tensor, x: Tensor) -> Tensor:
@@ -101,7 +102,8 @@ def smoother_matrix(x_train: Tensor, degree: int, x_eval: Tensor) -> Tensor:
     phi0 = vandermonde(x_eval, p)
     # Φ₀ R⁻¹ = (R⁻ᵀ Φ₀ᵀ)ᵀ
     a = torch.linalg.solve_triangular(r.transpose(-1, -2), phi0.transpose(-1, -2), upper=False)
-    return a.transpose(-1, -2) @ q.transpose(-1, -2)
+    s: Tensor = a.transpose(-1, -2) @ q.transpose(-1, -2)
+    return s
 
 
 def polynomial_learner(degree: int) -> Learner:

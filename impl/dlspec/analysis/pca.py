@@ -129,7 +129,7 @@ def _orthonormal_basis(a: Tensor, name: str) -> Tensor:
         raise ValueError(
             f"{name} must be a (d, k) basis with 1 ≤ k ≤ d columns, got shape {tuple(a.shape)}"
         )
-    q, _ = torch.linalg.qr(a)  # columns of q: an orthonormal basis of span(a)
+    q: Tensor = torch.linalg.qr(a)[0]  # columns of q: an orthonormal basis of span(a)
     return q
 
 

@@ -100,12 +100,14 @@ class LinearAutoencoder(nn.Module):
 
     def encode(self, x: Tensor) -> Tensor:
         """$h = Ax + a$."""
-        return self.encoder(x)
+        h: Tensor = self.encoder(x)
+        return h
 
     def decode(self, h: Tensor) -> Tensor:
         """$r = Bh + b$."""
         if self.decoder is not None:
-            return self.decoder(h)
+            out: Tensor = self.decoder(h)
+            return out
         check_float_tensor(h, "h")
         r = h @ self.encoder.weight  # h Bᵀ with B = Aᵀ
         return r + self.decoder_bias if self.decoder_bias is not None else r
@@ -163,13 +165,17 @@ class Autoencoder(nn.Module):
         self.decoder = FeedForward(list(sizes)[::-1], activation, output=output, **kw)
 
     def encode(self, x: Tensor) -> Tensor:
-        return self.encoder(x)
+        """The code $h$ (the encoder's last activation)."""
+        h: Tensor = self.encoder(x)
+        return h
 
     def decode(self, h: Tensor) -> Tensor:
-        return self.decoder(h)
+        """The reconstruction $r$."""
+        r: Tensor = self.decoder(h)
+        return r
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.decoder(self.encoder(x))
+        return self.decode(self.encode(x))
 
 
 def reconstruction_loss(output: Tensor, target: Tensor) -> Tensor:
@@ -246,7 +252,8 @@ def outlier_scores(model: nn.Module, x: Tensor) -> Tensor:
             r = model(x)
     finally:
         model.train(was)
-    return ((x - r) ** 2).sum(dim=-1)
+    scores: Tensor = ((x - r) ** 2).sum(dim=-1)
+    return scores
 
 
 def roc_auc(inliers: Tensor, outliers: Tensor) -> Tensor:
