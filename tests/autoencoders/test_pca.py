@@ -198,7 +198,7 @@ def test_top_projection_has_the_largest_variance(
         return (((x - mu) @ u) ** 2).mean()
 
     top = var(fit.components[0])
-    scale = float(fit.eigenvalues[0]) + 1e-300
+    scale = abs(float(fit.eigenvalues[0])) + 1e-20 * (1.0 + float((x**2).mean()))
     check_close(
         top,
         fit.eigenvalues[0],

@@ -12,6 +12,7 @@ import torch
 
 from dlspec.data.digits import digits
 from dlspec.nn import autoencoder as AE
+from dlspec.nn.activations import sigmoid
 from dlspec.nn.linear import FeedForward, Linear
 from dlspec.train import accuracy, fit
 from tests.tolerances import Tol, check_close, failure
@@ -220,6 +221,30 @@ def test_pretraining_loads_the_layer_autoencoders(device: str) -> None:
     assert len(net.layers) == 3 and net.activation_name == "sigmoid"
     h1 = AE.Truncated(net, 1)(x)
     assert h1.shape == (200, 16) and bool(((h1 > 0) & (h1 < 1)).all())
+    # replay the algorithm with the public pieces: same generator stream, same results exactly
+    g2 = torch.Generator(device=device).manual_seed(0)
+    ref = FeedForward([64, 16, 8, 3], "sigmoid", generator=g2, device=device)
+    h = x
+    for layer, ref_layer in zip(list(net.layers)[:-1], list(ref.layers)[:-1], strict=True):
+        ae = AE.Autoencoder(
+            [ref_layer.in_features, ref_layer.out_features],
+            "sigmoid",
+            output="sigmoid",
+            generator=g2,
+            device=device,
+        )
+        fit(ae, h, h, epochs=5, generator=g2, loss=AE.reconstruction_loss, lr=1e-2)
+        enc = ae.encoder.layers[0]
+        check_close(
+            layer.weight,
+            enc.weight,
+            Tol(0, 0),
+            CLAIM_P,
+            device,
+            "a pre-trained layer is not its autoencoder's encoder",
+        )
+        with torch.no_grad():
+            h = sigmoid(h @ enc.weight.T + enc.bias)  # the codes σ(W h + b) feed the next
     with pytest.raises(ValueError, match="x must have 32 features"):
         AE.pretrain_greedy([32, 8, 2], x, epochs=1, generator=g)
 

@@ -43,10 +43,18 @@ def runge(x: torch.Tensor) -> torch.Tensor:
     return 1.0 / (1.0 + 25.0 * x**2)
 
 
-def three_point() -> BV.Noise:
-    """{−√1.5, 0, √1.5} with probability ⅓ each: mean 0, variance 1 (not Rademacher)."""
-    v = torch.tensor([-math.sqrt(1.5), 0.0, math.sqrt(1.5)], dtype=F64)
-    return BV.Noise.discrete(v, torch.full((3,), 1.0 / 3.0, dtype=F64))
+def noise_law(name: str, device: str, dtype: torch.dtype) -> BV.Noise:
+    """Three laws of mean 0 and variance 1: Rademacher ±1; {−√1.5, 0, √1.5} with probability ⅓
+    each; and the skewed {−2, ½} with probabilities (0.2, 0.8) (unequal weights per data set)."""
+    if name == "rademacher":
+        return BV.Noise.rademacher(device=device, dtype=dtype)
+    if name == "three":
+        v, p = [-math.sqrt(1.5), 0.0, math.sqrt(1.5)], [1 / 3, 1 / 3, 1 / 3]
+    else:
+        v, p = [-2.0, 0.5], [0.2, 0.8]
+    return BV.Noise.discrete(
+        torch.tensor(v, device=device, dtype=dtype), torch.tensor(p, device=device, dtype=dtype)
+    )
 
 
 # =================================================================================================
@@ -131,7 +139,7 @@ def _problems(draw: st.DrawFn) -> dict[str, Any]:
         "sigma": draw(st.floats(0.0, 2.0)),
         "f": draw(st.sampled_from(sorted(FAMILY))),
         "a": draw(st.floats(0.5, 3.0)),
-        "three": draw(st.booleans()),
+        "noise": draw(st.sampled_from(["rademacher", "three", "skewed"])),
     }
 
 
@@ -147,7 +155,7 @@ def _problems(draw: st.DrawFn) -> dict[str, Any]:
         "sigma": 0.5,
         "f": "sin",
         "a": 2.0,
-        "three": False,
+        "noise": "rademacher",
     }
 )
 def test_exact_enumeration_matches_decomposition(
@@ -160,9 +168,7 @@ def test_exact_enumeration_matches_decomposition(
     def f(t: torch.Tensor) -> torch.Tensor:
         return FAMILY[case["f"]](t, a)
 
-    noise = three_point() if case["three"] else BV.Noise.rademacher(device=device, dtype=dtype)
-    if case["three"]:
-        noise = BV.Noise(noise.values.to(device), noise.probs.to(device))  # type: ignore[union-attr]
+    noise = noise_law(case["noise"], device, dtype)
     r = BV.bias_variance(BV.polynomial_learner(case["degree"]), f, x, x0, sigma=sigma, noise=noise)
     what = f"degree {case['degree']}, n={x.numel()}, σ={sigma:.3g}, f={case['f']}"
     check_close(
@@ -234,8 +240,9 @@ def test_training_point_gains_minus_two_sigma_squared_leverage(
     # heteroscedastic: σ(x_i) drawn from the case's σ and the point
     s_i = case["sigma"] * (0.5 + (x + 1.0) / 2.0)
     learner = BV.polynomial_learner(p)
-    at = BV.bias_variance(learner, f, x, sigma=s_i, at_training_points=True)
-    fresh = BV.bias_variance(learner, f, x, x, sigma=s_i, sigma_eval=s_i)
+    noise = noise_law(case["noise"], device, dtype)
+    at = BV.bias_variance(learner, f, x, sigma=s_i, at_training_points=True, noise=noise)
+    fresh = BV.bias_variance(learner, f, x, x, sigma=s_i, sigma_eval=s_i, noise=noise)
     h = BV.smoother_matrix(x, p, x)
     leverage = torch.diagonal(h)
     what = f"degree {p}, n={n}, f={case['f']}"
