@@ -1,0 +1,383 @@
+"""Tests of spec/autoencoders/uses.md: reconstruction error as an outlier score, greedy
+layer-wise pre-training, and autoencoder features for transfer, all on the digits."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from dlspec.data.digits import digits
+from dlspec.nn import autoencoder as AE
+from dlspec.nn.activations import sigmoid
+from dlspec.nn.linear import FeedForward, Linear
+from dlspec.train import accuracy, fit
+from tests.tolerances import Tol, check_close, failure
+
+CLAIM_O = "ae.outlier-score"
+CLAIM_P = "ae.pretraining"
+CLAIM_F = "ae.features-transfer"
+F32 = torch.float32
+
+
+def _normal_cdf(z: float) -> float:
+    return 0.5 * math.erfc(-z / math.sqrt(2.0))
+
+
+# =================================================================================================
+# ae.outlier-score
+# =================================================================================================
+
+O_SEEDS, O_EPOCHS, O_HIDDEN, O_OUTLIERS = 3, 30, 16, 20_000
+O_THRESHOLD, O_CLAIMED = 0.95, 0.97
+
+
+@pytest.mark.claim(CLAIM_O)
+def test_reconstruction_error_separates_planted_outliers(device: str, evidence: Any) -> None:
+    import matplotlib.pyplot as plt
+
+    data = digits(device=device)
+    x, xt = data.x_train, data.x_test
+    aucs: dict[str, list[float]] = {"shuffled": [], "uniform": [], "norm_shuffled": []}
+    hist: dict[str, torch.Tensor] = {}
+    for seed in range(O_SEEDS):
+        g = torch.Generator(device=device).manual_seed(seed)
+        ae = AE.Autoencoder([64, O_HIDDEN], "sigmoid", output="sigmoid", generator=g, device=device)
+        fit(ae, x, x, epochs=O_EPOCHS, generator=g, loss=AE.reconstruction_loss, lr=1e-2)
+        go = torch.Generator(device=device).manual_seed(1_000 + seed)
+        idx = torch.randint(0, xt.shape[0], (O_OUTLIERS,), generator=go, device=device)
+        perm = torch.argsort(torch.rand(O_OUTLIERS, 64, generator=go, device=device), dim=1)
+        planted = {
+            "shuffled": xt[idx].gather(1, perm),  # a test digit's pixels in random places
+            "uniform": torch.rand(O_OUTLIERS, 64, generator=go, device=device),
+        }
+        s_in = AE.outlier_scores(ae, xt)
+        for name, o in planted.items():
+            s_out = AE.outlier_scores(ae, o)
+            aucs[name].append(float(AE.roc_auc(s_in, s_out)))
+            if seed == 0:
+                hist[name] = s_out
+        # brightness alone cannot tell a shuffled digit from a digit (same pixel values)
+        aucs["norm_shuffled"].append(
+            float(AE.roc_auc((xt**2).sum(1), (planted["shuffled"] ** 2).sum(1)))
+        )
+        if seed == 0:
+            hist["test digits"] = s_in
+    # an honest limit: digits of unseen classes (an AE trained on 0–4 scoring 5–9)
+    low, high = data.subset((0, 1, 2, 3, 4)), data.subset((5, 6, 7, 8, 9))
+    g = torch.Generator(device=device).manual_seed(0)
+    ae04 = AE.Autoencoder([64, O_HIDDEN], "sigmoid", output="sigmoid", generator=g, device=device)
+    fit(
+        ae04,
+        low.x_train,
+        low.x_train,
+        epochs=O_EPOCHS,
+        generator=g,
+        loss=AE.reconstruction_loss,
+        lr=1e-2,
+    )
+    novel_auc = float(
+        AE.roc_auc(AE.outlier_scores(ae04, low.x_test), AE.outlier_scores(ae04, high.x_test))
+    )
+
+    fig, ax = plt.subplots(figsize=(6.0, 3.6))
+    bins = np.logspace(-1.5, 2, 60)
+    for name, s in hist.items():
+        ax.hist(s.cpu().numpy(), bins=bins, density=True, alpha=0.5, label=name)
+    ax.set_xscale("log")
+    ax.set_xlabel("reconstruction error ‖x − r(x)‖² (outlier score)")
+    ax.set_ylabel("density")
+    ax.set_title(f"digits autoencoder 64→{O_HIDDEN}→64, seed 0")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    evidence.figure(fig, f"ae-outlier-score-{device}")
+    plt.close(fig)
+    bound = 2 * O_SEEDS * math.exp(-2 * O_OUTLIERS * (O_CLAIMED - O_THRESHOLD) ** 2)
+    for k, v in aucs.items():
+        evidence.value(f"auc_{k}", [round(a, 5) for a in v])
+    evidence.value("auc_unseen_classes_5_to_9", round(novel_auc, 3))
+    evidence.value("false_failure_bound", bound)
+    for name in ("shuffled", "uniform"):
+        assert min(aucs[name]) >= O_THRESHOLD, failure(
+            CLAIM_O,
+            device,
+            F32,
+            f"ROC AUC for {name} outliers {aucs[name]}",
+            min(aucs[name]),
+            f"≥ {O_THRESHOLD}",
+        )
+    assert max(abs(a - 0.5) for a in aucs["norm_shuffled"]) < 0.05, failure(
+        CLAIM_O,
+        device,
+        F32,
+        "the brightness score should not separate shuffled digits",
+        max(aucs["norm_shuffled"]),
+        "|AUC − ½| < 0.05",
+    )
+    assert bound <= 1e-6
+
+
+@pytest.mark.claim(CLAIM_O)
+def test_roc_auc_and_scores_against_definitions(device: str) -> None:
+    from sklearn.metrics import roc_auc_score
+
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(50, generator=g, dtype=torch.float64).round(decimals=1).to(device)  # ties
+    b = (torch.randn(70, generator=g, dtype=torch.float64) + 0.8).round(decimals=1).to(device)
+    want = roc_auc_score(np.r_[np.zeros(50), np.ones(70)], np.r_[a.cpu(), b.cpu()])
+    check_close(
+        AE.roc_auc(a, b),
+        torch.tensor(want, dtype=torch.float64, device=device),
+        Tol(0, 1e-12),
+        CLAIM_O,
+        device,
+        "roc_auc vs sklearn (with ties)",
+    )
+    ae = AE.LinearAutoencoder(4, 2, generator=g, dtype=torch.float64).to(device)
+    x = torch.randn(5, 4, generator=g, dtype=torch.float64).to(device)
+    with torch.no_grad():
+        want_s = ((x - ae(x)) ** 2).sum(1)
+    check_close(AE.outlier_scores(ae, x), want_s, Tol(0, 0), CLAIM_O, device, "scores")
+    with pytest.raises(ValueError, match="x must be finite"):
+        AE.outlier_scores(ae, torch.full((2, 4), math.nan, dtype=torch.float64, device=device))
+    with pytest.raises(ValueError, match="must both be non-empty"):
+        AE.roc_auc(a[:0], b)
+
+
+# =================================================================================================
+# ae.pretraining
+# =================================================================================================
+
+P_SIZES = [64, 32, 32, 32, 10]
+P_SEEDS, P_PRE_EPOCHS, P_FINE_EPOCHS, P_SMALL = 3, 10, 10, 0.01
+P_MARGIN = 0.5  # required accuracy advantage of pre-training over the small start, each seed
+
+
+def _small_start(net: FeedForward, g: torch.Generator, scale: float) -> FeedForward:
+    """Weights N(0, scale²), biases 0 (the "small random weights" of the claim)."""
+    for layer in net.layers:
+        assert isinstance(layer, Linear)
+        w = scale * torch.randn(layer.weight.shape, generator=g, device=layer.weight.device)
+        layer.load(w, torch.zeros(layer.out_features))
+    return net
+
+
+@pytest.mark.claim(CLAIM_P)
+def test_greedy_pretraining_gives_a_better_start(device: str, evidence: Any) -> None:
+    data = digits(device=device)
+    x, y, xt, yt = data.x_train, data.y_train, data.x_test, data.y_test
+    acc: dict[str, list[float]] = {"small": [], "default": [], "pretrained": []}
+    first_loss: dict[str, list[float]] = {k: [] for k in acc}
+    for seed in range(P_SEEDS):
+        for init in acc:
+            g = torch.Generator(device=device).manual_seed(seed)
+            if init == "pretrained":
+                net = AE.pretrain_greedy(P_SIZES, x, epochs=P_PRE_EPOCHS, generator=g, lr=1e-2)
+            else:
+                net = FeedForward(P_SIZES, "sigmoid", generator=g, device=device)
+                if init == "small":
+                    _small_start(net, g, P_SMALL)
+            h = fit(net, x, y, epochs=P_FINE_EPOCHS, generator=g)
+            acc[init].append(float(accuracy(net, xt, yt)))
+            first_loss[init].append(h.loss[0])
+    adv = np.array(acc["pretrained"]) - np.array(acc["small"])
+    adv_default = np.array(acc["pretrained"]) - np.array(acc["default"])
+    sd = float(adv.std(ddof=1))
+    estimate = P_SEEDS * _normal_cdf((P_MARGIN - float(adv.mean())) / max(2 * sd, 1e-9))
+    for k, v in acc.items():
+        evidence.value(f"test_accuracy_{k}", [round(a, 3) for a in v])
+        evidence.value(f"first_epoch_loss_{k}", [round(a, 3) for a in first_loss[k]])
+    evidence.value("advantage_over_small", [round(float(a), 3) for a in adv])
+    evidence.value("advantage_over_default", [round(float(a), 3) for a in adv_default])
+    evidence.value("false_failure_estimate", estimate)
+    assert (adv >= P_MARGIN).all(), failure(
+        CLAIM_P,
+        device,
+        F32,
+        f"pre-trained vs small start, accuracy advantage per seed {adv}",
+        float(adv.min()),
+        f"≥ {P_MARGIN}",
+    )
+    assert (adv_default > 0).all(), failure(
+        CLAIM_P,
+        device,
+        F32,
+        f"pre-trained vs default start {adv_default}",
+        float(adv_default.min()),
+        "> 0",
+    )
+
+
+@pytest.mark.claim(CLAIM_P)
+def test_pretraining_loads_the_layer_autoencoders(device: str) -> None:
+    """Each hidden layer of the pre-trained net is the encoder its autoencoder learned: the first
+    layer reconstructs x through its own decoder better than a random layer does."""
+    g = torch.Generator(device=device).manual_seed(0)
+    x = digits(device=device).x_train[:200]
+    net = AE.pretrain_greedy([64, 16, 8, 3], x, epochs=5, generator=g)
+    assert len(net.layers) == 3 and net.activation_name == "sigmoid"
+    h1 = AE.Truncated(net, 1)(x)
+    assert h1.shape == (200, 16) and bool(((h1 > 0) & (h1 < 1)).all())
+    # replay the algorithm with the public pieces: same generator stream, same results exactly
+    g2 = torch.Generator(device=device).manual_seed(0)
+    ref = FeedForward([64, 16, 8, 3], "sigmoid", generator=g2, device=device)
+    h = x
+    for layer, ref_layer in zip(list(net.layers)[:-1], list(ref.layers)[:-1], strict=True):
+        ae = AE.Autoencoder(
+            [ref_layer.in_features, ref_layer.out_features],
+            "sigmoid",
+            output="sigmoid",
+            generator=g2,
+            device=device,
+        )
+        fit(ae, h, h, epochs=5, generator=g2, loss=AE.reconstruction_loss, lr=1e-2)
+        enc = ae.encoder.layers[0]
+        check_close(
+            layer.weight,
+            enc.weight,
+            Tol(0, 0),
+            CLAIM_P,
+            device,
+            "a pre-trained layer is not its autoencoder's encoder",
+        )
+        with torch.no_grad():
+            h = sigmoid(h @ enc.weight.T + enc.bias)  # the codes σ(W h + b) feed the next
+    with pytest.raises(ValueError, match="x must have 32 features"):
+        AE.pretrain_greedy([32, 8, 2], x, epochs=1, generator=g)
+
+
+# =================================================================================================
+# ae.features-transfer
+# =================================================================================================
+
+T_SEEDS, T_PER_CLASS, T_HIDDEN, T_EPOCHS, T_DRAWS = 5, 10, 32, 30, 10
+T_ALLOWANCE = 0.03  # features "do not help": they may not beat raw pixels by this much
+T_LAMBDAS = torch.logspace(-3, 2, 11, dtype=torch.float64)  # ridge penalties the probe tries
+
+
+def ridge_probe(
+    f_tr: torch.Tensor, y: torch.Tensor, f_te: torch.Tensor, fixed: float | None = None
+) -> torch.Tensor:
+    """A linear probe for few labels: ridge regression onto one-hot targets (with a bias), its
+    penalty λ chosen per label draw by exact leave-one-out accuracy on the labelled examples
+    (ŷ_loo = y − (y − ŷ)/(1 − h_ii)). `f_tr` (D, m, k), `y` (D, m) in [0, 5), `f_te` (N, k);
+    returns predicted classes (D, N). Fair to every feature type: each gets its own λ."""
+    d, m, k = f_tr.shape
+    phi = torch.cat([f_tr, torch.ones(d, m, 1, dtype=f_tr.dtype, device=f_tr.device)], -1).double()
+    onehot = torch.nn.functional.one_hot(y, 5).double()
+    eye = torch.eye(k + 1, dtype=torch.float64, device=f_tr.device)
+    gram, rhs = phi.transpose(1, 2) @ phi, phi.transpose(1, 2) @ onehot
+    loo_acc = []
+    for lam in T_LAMBDAS:
+        hat = phi @ torch.linalg.solve(gram + lam * eye, phi.transpose(1, 2))  # H
+        fitted = hat @ onehot
+        h = torch.diagonal(hat, dim1=1, dim2=2)[..., None]
+        loo = onehot - (onehot - fitted) / (1 - h)  # leave-one-out predictions, exact for ridge
+        loo_acc.append((loo.argmax(-1) == y).double().mean(1))
+    best = T_LAMBDAS.to(f_tr.device)[torch.stack(loo_acc, 1).argmax(1)]  # (D,), smallest best λ
+    if fixed is not None:  # one penalty for every draw (the page's comparison)
+        best = torch.full_like(best, fixed)
+    w = torch.linalg.solve(gram + best[:, None, None] * eye, rhs)  # (D, k + 1, 5)
+    te = torch.cat(
+        [f_te, torch.ones(f_te.shape[0], 1, dtype=f_te.dtype, device=f_te.device)], -1
+    ).double()
+    return (te @ w).argmax(-1)
+
+
+@pytest.mark.claim(CLAIM_F)
+def test_features_transfer_to_unseen_digits(device: str, evidence: Any) -> None:
+    data = digits(device=device)
+    src, tgt = data.subset((0, 1, 2, 3, 4)), data.subset((5, 6, 7, 8, 9))
+    acc: dict[str, list[float]] = {"raw": [], "autoencoder": [], "classifier": []}
+    acc_fixed: dict[str, list[float]] = {k: [] for k in acc}
+    for seed in range(T_SEEDS):
+        g = torch.Generator(device=device).manual_seed(seed)
+        ae = AE.Autoencoder([64, T_HIDDEN], "sigmoid", output="sigmoid", generator=g, device=device)
+        fit(
+            ae,
+            src.x_train,
+            src.x_train,
+            epochs=T_EPOCHS,
+            generator=g,
+            loss=AE.reconstruction_loss,
+            lr=1e-2,
+        )
+        clf = FeedForward([64, T_HIDDEN, 5], "sigmoid", generator=g, device=device)
+        fit(clf, src.x_train, src.y_train, epochs=T_EPOCHS, generator=g)
+        cut = AE.Truncated(clf, 1)  # the classifier cut after its hidden layer
+        gl = torch.Generator(device=device).manual_seed(500 + seed)
+        idx = torch.stack(
+            [
+                torch.cat(
+                    [
+                        torch.nonzero(tgt.y_train == c).flatten()[
+                            torch.randperm(
+                                int((tgt.y_train == c).sum()), generator=gl, device=device
+                            )[:T_PER_CLASS]
+                        ]
+                        for c in range(5, 10)
+                    ]
+                )
+                for _ in range(T_DRAWS)
+            ]
+        )  # (D, 50): T_DRAWS draws of 10 labelled images per class
+        extract = {"raw": lambda v: v, "autoencoder": ae.encode, "classifier": cut}
+        for name, fe in extract.items():
+            with torch.no_grad():
+                pred = ridge_probe(fe(tgt.x_train[idx]), tgt.y_train[idx] - 5, fe(tgt.x_test))
+                fixed = ridge_probe(
+                    fe(tgt.x_train[idx]), tgt.y_train[idx] - 5, fe(tgt.x_test), fixed=1e-2
+                )
+            acc[name].append(float((pred == tgt.y_test - 5).double().mean()))
+            acc_fixed[name].append(float((fixed == tgt.y_test - 5).double().mean()))
+    raw, aef, clf_ = (np.array(acc[k]) for k in ("raw", "autoencoder", "classifier"))
+    for k, v in acc.items():
+        evidence.value(f"probe_accuracy_{k}", [round(a, 3) for a in v])
+        evidence.value(f"mean_{k}", round(float(np.mean(v)), 3))
+        evidence.value(f"fixed_penalty_accuracy_{k}", round(float(np.mean(acc_fixed[k])), 3))
+    d_ae, d_clf = raw - aef, raw - clf_
+    # plug-in normal estimate, twice the measured seed-to-seed spread, of P(mean ≤ −T_ALLOWANCE)
+    est = sum(
+        _normal_cdf(
+            -(float(d.mean()) + T_ALLOWANCE)
+            * math.sqrt(T_SEEDS)
+            / max(2 * float(d.std(ddof=1)), 1e-9)
+        )
+        for d in (d_ae, d_clf)
+    )
+    evidence.value("raw_minus_autoencoder", [round(float(v), 3) for v in d_ae])
+    evidence.value("raw_minus_classifier", [round(float(v), 3) for v in d_clf])
+    evidence.value("false_failure_estimate", est)
+    for name, d in (("autoencoder", d_ae), ("classifier", d_clf)):
+        assert d.mean() > -T_ALLOWANCE, failure(
+            CLAIM_F,
+            device,
+            F32,
+            f"{name} features beat raw pixels, per seed (raw − features) {d.round(3)}",
+            float(d.mean()),
+            f"mean > −{T_ALLOWANCE}",
+        )
+
+
+@pytest.mark.claim(CLAIM_F)
+def test_truncated_is_the_hidden_layer(device: str, dtype: torch.dtype) -> None:
+    g = torch.Generator().manual_seed(0)
+    net = FeedForward([6, 5, 4, 3], "tanh", output="sigmoid", generator=g, dtype=dtype).to(device)
+    x = torch.randn(7, 6, generator=g, dtype=dtype).to(device)
+    layers = net.forward_all(x)
+    for depth in (1, 2, 3):
+        check_close(
+            AE.Truncated(net, depth)(x),
+            layers[depth - 1][1],
+            Tol(0, 0),
+            CLAIM_F,
+            device,
+            f"Truncated(net, {depth}) is not a_{depth}",
+        )
+    with pytest.raises(ValueError, match=r"depth must be an integer in \[1, 3\]"):
+        AE.Truncated(net, 4)
+    with pytest.raises(TypeError, match=r"net must be a dlspec\.nn\.linear\.FeedForward"):
+        AE.Truncated(torch.nn.Linear(2, 2), 1)  # type: ignore[arg-type]
