@@ -354,8 +354,14 @@ def max_pool2d(
             f"kernel_size must fit in the input ({h} × {w}): no pooling window fits, "
             f"got {kh} × {kw}"
         )
-    windows = x.unfold(2, kh, sh).unfold(3, kw, sw)  # (N, C, H′, W′, k_h, k_w)
-    return windows.amax(dim=(-2, -1))  # the maximum of each window
+    ho, wo = (h - kh) // sh + 1, (w - kw) // sw + 1  # H′ = ⌊(H − k_h)/s_h⌋ + 1
+    # y = max over taps (a, β) of the strided view x[.., s_h i + a, s_w j + β]
+    taps = [
+        x[:, :, a : a + sh * (ho - 1) + 1 : sh, b : b + sw * (wo - 1) + 1 : sw]
+        for a in range(kh)
+        for b in range(kw)
+    ]
+    return torch.stack(taps, dim=-1).amax(dim=-1)  # the maximum of each window
 
 
 class MaxPool2d(nn.Module):
