@@ -54,8 +54,13 @@ def test_loop_and_batch_agree_and_count_calls(device: str, dtype: torch.dtype) -
     n_batched = sum(batched_ops.ops[k] for k in mm)
     n_loop = sum(loop_ops.ops[k] for k in mm)
     assert n_batched == 1 and n_loop == BATCH, failure(
-        CLAIM, device, dtype, f"matrix products: batched {n_batched}, loop {n_loop}",
-        float(abs(n_loop - BATCH)), f"1 and {BATCH}")
+        CLAIM,
+        device,
+        dtype,
+        f"matrix products: batched {n_batched}, loop {n_loop}",
+        float(abs(n_loop - BATCH)),
+        f"1 and {BATCH}",
+    )
 
 
 @pytest.mark.claim(CLAIM)
@@ -80,8 +85,13 @@ def test_batch_is_many_times_faster(device: str, dtype: torch.dtype, evidence: A
     evidence.value("loop_ms", round(1e3 * t["loop"], 3))
     evidence.value("ratio", round(ratio, 1))
     assert ratio >= MIN_RATIO, failure(
-        CLAIM, device, dtype, f"loop {t['loop']:.3g} s vs batched {t['batched']:.3g} s",
-        ratio, f"ratio ≥ {MIN_RATIO}")
+        CLAIM,
+        device,
+        dtype,
+        f"loop {t['loop']:.3g} s vs batched {t['batched']:.3g} s",
+        ratio,
+        f"ratio ≥ {MIN_RATIO}",
+    )
 
 
 @pytest.mark.claim(CLAIM)

@@ -73,15 +73,31 @@ def trained() -> dict[str, Any]:
         data = digits()
         g = torch.Generator().manual_seed(0)
         cnn = CNN(channels=CHANNELS, hidden=HIDDEN, models=SEEDS, generator=g)
-        fit(cnn, data.images(data.x_train), data.y_train, epochs=EPOCHS, generator=g,
-            loss=summed_loss(SEEDS), lr=LR, batch_size=BATCH)
+        fit(
+            cnn,
+            data.images(data.x_train),
+            data.y_train,
+            epochs=EPOCHS,
+            generator=g,
+            loss=summed_loss(SEEDS),
+            lr=LR,
+            batch_size=BATCH,
+        )
         acc_cnn = accuracy(cnn, data.images(data.x_test), data.y_test)
         out: dict[str, Any] = {"data": data, "cnn": cnn, "acc_cnn": acc_cnn.numpy()}
         for name, sizes in (("wide", MLP_WIDE), ("narrow", MLP_NARROW)):
             gm = torch.Generator().manual_seed(1)
             mlp = Stack([FeedForward(sizes, "relu", generator=gm) for _ in range(SEEDS)])
-            fit(mlp, data.x_train, data.y_train, epochs=EPOCHS, generator=gm,
-                loss=summed_loss(SEEDS), lr=LR, batch_size=BATCH)
+            fit(
+                mlp,
+                data.x_train,
+                data.y_train,
+                epochs=EPOCHS,
+                generator=gm,
+                loss=summed_loss(SEEDS),
+                lr=LR,
+                batch_size=BATCH,
+            )
             out[f"acc_{name}"] = accuracy(mlp, data.x_test, data.y_test).numpy()
             out[f"params_{name}"] = n_params(mlp, SEEDS)
         return out
@@ -110,7 +126,7 @@ def test_cnn_matches_a_larger_mlp(trained: dict[str, Any], evidence: Any) -> Non
     p_sim = _normal_cdf((-SIMILAR - d) / se_diff) + _normal_cdf((d - SIMILAR) / se_diff)
 
     fig, ax = plt.subplots(figsize=(6.0, 3.6))
-    for i, (name, a, p) in enumerate(
+    for i, (_name, a, p) in enumerate(
         (
             (f"CNN {CHANNELS}, {HIDDEN}", acc, p_cnn),
             ("MLP 64-64-10", wide, trained["params_wide"]),
@@ -146,12 +162,21 @@ def test_cnn_matches_a_larger_mlp(trained: dict[str, Any], evidence: Any) -> Non
     assert p_cnn == 3658 and trained["params_wide"] == 4810 and trained["params_narrow"] == 1210
     assert p_cnn < trained["params_wide"]
     assert m_cnn >= THRESHOLD, failure(
-        CLAIM, "cpu", torch.float32, f"mean CNN accuracy {m_cnn:.4f} (per seed {acc.round(4)})",
-        THRESHOLD - m_cnn, f"≥ {THRESHOLD}")
+        CLAIM,
+        "cpu",
+        torch.float32,
+        f"mean CNN accuracy {m_cnn:.4f} (per seed {acc.round(4)})",
+        THRESHOLD - m_cnn,
+        f"≥ {THRESHOLD}",
+    )
     assert abs(d) <= SIMILAR, failure(
-        CLAIM, "cpu", torch.float32,
-        f"CNN mean {m_cnn:.4f} vs MLP 64-64-10 mean {m_wide:.4f}: not similar", abs(d),
-        f"≤ {SIMILAR}")
+        CLAIM,
+        "cpu",
+        torch.float32,
+        f"CNN mean {m_cnn:.4f} vs MLP 64-64-10 mean {m_wide:.4f}: not similar",
+        abs(d),
+        f"≤ {SIMILAR}",
+    )
 
 
 @pytest.mark.claim(CLAIM)
@@ -212,8 +237,7 @@ def test_forward_equals_oracle_composition(device: str, dtype: torch.dtype) -> N
         h = F.max_pool2d(F.relu(F.conv2d(h, w2, b2, padding=1)), 2).flatten(1)
         fc, o = net.fc[i], net.out[i]
         ref = F.linear(F.relu(F.linear(h, fc.weight, fc.bias)), o.weight, o.bias)
-        check_close(out[i], ref, EXACT, CLAIM, device,
-                    f"network {i} vs the oracle composition")
+        check_close(out[i], ref, EXACT, CLAIM, device, f"network {i} vs the oracle composition")
     single = CNN(channels=(c1, c2), hidden=5, device=device, dtype=dtype)
     assert single(x).shape == (4, 10)
 

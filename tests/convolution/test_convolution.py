@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from dlspec.nn import conv as C
 from dlspec.nn.linear import Linear
 from tests import strategies as S
-from tests.tolerances import EXACT, Tol, check_close, failure
+from tests.tolerances import EXACT, check_close, failure
 
 CLAIM_MAT = "conv.sparse-tied-linear"
 CLAIM_COUNT = "conv.parameter-count"

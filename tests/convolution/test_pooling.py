@@ -65,8 +65,13 @@ def test_notes_example(pool: Pool, device: str, dtype: torch.dtype, evidence: An
         ("F.max_pool2d", F.max_pool2d(x, 2)),
     ):
         assert y.shape == (1, 1, 1, 1) and float(y) == 3.0, failure(
-            CLAIM_EX, device, dtype, f"{name}([[1, 3], [2, 0]]) = {y.flatten().tolist()}",
-            abs(float(y.flatten()[0]) - 3.0), "exact: 3")
+            CLAIM_EX,
+            device,
+            dtype,
+            f"{name}([[1, 3], [2, 0]]) = {y.flatten().tolist()}",
+            abs(float(y.flatten()[0]) - 3.0),
+            "exact: 3",
+        )
     evidence.value("pooled", float(pool(x, 2)))
 
 
@@ -83,8 +88,13 @@ def test_forward_equals_max_pool2d(
     y = pool(x, case["k"], case["s"])
     ref = F.max_pool2d(x, case["k"], case["s"])
     assert y.shape == ref.shape and torch.equal(y, ref), failure(
-        CLAIM_EX, device, dtype, f"max_pool2d vs F.max_pool2d, {case}",
-        float((y - ref).abs().max()) if y.shape == ref.shape else float("inf"), "exact")
+        CLAIM_EX,
+        device,
+        dtype,
+        f"max_pool2d vs F.max_pool2d, {case}",
+        float((y - ref).abs().max()) if y.shape == ref.shape else float("inf"),
+        "exact",
+    )
     assert torch.equal(C.MaxPool2d(case["k"], case["s"])(x), ref)
 
 
@@ -183,8 +193,13 @@ def test_non_overlapping_windows_ignore_order(
     assert torch.equal(torch.sort(xp.flatten()).values, torch.sort(x.flatten()).values)
     y, yp = pool(x, case["k"], case["s"]), pool(xp, case["k"], case["s"])
     assert torch.equal(y, yp), failure(
-        CLAIM_INV, device, dtype, f"a permutation inside windows changed the output, {case}",
-        float((y - yp).abs().max()), "exact")
+        CLAIM_INV,
+        device,
+        dtype,
+        f"a permutation inside windows changed the output, {case}",
+        float((y - yp).abs().max()),
+        "exact",
+    )
 
 
 @pytest.mark.claim(CLAIM_INV)
@@ -197,8 +212,13 @@ def test_notes_overlapping_counterexample(
     b = torch.tensor([[[[2.0, 1.0, 0.0]]]], device=device, dtype=dtype)
     ya, yb = pool(a, (1, 2), (1, 1)), pool(b, (1, 2), (1, 1))
     assert ya.flatten().tolist() == [2.0, 2.0] and yb.flatten().tolist() == [2.0, 1.0], failure(
-        CLAIM_INV, device, dtype, f"got {ya.flatten().tolist()} and {yb.flatten().tolist()}",
-        1.0, "[2, 2] and [2, 1]")
+        CLAIM_INV,
+        device,
+        dtype,
+        f"got {ya.flatten().tolist()} and {yb.flatten().tolist()}",
+        1.0,
+        "[2, 2] and [2, 1]",
+    )
     evidence.value("pool_1_2_0", ya.flatten().tolist())
     evidence.value("pool_2_1_0", yb.flatten().tolist())
 
@@ -206,10 +226,18 @@ def test_notes_overlapping_counterexample(
 @pytest.mark.claim(CLAIM_INV)
 @settings(deadline=None)
 @given(
-    k=st.integers(2, 4), data=st.data(), top=S.reals(), gap=st.floats(0.05, 1.0),
+    k=st.integers(2, 4),
+    data=st.data(),
+    top=S.reals(),
+    gap=st.floats(0.05, 1.0),
 )
 def test_overlapping_windows_see_order(
-    pool: Pool, device: str, dtype: torch.dtype, k: int, data: st.DataObject, top: float,
+    pool: Pool,
+    device: str,
+    dtype: torch.dtype,
+    k: int,
+    data: st.DataObject,
+    top: float,
     gap: float,
 ) -> None:
     """Any window k ≥ 2 and stride 1 ≤ s < k: on a row of length s + k whose maximum b sits at
@@ -218,9 +246,11 @@ def test_overlapping_windows_see_order(
     s = data.draw(st.integers(1, k - 1))
     b, a = top, top - gap
     rest = data.draw(
-        st.lists(st.floats(a - 5.0, a - 0.05, allow_nan=False), min_size=s + k - 2, max_size=s + k - 2)
+        st.lists(
+            st.floats(a - 5.0, a - 0.05, allow_nan=False), min_size=s + k - 2, max_size=s + k - 2
+        )
     )
-    row = [a] + rest[: s - 1] + [b] + rest[s - 1 :]
+    row = [a, *rest[: s - 1], b, *rest[s - 1 :]]
     swapped = row.copy()
     swapped[0], swapped[s] = swapped[s], swapped[0]
     x = S.to_torch(np.array(row).reshape(1, 1, 1, -1), device, dtype)
@@ -228,5 +258,10 @@ def test_overlapping_windows_see_order(
     y, ys = pool(x, (1, k), (1, s)).flatten(), pool(xs, (1, k), (1, s)).flatten()
     bt, at = float(x.flatten()[s]), float(x.flatten()[0])  # b and a rounded to the dtype
     assert y.tolist() == [bt, bt] and ys.tolist() == [bt, at], failure(
-        CLAIM_INV, device, dtype, f"row {row}, k={k}, s={s}: got {y.tolist()} and {ys.tolist()}",
-        float((y - ys).abs().max()), f"[b, b] = [{bt}, {bt}] and [b, a] = [{bt}, {at}]")
+        CLAIM_INV,
+        device,
+        dtype,
+        f"row {row}, k={k}, s={s}: got {y.tolist()} and {ys.tolist()}",
+        float((y - ys).abs().max()),
+        f"[b, b] = [{bt}, {bt}] and [b, a] = [{bt}, {at}]",
+    )

@@ -31,7 +31,9 @@ def per_example(fn: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
         raise TypeError(f"fn must be callable, got {type(fn).__name__}")
     x = check_float_tensor(x, "x")
     if x.dim() == 0 or x.shape[0] == 0:
-        raise ValueError(f"x must hold at least one example along dimension 0, got {tuple(x.shape)}")
+        raise ValueError(
+            f"x must hold at least one example along dimension 0, got {tuple(x.shape)}"
+        )
     return torch.cat([fn(x[i : i + 1]) for i in range(x.shape[0])], dim=0)  # [f(x_1); …; f(x_B)]
 
 

@@ -12,10 +12,10 @@ For an image `x` of shape `(N, C, S, S)` (the digits: `C = 1`, `S = 8`):
 
 `models = M > 1` holds `M` independent networks with separate weights and runs them on the same
 input in one pass: the first convolution with `M·c₁` output channels (network `m` owns channel
-block `m`), the second as a grouped convolution (`groups = M`), the fully connected layers as `M` `dlspec.nn.linear.Linear` layers. The
-output is then `(M, N, classes)`, which `dlspec.train.fit` (with the loss summed over networks)
-and `dlspec.train.accuracy` handle as `M` networks trained side by side: the seeds of claim
-`cnn.digits` are trained as one batch.
+block `m`), the second as a grouped convolution (`groups = M`), the fully connected layers as
+`M` `dlspec.nn.linear.Linear` layers. The output is then `(M, N, classes)`, which
+`dlspec.train.fit` (with the loss summed over networks) and `dlspec.train.accuracy` handle as `M`
+networks trained side by side: the seeds of claim `cnn.digits` are trained as one batch.
 """
 
 from __future__ import annotations

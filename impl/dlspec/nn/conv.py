@@ -70,10 +70,10 @@ def _pair(value: Any, name: str, low: int) -> tuple[int, int]:
 
 
 def _check_images(x: Any, name: str = "x") -> Tensor:
-    x = check_float_tensor(x, name)
-    if x.dim() != 4:
-        raise ValueError(f"{name} must be 4-D (N, C, H, W), got shape {tuple(x.shape)}")
-    return x
+    t = check_float_tensor(x, name)
+    if t.dim() != 4:
+        raise ValueError(f"{name} must be 4-D (N, C, H, W), got shape {tuple(t.shape)}")
+    return t
 
 
 def _check_mode(padding_mode: Any) -> str:
