@@ -107,3 +107,27 @@ def test_bad_inputs() -> None:
         interleaved_medians({})
     with pytest.raises(ValueError, match="repeats must be an integer ≥ 1"):
         interleaved_medians({"f": lambda: None}, repeats=0)
+
+
+@pytest.mark.claim(CLAIM)
+def test_interleaved_medians_takes_the_median(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a fake clock, call k of "a" takes durations[k] and "b" a constant: the medians are
+    the middle duration and the constant; the warm-up round is discarded."""
+    import dlspec.analysis.batching as B
+
+    clock = [0.0]
+    durations = iter([100.0, 5.0, 1.0, 4.0, 2.0, 3.0])  # first call is the warm-up round
+    order: list[str] = []
+
+    def a() -> None:
+        order.append("a")
+        clock[0] += next(durations)
+
+    def b() -> None:
+        order.append("b")
+        clock[0] += 0.5
+
+    monkeypatch.setattr(B.time, "perf_counter", lambda: clock[0])
+    t = interleaved_medians({"a": a, "b": b}, repeats=5, warmup=1)
+    assert t == {"a": 3.0, "b": 0.5}, f"{CLAIM}: medians {t}, expected a = 3 and b = 0.5"
+    assert order == ["a", "b"] * 6, f"{CLAIM}: calls not interleaved: {order}"
