@@ -159,6 +159,9 @@ def test_cnn_matches_a_larger_mlp(trained: dict[str, Any], evidence: Any) -> Non
     evidence.value("fewer_parameters_pct", round(100 * (1 - p_cnn / trained["params_wide"])))
     evidence.value("false_failure_estimate", p_thr + p_sim)
 
+    per_layer = [n_params(layer, SEEDS) for layer in (cnn.conv1, cnn.conv2, cnn.fc[0], cnn.out[0])]
+    per_layer[2:] = [n_params(cnn.fc[0]), n_params(cnn.out[0])]  # one network's FC layers
+    assert per_layer == [80, 1168, 2080, 330], f"{CLAIM}: parameters per layer {per_layer}"
     assert p_cnn == 3658 and trained["params_wide"] == 4810 and trained["params_narrow"] == 1210
     assert p_cnn < trained["params_wide"]
     assert m_cnn >= THRESHOLD, failure(
