@@ -105,6 +105,7 @@ def trained() -> dict[str, Any]:
         torch.set_num_threads(threads)
 
 
+@pytest.mark.slow  # trains 10 CNNs and 20 MLPs: about 15 s of one core
 @pytest.mark.claim(CLAIM)
 def test_cnn_matches_a_larger_mlp(trained: dict[str, Any], evidence: Any) -> None:
     import matplotlib
@@ -182,6 +183,7 @@ def test_cnn_matches_a_larger_mlp(trained: dict[str, Any], evidence: Any) -> Non
     )
 
 
+@pytest.mark.slow  # shares the training above
 @pytest.mark.claim(CLAIM)
 def test_feature_maps(trained: dict[str, Any], evidence: Any) -> None:
     """The feature maps of seed 0 on one test digit (figure), and their shapes."""
