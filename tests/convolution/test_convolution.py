@@ -398,9 +398,10 @@ def test_conv_matrix_figure(evidence: Any) -> None:
     ):
         img = np.ma.masked_equal(m.numpy(), 0)
         im = ax.imshow(img, cmap=cmap, vmin=0.5, vmax=9.5, interpolation="nearest")
-        ax.set_title(f"matrix of a 3×3 convolution on a 6×6 image, {title}", fontsize=8)
+        ax.set_title(title, fontsize=9)
         ax.set_xlabel("input pixel (row-major)")
         ax.set_ylabel("output position (row-major)")
+    fig.suptitle("The matrix M of a 3×3 convolution on a 6×6 image", fontsize=10)
     fig.colorbar(im, ax=axes, ticks=range(1, 10), label="kernel entry (white: 0)")
     evidence.figure(fig, "conv-matrix")
     plt.close(fig)
