@@ -1,0 +1,419 @@
+"""2-D convolution and max pooling from primitives, and the explicit matrix of a convolution.
+
+Notation, as on the spec page `convolution/convolution.md`: an input `x` of shape
+`(N, C_in, H, W)`, a kernel `w` of shape `(C_out, C_in/G, k_h, k_w)` (`G` groups), a bias `b` of
+shape `(C_out,)`, stride `s` and padding `p` per axis. The padded input `x̃` has size
+`(H + 2p_h) × (W + 2p_w)`: zeros outside `x` (`padding_mode="zeros"`), or `x` repeated
+periodically (`padding_mode="circular"`, `x̃[i] = x[(i − p) mod H]`). The output, of size
+`H′ = ⌊(H + 2p_h − k_h)/s_h⌋ + 1` by `W′` likewise, is the cross-correlation (what deep-learning
+libraries call convolution)
+
+    y[n, o, i, j] = b[o] + Σ_{c, a, β} w[o, c, a, β] · x̃[n, c, s_h i + a, s_w j + β],
+
+computed by stacking the `k_h k_w` strided views `x̃[.., a::s_h, β::s_w]` (one per kernel tap:
+the windows of every output position, "im2col") and multiplying them by the flattened kernel in
+one matrix product. `conv_matrix()` builds the
+same linear map as an explicit `(C_out·H′·W′) × (C_in·H·W)` matrix `M`: sparse (a row has at most
+`C_in k_h k_w` non-zeros, those of the kernel) and weight-tied (every non-zero entry is a kernel
+entry, the same one in every row). `max_pool2d()` takes the maximum over each `k_h × k_w` window
+taken with stride `s` (no padding).
+
+Claims served: `conv.sparse-tied-linear`, `conv.parameter-count`,
+`conv.translation-equivariance`, `pool.max-example`, `pool.local-invariance`, `cnn.digits`.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from dlspec.checks import check_flag, check_float_dtype, check_float_tensor, check_generator
+from dlspec.nn.linear import uniform_init
+from dlspec.registry import Sample, register
+
+__all__ = [
+    "PADDING_MODES",
+    "Conv2d",
+    "MaxPool2d",
+    "conv2d",
+    "conv_matrix",
+    "conv_output_size",
+    "conv_parameter_count",
+    "dense_parameter_count",
+    "max_pool2d",
+    "pad2d",
+]
+
+PADDING_MODES = ("zeros", "circular")
+
+
+# -- argument checks ------------------------------------------------------------------------------
+
+
+def _pair(value: Any, name: str, low: int) -> tuple[int, int]:
+    """`value` (an int or a pair of ints, each ≥ `low`) as a pair `(v_h, v_w)`."""
+    what = f"an integer ≥ {low} or a pair of them"
+    items = value if isinstance(value, tuple | list) else (value, value)
+    if len(items) != 2:
+        raise ValueError(f"{name} must be {what}, got {value!r}")
+    out = []
+    for v in items:
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+            raise TypeError(f"{name} must be {what}, got {value!r}")
+        if int(v) < low:
+            raise ValueError(f"{name} must be {what}, got {value!r}")
+        out.append(int(v))
+    return out[0], out[1]
+
+
+def _check_images(x: Any, name: str = "x") -> Tensor:
+    t = check_float_tensor(x, name)
+    if t.dim() != 4:
+        raise ValueError(f"{name} must be 4-D (N, C, H, W), got shape {tuple(t.shape)}")
+    return t
+
+
+def _check_mode(padding_mode: Any) -> str:
+    if padding_mode not in PADDING_MODES:
+        raise ValueError(f"padding_mode must be one of {PADDING_MODES}, got {padding_mode!r}")
+    return str(padding_mode)
+
+
+def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0) -> int:
+    """`⌊(size + 2·padding − kernel) / stride⌋ + 1`, the output length along one axis.
+
+    Raises a `ValueError` naming `kernel_size` when the kernel is larger than the padded input
+    (`kernel > size + 2·padding`): no window fits.
+    """
+    size = _pair(size, "size", 1)[0]
+    kernel = _pair(kernel, "kernel_size", 1)[0]
+    stride = _pair(stride, "stride", 1)[0]
+    padding = _pair(padding, "padding", 0)[0]
+    if kernel > size + 2 * padding:
+        raise ValueError(
+            f"kernel_size must be at most the padded input size {size} + 2·{padding} = "
+            f"{size + 2 * padding}, got {kernel}"
+        )
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+# -- padding --------------------------------------------------------------------------------------
+
+
+def pad2d(x: Tensor, padding: int | tuple[int, int], mode: str = "zeros") -> Tensor:
+    """`x̃`: `x` padded by `p_h` rows and `p_w` columns on each side.
+
+    `"zeros"`: `x̃ = 0` outside `x`; `"circular"`: `x̃[.., i, j] = x[.., (i − p_h) mod H,
+    (j − p_w) mod W]` (periodic extension; any `p` is allowed).
+    """
+    x = _check_images(x)
+    ph, pw = _pair(padding, "padding", 0)
+    mode = _check_mode(mode)
+    n, c, h, w = x.shape
+    if ph == 0 and pw == 0:
+        return x
+    if mode == "zeros":
+        xp = x.new_zeros((n, c, h + 2 * ph, w + 2 * pw))  # x̃ = 0 …
+        xp[:, :, ph : ph + h, pw : pw + w] = x  # … except x̃[p + i, p + j] = x[i, j]
+        return xp
+    rows = torch.remainder(torch.arange(-ph, h + ph, device=x.device), h)  # (i − p_h) mod H
+    cols = torch.remainder(torch.arange(-pw, w + pw, device=x.device), w)  # (j − p_w) mod W
+    return x[:, :, rows][:, :, :, cols]
+
+
+# -- convolution ----------------------------------------------------------------------------------
+
+
+def conv2d(
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    *,
+    stride: int | tuple[int, int] = 1,
+    padding: int | tuple[int, int] = 0,
+    padding_mode: str = "zeros",
+    groups: int = 1,
+) -> Tensor:
+    """`y = w ⋆ x̃ + b` (cross-correlation), shape `(N, C_out, H′, W′)`.
+
+    `weight` is `(C_out, C_in/G, k_h, k_w)`; with `groups = G` the input channels and the
+    output channels are split into `G` equal blocks and block `g` of the output sees only block
+    `g` of the input (as `torch.nn.functional.conv2d`'s `groups`). Serves
+    `conv.sparse-tied-linear` and `conv.translation-equivariance`.
+    """
+    x = _check_images(x)
+    weight = check_float_tensor(weight, "weight", dim=4)
+    _check_same(weight, x, "weight")
+    sh, sw = _pair(stride, "stride", 1)
+    ph, pw = _pair(padding, "padding", 0)
+    mode = _check_mode(padding_mode)
+    g = _pair(groups, "groups", 1)[0]
+    n, c_in, h, w = x.shape
+    c_out, c_g, kh, kw = weight.shape
+    if c_in % g or c_out % g or c_g != c_in // g:
+        raise ValueError(
+            f"weight must have shape (C_out, C_in/groups, k_h, k_w) with C_in = {c_in} and "
+            f"C_out divisible by groups = {g}, got {tuple(weight.shape)}"
+        )
+    if bias is not None:
+        bias = check_float_tensor(bias, "bias", dim=1)
+        _check_same(bias, x, "bias")
+        if bias.shape[0] != c_out:
+            raise ValueError(f"bias must have shape ({c_out},), got {tuple(bias.shape)}")
+    ho = conv_output_size(h, kh, sh, ph)  # H′ = ⌊(H + 2p_h − k_h)/s_h⌋ + 1
+    wo = conv_output_size(w, kw, sw, pw)
+    xp = pad2d(x, (ph, pw), mode)  # x̃
+    # im2col: cols[n, c, (a, β), i, j] = x̃[n, c, s_h i + a, s_w j + β], one strided view per tap
+    taps = [
+        xp[:, :, a : a + sh * (ho - 1) + 1 : sh, b : b + sw * (wo - 1) + 1 : sw]
+        for a in range(kh)
+        for b in range(kw)
+    ]
+    cols = torch.stack(taps, dim=2).reshape(n, g, c_g * kh * kw, ho * wo)  # rows (c, a, β)
+    wmat = weight.reshape(g, c_out // g, c_g * kh * kw)  # (G, C_out/G, C_in/G · k_h k_w)
+    y = wmat @ cols  # Σ_{c,a,β} w[o, c, a, β] x̃[n, c, s_h i + a, s_w j + β]: (N, G, C_out/G, H′W′)
+    y = y.reshape(n, c_out, ho, wo)
+    if bias is not None:
+        y = y + bias[:, None, None]  # + b[o]
+    return y
+
+
+def _check_same(t: Tensor, x: Tensor, name: str) -> None:
+    if t.device != x.device:
+        raise ValueError(f"{name} must be on x's device {x.device}, got {t.device}")
+    if t.dtype != x.dtype:
+        raise TypeError(f"{name} must have x's dtype {x.dtype}, got {t.dtype}")
+
+
+class Conv2d(nn.Module):
+    """A 2-D convolution layer: `weight` `(C_out, C_in/G, k_h, k_w)`, `bias` `(C_out,)`.
+
+    Weights start as `U(−1/√fan_in, 1/√fan_in)` with `fan_in = C_in/G · k_h k_w` (the scale of
+    `torch.nn.Conv2d`), drawn from `generator` when given. Serves `conv.sparse-tied-linear`,
+    `conv.parameter-count`.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        *,
+        stride: int | tuple[int, int] = 1,
+        padding: int | tuple[int, int] = 0,
+        padding_mode: str = "zeros",
+        groups: int = 1,
+        bias: bool = True,
+        generator: torch.Generator | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        self.in_channels = _pair(in_channels, "in_channels", 1)[0]
+        self.out_channels = _pair(out_channels, "out_channels", 1)[0]
+        self.kernel_size = _pair(kernel_size, "kernel_size", 1)
+        self.stride = _pair(stride, "stride", 1)
+        self.padding = _pair(padding, "padding", 0)
+        self.padding_mode = _check_mode(padding_mode)
+        self.groups = _pair(groups, "groups", 1)[0]
+        if self.in_channels % self.groups or self.out_channels % self.groups:
+            raise ValueError(
+                f"groups must divide in_channels ({self.in_channels}) and out_channels "
+                f"({self.out_channels}), got {self.groups}"
+            )
+        check_flag(bias, "bias")
+        generator = check_generator(generator)
+        dtype = check_float_dtype(dtype if dtype is not None else torch.get_default_dtype())
+        c_g = self.in_channels // self.groups
+        fan_in = c_g * self.kernel_size[0] * self.kernel_size[1]
+        kw: dict[str, Any] = {"generator": generator, "device": device, "dtype": dtype}
+        shape = (self.out_channels, c_g, *self.kernel_size)
+        self.weight = nn.Parameter(uniform_init(shape, fan_in, **kw))
+        self.bias = nn.Parameter(uniform_init((self.out_channels,), fan_in, **kw)) if bias else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        return conv2d(
+            x,
+            self.weight,
+            self.bias,
+            stride=self.stride,
+            padding=self.padding,
+            padding_mode=self.padding_mode,
+            groups=self.groups,
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"stride={self.stride}, padding={self.padding}, padding_mode={self.padding_mode!r}, "
+            f"groups={self.groups}, bias={self.bias is not None}"
+        )
+
+
+# -- the explicit matrix --------------------------------------------------------------------------
+
+
+def conv_matrix(
+    weight: Tensor,
+    input_size: tuple[int, int],
+    *,
+    stride: int | tuple[int, int] = 1,
+    padding: int | tuple[int, int] = 0,
+    padding_mode: str = "zeros",
+) -> Tensor:
+    """The matrix `M` of the convolution (`groups = 1`), shape `(C_out·H′·W′, C_in·H·W)`.
+
+    For `x` of shape `(N, C_in, H, W)`: `conv2d(x, w, b).reshape(N, −1) =
+    x.reshape(N, −1) @ Mᵀ + b` repeated over the `H′W′` positions (`conv.sparse-tied-linear`).
+    Row `(o, i, j)` holds `w[o, c, a, β]` in column `(c, r, q)` for every tap whose input pixel
+    `(r, q) = (s_h i + a − p_h, s_w j + β − p_w)` lies inside `x` (zero padding: taps that fall on
+    the padding are dropped) or `(r mod H, q mod W)` (circular padding: taps that land on the same
+    pixel add up). `M` is differentiable in `w`: its gradient collects the gradients of every
+    entry tied to a kernel entry.
+    """
+    weight = check_float_tensor(weight, "weight", dim=4)
+    if not isinstance(input_size, tuple | list) or len(input_size) != 2:
+        raise ValueError(f"input_size must be a pair (H, W), got {input_size!r}")
+    h, w = _pair(tuple(input_size), "input_size", 1)
+    sh, sw = _pair(stride, "stride", 1)
+    ph, pw = _pair(padding, "padding", 0)
+    mode = _check_mode(padding_mode)
+    c_out, c_in, kh, kw = weight.shape
+    ho, wo = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
+    dev = weight.device
+
+    def ar(k: int) -> Tensor:
+        return torch.arange(k, device=dev)
+
+    # One entry per (o, i, j, c, a, β), broadcast to a 6-D grid.
+    o = ar(c_out).view(-1, 1, 1, 1, 1, 1)
+    i = ar(ho).view(1, -1, 1, 1, 1, 1)
+    j = ar(wo).view(1, 1, -1, 1, 1, 1)
+    c = ar(c_in).view(1, 1, 1, -1, 1, 1)
+    a = ar(kh).view(1, 1, 1, 1, -1, 1)
+    b = ar(kw).view(1, 1, 1, 1, 1, -1)
+    r = sh * i + a - ph  # input row of the tap
+    q = sw * j + b - pw  # input column of the tap
+    shape = (c_out, ho, wo, c_in, kh, kw)
+    if mode == "circular":
+        r, q = torch.remainder(r, h), torch.remainder(q, w)
+        inside = torch.ones(shape, dtype=torch.bool, device=dev)
+    else:
+        inside = ((r >= 0) & (r < h) & (q >= 0) & (q < w)).expand(shape)
+    row = ((o * ho + i) * wo + j).expand(shape)  # flat index of output (o, i, j)
+    col = ((c * h + r.clamp(0, h - 1)) * w + q.clamp(0, w - 1)).expand(shape)  # input (c, r, q)
+    vals = weight.reshape(c_out, 1, 1, c_in, kh, kw).expand(shape) * inside  # w[o, c, a, β] or 0
+    m = weight.new_zeros((c_out * ho * wo, c_in * h * w))
+    return m.index_put((row.reshape(-1), col.reshape(-1)), vals.reshape(-1), accumulate=True)
+
+
+# -- parameter counts -----------------------------------------------------------------------------
+
+
+def conv_parameter_count(c_in: int, c_out: int, k: int, *, bias: bool = True) -> int:
+    """`C_out·C_in·k² (+ C_out)`: a `k × k` convolution's parameters (`conv.parameter-count`)."""
+    c_in, c_out = _pair(c_in, "c_in", 1)[0], _pair(c_out, "c_out", 1)[0]
+    k = _pair(k, "k", 1)[0]
+    return c_out * c_in * k * k + (c_out if check_flag(bias, "bias") else 0)
+
+
+def dense_parameter_count(
+    c_in: int, h: int, w: int, c_out: int, h_out: int, w_out: int, *, bias: bool = True
+) -> int:
+    """`(C_in·H·W)·(C_out·H′·W′) (+ C_out·H′·W′)`: a fully connected layer between the same
+    input and output shapes (`conv.parameter-count`)."""
+    n_in = _pair(c_in, "c_in", 1)[0] * _pair(h, "h", 1)[0] * _pair(w, "w", 1)[0]
+    n_out = _pair(c_out, "c_out", 1)[0] * _pair(h_out, "h_out", 1)[0] * _pair(w_out, "w_out", 1)[0]
+    return n_in * n_out + (n_out if check_flag(bias, "bias") else 0)
+
+
+# -- max pooling ----------------------------------------------------------------------------------
+
+
+def max_pool2d(
+    x: Tensor,
+    kernel_size: int | tuple[int, int],
+    stride: int | tuple[int, int] | None = None,
+) -> Tensor:
+    """`y[n, c, i, j] = max_{a < k_h, β < k_w} x[n, c, s_h i + a, s_w j + β]`, no padding.
+
+    `stride` defaults to `kernel_size` (non-overlapping windows). Rows and columns past the last
+    full window are dropped, as `torch.nn.functional.max_pool2d` does. The gradient of a window
+    goes to its maximum (split equally among tied maxima, where PyTorch picks one). Serves
+    `pool.max-example`, `pool.local-invariance`.
+    """
+    x = _check_images(x)
+    kh, kw = _pair(kernel_size, "kernel_size", 1)
+    sh, sw = (kh, kw) if stride is None else _pair(stride, "stride", 1)
+    h, w = x.shape[2], x.shape[3]
+    if kh > h or kw > w:
+        raise ValueError(
+            f"kernel_size must fit in the input ({h} × {w}): no pooling window fits, "
+            f"got {kh} × {kw}"
+        )
+    ho, wo = (h - kh) // sh + 1, (w - kw) // sw + 1  # H′ = ⌊(H − k_h)/s_h⌋ + 1
+    # y = max over taps (a, β) of the strided view x[.., s_h i + a, s_w j + β]
+    taps = [
+        x[:, :, a : a + sh * (ho - 1) + 1 : sh, b : b + sw * (wo - 1) + 1 : sw]
+        for a in range(kh)
+        for b in range(kw)
+    ]
+    return torch.stack(taps, dim=-1).amax(dim=-1)  # the maximum of each window
+
+
+class MaxPool2d(nn.Module):
+    """Max pooling over `kernel_size` windows with `stride` (default: `kernel_size`)."""
+
+    def __init__(
+        self, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None
+    ) -> None:
+        super().__init__()
+        self.kernel_size = _pair(kernel_size, "kernel_size", 1)
+        self.stride = self.kernel_size if stride is None else _pair(stride, "stride", 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return max_pool2d(x, self.kernel_size, self.stride)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}"
+
+
+# -- registry samples (the generic device test) ---------------------------------------------------
+
+
+@register("conv.Conv2d")
+def _sample_conv(device: torch.device, dtype: torch.dtype) -> Sample:
+    layer = Conv2d(4, 6, (3, 2), stride=(2, 1), padding=1, groups=2, device=device, dtype=dtype)
+    return layer, (torch.randn(2, 4, 7, 6, device=device, dtype=dtype, requires_grad=True),)
+
+
+@register("conv.conv2d-circular")
+def _sample_conv_circular(device: torch.device, dtype: torch.dtype) -> Sample:
+    def f(x: Tensor, w: Tensor, b: Tensor) -> Tensor:
+        return conv2d(x, w, b, padding=2, padding_mode="circular")
+
+    x = torch.randn(2, 3, 5, 5, device=device, dtype=dtype, requires_grad=True)
+    w = torch.randn(4, 3, 5, 5, device=device, dtype=dtype, requires_grad=True)
+    b = torch.randn(4, device=device, dtype=dtype, requires_grad=True)
+    return f, (x, w, b)
+
+
+@register("conv.conv_matrix")
+def _sample_conv_matrix(device: torch.device, dtype: torch.dtype) -> Sample:
+    def f(w: Tensor, x: Tensor) -> Tensor:
+        zeros = conv_matrix(w, (5, 4), stride=2, padding=1)
+        circ = conv_matrix(w, (5, 4), padding=1, padding_mode="circular")
+        return torch.cat([x.reshape(2, -1) @ zeros.T, x.reshape(2, -1) @ circ.T], dim=1)
+
+    w = torch.randn(3, 2, 3, 3, device=device, dtype=dtype, requires_grad=True)
+    x = torch.randn(2, 2, 5, 4, device=device, dtype=dtype, requires_grad=True)
+    return f, (w, x)
+
+
+@register("conv.MaxPool2d")
+def _sample_pool(device: torch.device, dtype: torch.dtype) -> Sample:
+    pool = MaxPool2d((2, 3), stride=(1, 2))
+    return pool, (torch.randn(2, 3, 5, 7, device=device, dtype=dtype, requires_grad=True),)

@@ -1,0 +1,133 @@
+"""Tests of spec/computation/batching.md: a batch as one matrix product against a loop.
+
+The timing is a ratio measured within one run (interleaved medians), with a threshold far below
+the measured ratio; the benchmark suite (tests/benchmarks/test_batching_bench.py) reports the
+full figures with bytes and FLOPs.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import pytest
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from dlspec.analysis.batching import interleaved_medians, per_example
+from dlspec.nn.linear import Linear
+from tests.tolerances import check_close, failure, tol
+
+CLAIM = "compute.matrix-beats-loop"
+WIDTH = 64  # Linear(64 → 64): the digits' 64 pixels
+BATCH = 1024
+REPEATS = 7
+MIN_RATIO = 10.0  # required loop time / batched time; measured ratios are in the hundreds
+
+
+class _CountOps(TorchDispatchMode):
+    """Counts the ATen operators dispatched while active."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ops: Counter[str] = Counter()
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        self.ops[str(func.overloadpacket.__name__)] += 1
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.claim(CLAIM)
+@pytest.mark.dtypes("float32", "float64")
+def test_loop_and_batch_agree_and_count_calls(device: str, dtype: torch.dtype) -> None:
+    """Same numbers; the batch is one matrix product, the loop B of them."""
+    gen = torch.Generator().manual_seed(0)
+    layer = Linear(WIDTH, WIDTH, generator=gen, dtype=dtype).to(device)
+    x = torch.randn(BATCH, WIDTH, generator=gen, dtype=dtype).to(device)
+    with torch.no_grad():
+        with _CountOps() as batched_ops:
+            y = layer(x)
+        with _CountOps() as loop_ops:
+            z = per_example(layer, x)
+    check_close(z, y, tol(dtype), CLAIM, device, "per-example loop vs batched output")
+    mm = ("mm", "matmul", "addmm")
+    n_batched = sum(batched_ops.ops[k] for k in mm)
+    n_loop = sum(loop_ops.ops[k] for k in mm)
+    assert n_batched == 1 and n_loop == BATCH, failure(
+        CLAIM,
+        device,
+        dtype,
+        f"matrix products: batched {n_batched}, loop {n_loop}",
+        float(abs(n_loop - BATCH)),
+        f"1 and {BATCH}",
+    )
+
+
+@pytest.mark.claim(CLAIM)
+@pytest.mark.dtypes("float32")
+def test_batch_is_many_times_faster(device: str, dtype: torch.dtype, evidence: Any) -> None:
+    """Linear(64 → 64) on 1024 examples: loop time / batched time ≥ 10 (interleaved medians)."""
+    gen = torch.Generator().manual_seed(0)
+    layer = Linear(WIDTH, WIDTH, generator=gen, dtype=dtype).to(device)
+    x = torch.randn(BATCH, WIDTH, generator=gen, dtype=dtype).to(device)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one thread: a busy machine cannot stall a thread pool's barrier
+    try:
+        with torch.no_grad():
+            t = interleaved_medians(
+                {"batched": lambda: layer(x), "loop": lambda: per_example(layer, x)},
+                repeats=REPEATS,
+            )
+    finally:
+        torch.set_num_threads(threads)
+    ratio = t["loop"] / t["batched"]
+    evidence.value("batched_ms", round(1e3 * t["batched"], 4))
+    evidence.value("loop_ms", round(1e3 * t["loop"], 3))
+    evidence.value("ratio", round(ratio, 1))
+    assert ratio >= MIN_RATIO, failure(
+        CLAIM,
+        device,
+        dtype,
+        f"loop {t['loop']:.3g} s vs batched {t['batched']:.3g} s",
+        ratio,
+        f"ratio ≥ {MIN_RATIO}",
+    )
+
+
+@pytest.mark.claim(CLAIM)
+def test_bad_inputs() -> None:
+    layer = Linear(3, 2)
+    with pytest.raises(TypeError, match="fn must be callable"):
+        per_example(3, torch.randn(2, 3))  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="x must be a floating-point tensor"):
+        per_example(layer, torch.ones(2, 3, dtype=torch.long))
+    with pytest.raises(ValueError, match="x must hold at least one example"):
+        per_example(layer, torch.randn(0, 3))
+    with pytest.raises(TypeError, match="fns must be a non-empty mapping"):
+        interleaved_medians({})
+    with pytest.raises(ValueError, match="repeats must be an integer ≥ 1"):
+        interleaved_medians({"f": lambda: None}, repeats=0)
+
+
+@pytest.mark.claim(CLAIM)
+def test_interleaved_medians_takes_the_median(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a fake clock, call k of "a" takes durations[k] and "b" a constant: the medians are
+    the middle duration and the constant; the warm-up round is discarded."""
+    import dlspec.analysis.batching as B
+
+    clock = [0.0]
+    durations = iter([100.0, 5.0, 1.0, 4.0, 2.0, 3.0])  # first call is the warm-up round
+    order: list[str] = []
+
+    def a() -> None:
+        order.append("a")
+        clock[0] += next(durations)
+
+    def b() -> None:
+        order.append("b")
+        clock[0] += 0.5
+
+    monkeypatch.setattr(B.time, "perf_counter", lambda: clock[0])
+    t = interleaved_medians({"a": a, "b": b}, repeats=5, warmup=1)
+    assert t == {"a": 3.0, "b": 0.5}, f"{CLAIM}: medians {t}, expected a = 3 and b = 0.5"
+    assert order == ["a", "b"] * 6, f"{CLAIM}: calls not interleaved: {order}"
