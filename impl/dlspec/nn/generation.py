@@ -41,6 +41,7 @@ from dlspec.checks import (
     check_real,
 )
 from dlspec.nn.activations import log_softmax, softmax
+from dlspec.nn import gan
 from dlspec.nn.gan import check_pmf
 from dlspec.registry import Sample, register
 
@@ -156,9 +157,14 @@ def _check_logits(logits: object, shape: tuple[int, ...], what: str) -> None:
 
 
 class PairModel(nn.Module):
-    """A distribution `Q(y_1, y_2)` over pairs of tokens from a vocabulary of size `vocab`."""
+    """A distribution `Q(y_1, y_2)` over pairs of tokens from a vocabulary of size `vocab`.
+
+    With `copies=C` the model holds `C` independent models in one set of parameters (a leading
+    dimension `C` on every table and log-probability), so that several seeds fit as one batch.
+    """
 
     vocab: int
+    lead: tuple[int, ...]
 
     def log_joint(self) -> Tensor:
         """`log Q(y_1, y_2)` as a `(vocab, vocab)` table."""
@@ -169,14 +175,18 @@ class PairModel(nn.Module):
         return torch.exp(self.log_joint())
 
     def log_prob(self, tokens: Tensor) -> Tensor:
-        """`log Q(y_1, y_2)` for each row of `tokens` `(N, 2)`."""
+        """`log Q(y_1, y_2)` for each row of `tokens` `(N, 2)`: shape `(N,)`, or `(C, N)`."""
         check_index_tensor(tokens, "tokens", classes=self.vocab)
         if tokens.dim() != 2 or tokens.shape[1] != 2:
             raise ValueError(f"tokens must have shape (N, 2), got {tuple(tokens.shape)}")
-        return self.log_joint()[tokens[:, 0], tokens[:, 1]]
+        return self.log_joint()[..., tokens[:, 0], tokens[:, 1]]
 
     def forward(self, tokens: Tensor) -> Tensor:
         return self.log_prob(tokens)
+
+
+def _lead(copies: int | None) -> tuple[int, ...]:
+    return () if copies is None else (check_int(copies, "copies"),)
 
 
 def _logits(
@@ -198,6 +208,7 @@ class Factorized(PairModel):
         self,
         vocab: int = 2,
         *,
+        copies: int | None = None,
         init_scale: float = 1.0,
         generator: torch.Generator | None = None,
         device: torch.device | str | None = None,
@@ -206,11 +217,12 @@ class Factorized(PairModel):
         super().__init__()
         self.vocab = check_int(vocab, "vocab", low=2)
         scale = check_real(init_scale, "init_scale", low=0.0)
-        self.theta = _logits((2, self.vocab), scale, generator, device, dtype)
+        self.lead = _lead(copies)
+        self.theta = _logits((*self.lead, 2, self.vocab), scale, generator, device, dtype)
 
     def log_joint(self) -> Tensor:
         lq = log_softmax(self.theta)  # log q_1, log q_2
-        return lq[0].unsqueeze(1) + lq[1].unsqueeze(0)  # log q_1(y_1) + log q_2(y_2)
+        return lq[..., 0, :, None] + lq[..., 1, None, :]  # log q_1(y_1) + log q_2(y_2)
 
 
 class Mixture(PairModel):
@@ -221,6 +233,7 @@ class Mixture(PairModel):
         vocab: int = 2,
         components: int = 2,
         *,
+        copies: int | None = None,
         init_scale: float = 1.0,
         generator: torch.Generator | None = None,
         device: torch.device | str | None = None,
@@ -230,14 +243,18 @@ class Mixture(PairModel):
         self.vocab = check_int(vocab, "vocab", low=2)
         self.components = check_int(components, "components")
         scale = check_real(init_scale, "init_scale", low=0.0)
-        self.alpha = _logits((self.components,), scale, generator, device, dtype)
-        self.theta = _logits((self.components, 2, self.vocab), scale, generator, device, dtype)
+        self.lead = _lead(copies)
+        k, v = self.components, self.vocab
+        self.alpha = _logits((*self.lead, k), scale, generator, device, dtype)
+        self.theta = _logits((*self.lead, k, 2, v), scale, generator, device, dtype)
 
     def log_joint(self) -> Tensor:
         log_pi = log_softmax(self.alpha)  # log π_k
-        lq = log_softmax(self.theta)  # (K, 2, V): log q_{1k}, log q_{2k}
-        per = log_pi[:, None, None] + lq[:, 0, :, None] + lq[:, 1, None, :]  # log π_k q_1k q_2k
-        return torch.logsumexp(per, dim=0)  # log Σ_k
+        lq = log_softmax(self.theta)  # (…, K, 2, V): log q_{1k}, log q_{2k}
+        per = (
+            log_pi[..., None, None] + lq[..., 0, :, None] + lq[..., 1, None, :]
+        )  # log π_k + log q_1k(y_1) + log q_2k(y_2)
+        return torch.logsumexp(per, dim=-3)  # log Σ_k
 
 
 class Autoregressive(PairModel):
@@ -248,6 +265,7 @@ class Autoregressive(PairModel):
         self,
         vocab: int = 2,
         *,
+        copies: int | None = None,
         init_scale: float = 1.0,
         generator: torch.Generator | None = None,
         device: torch.device | str | None = None,
@@ -256,16 +274,19 @@ class Autoregressive(PairModel):
         super().__init__()
         self.vocab = check_int(vocab, "vocab", low=2)
         scale = check_real(init_scale, "init_scale", low=0.0)
-        self.theta1 = _logits((self.vocab,), scale, generator, device, dtype)
-        self.theta2 = _logits((self.vocab, self.vocab), scale, generator, device, dtype)
+        self.lead = _lead(copies)
+        self.theta1 = _logits((*self.lead, self.vocab), scale, generator, device, dtype)
+        self.theta2 = _logits((*self.lead, self.vocab, self.vocab), scale, generator, device, dtype)
 
     def log_joint(self) -> Tensor:
         lq1 = log_softmax(self.theta1)  # log q_1(y_1)
         lq2 = log_softmax(self.theta2)  # row y_1: log q_2(y_2 | y_1)
-        return lq1.unsqueeze(1) + lq2
+        return lq1.unsqueeze(-1) + lq2
 
     def step(self, prefix: Tensor) -> Tensor:
         """Next-token logits for `sample_autoregressive`: `θ_1` at `t = 0`, `Θ_2[y_1]` at `t = 1`."""
+        if self.lead:
+            raise ValueError("step() samples a single model: build it with copies=None")
         check_index_tensor(prefix, "prefix", classes=self.vocab)
         if prefix.dim() != 2 or prefix.shape[1] > 1:
             raise ValueError(f"prefix must have shape (batch, 0) or (batch, 1), got {tuple(prefix.shape)}")
@@ -282,7 +303,8 @@ def fit_mle(
     lr: float = 0.05,
 ) -> list[float]:
     """Maximum likelihood: minimize `−(1/N) Σ_n log Q(y^{(n)})` with Adam(`lr`) for `steps` steps,
-    full batch; returns the loss per step (the last entry after the final step)."""
+    full batch; returns the loss per step (the last entry after the final step; summed over
+    copies). Copies fit independently: their losses add and Adam acts elementwise."""
     if not isinstance(model, PairModel):
         raise TypeError(f"model must be a PairModel, got {type(model).__name__}")
     steps = check_int(steps, "steps")
@@ -293,13 +315,13 @@ def fit_mle(
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     losses = []
     for _ in range(steps):
-        loss = -model.log_prob(tokens).mean()  # −mean log Q(y)
+        loss = -model.log_prob(tokens).mean(dim=-1).sum()  # −mean_n log Q(y_n), per copy
         opt.zero_grad(set_to_none=True)
         loss.backward()  # type: ignore[no-untyped-call]
         opt.step()
         losses.append(float(loss.detach()))
     with torch.no_grad():
-        losses.append(float(-model.log_prob(tokens).mean()))
+        losses.append(float(-model.log_prob(tokens).mean(dim=-1).sum()))
     return losses
 
 
@@ -318,8 +340,7 @@ def _check_tables(p: object, q: object) -> tuple[Tensor, Tensor]:
 def kl_divergence(p: Tensor, q: Tensor) -> Tensor:
     """`KL(P‖Q) = Σ P log(P/Q)` over two-token tables (natural log, `0 log 0 = 0`)."""
     pf, qf = _check_tables(p, q)
-    kl: Tensor = (torch.xlogy(pf, pf) - torch.xlogy(pf, qf)).sum()
-    return kl
+    return gan.kl_divergence(pf, qf)
 
 
 def total_variation(p: Tensor, q: Tensor) -> Tensor:
