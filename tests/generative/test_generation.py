@@ -150,9 +150,10 @@ def _joint(kind: str, seed: int) -> torch.Tensor:
 def _fitted_single(kind: str) -> G.PairModel:
     """A single (copies=None) model holding the fitted copy of seed 0, for the samplers."""
     model = _CLASSES[kind](dtype=torch.float64)
+    fitted = dict(_fitted_all(kind).named_parameters())
     with torch.no_grad():
         for name, p in model.named_parameters():
-            p.copy_(dict(_fitted_all(kind).named_parameters())[name][0])
+            p.copy_(fitted[name][0])
     check_close(model.joint().detach(), _joint(kind, 0), EXACT, CLAIM_AR, "cpu", "copy 0")
     return model  # type: ignore[no-any-return]
 
