@@ -152,11 +152,16 @@ def jsd(p: Tensor, q: Tensor) -> Tensor:
 
 
 def generator_criterion(p_data: Tensor, p_g: Tensor) -> Tensor:
-    """`C(G) = max_D V(D, G) = V(D*, G)`, evaluated with `D*` plugged in (`gan.jsd`): equals
-    `2·JSD(p_data‖p_g) − log 4`."""
+    """`C(G) = max_D V(D, G) = V(D*, G)` (`gan.jsd`): equals `2·JSD(p_data‖p_g) − log 4`.
+
+    With `D* = p/(p + q)` plugged in, `p log D* + q log(1 − D*) = p log p + q log q −
+    (p + q) log(p + q)`; this form has finite gradients where one of `p`, `q` is 0 (plugging
+    `D* = 0` into `log D*` would give `0 · ∞` in the backward pass).
+    """
     p, q = _check_density_pair(p_data, p_g, pmf=True)
-    d_star = optimal_discriminator(p, q)
-    return value_discrete(d_star, p, q)
+    s = p + q
+    c: Tensor = (torch.xlogy(p, p) + torch.xlogy(q, q) - torch.xlogy(s, s)).sum(dim=-1)
+    return c
 
 
 # -- models and the training loop -----------------------------------------------------------------
