@@ -86,16 +86,31 @@ def test_saliency_of_a_linear_score_is_its_weights(
     xt = S.to_torch(x, device, dtype)
     for c in range(len(b)):
         g = E.saliency(lin, xt, c)
-        check_close(g, lin.weight[c].detach().expand_as(xt), EXACT, CLAIM_SAL, device, f"saliency of class {c}")
-        check_close((g * xt).sum(1), lin(xt)[:, c].detach() - float(b[c]), EXACT, CLAIM_SAL, device,
-                    "gradient × input is not S(x) − b")
+        check_close(
+            g,
+            lin.weight[c].detach().expand_as(xt),
+            EXACT,
+            CLAIM_SAL,
+            device,
+            f"saliency of class {c}",
+        )
+        check_close(
+            (g * xt).sum(1),
+            lin(xt)[:, c].detach() - float(b[c]),
+            EXACT,
+            CLAIM_SAL,
+            device,
+            "gradient × input is not S(x) − b",
+        )
 
 
 @pytest.mark.claim(CLAIM_SAL)
 @pytest.mark.dtypes("float64")
 @settings(deadline=None)
 @given(case=_linear_case(max_c=6), scale=st.floats(0.1, 30.0))
-@example(case=(np.array([[1.0, 0.0], [0.0, 1.0]]), np.zeros(2), np.array([[30.0, -30.0]])), scale=1.0)
+@example(
+    case=(np.array([[1.0, 0.0], [0.0, 1.0]]), np.zeros(2), np.array([[30.0, -30.0]])), scale=1.0
+)
 def test_softmax_probability_gradient(
     device: str, dtype: torch.dtype, case: tuple[Any, Any, Any], scale: float
 ) -> None:
@@ -116,8 +131,12 @@ def test_softmax_probability_gradient(
         spread = (wt[c] - wt).norm(dim=1).max()
         bound = (1 - p[:, c]) * spread + EXACT.atol
         assert bool((g.norm(dim=1) <= bound).all()), failure(
-            CLAIM_SAL, device, dtype, "‖∇p_c‖ above (1 − p_c)·max‖w_c − w_k‖",
-            float((g.norm(dim=1) - bound).max()), EXACT,
+            CLAIM_SAL,
+            device,
+            dtype,
+            "‖∇p_c‖ above (1 − p_c)·max‖w_c − w_k‖",
+            float((g.norm(dim=1) - bound).max()),
+            EXACT,
         )
 
 
@@ -163,10 +182,15 @@ def test_saliency_and_occlusion_maps_on_digits(evidence: Any) -> None:
                 o = img.clone()
                 o[2 * i : 2 * i + 2, 2 * j : 2 * j + 2] = 0.0
                 ref[i, j] = s0 - f(o.unsqueeze(0))[0, c]
-        check_close(occ.detach(), ref.detach(), EXACT, CLAIM_OCC, "cpu", f"occlusion map of digit {n}")
-        for ax, im, title in zip(axes[row], (img, sal.abs(), occ.detach()),
-                                 (f"digit, class {c}", "|∂S_c/∂x|", "occlusion Δ (2×2, fill 0)"),
-                                 strict=True):
+        check_close(
+            occ.detach(), ref.detach(), EXACT, CLAIM_OCC, "cpu", f"occlusion map of digit {n}"
+        )
+        for ax, im, title in zip(
+            axes[row],
+            (img, sal.abs(), occ.detach()),
+            (f"digit, class {c}", "|∂S_c/∂x|", "occlusion Δ (2×2, fill 0)"),
+            strict=True,
+        ):
             ax.imshow(im.numpy(), cmap="gray" if title.startswith("digit") else "viridis")
             ax.set_title(title, fontsize=8)
             ax.axis("off")
@@ -182,14 +206,19 @@ def test_saliency_and_occlusion_maps_on_digits(evidence: Any) -> None:
 @pytest.mark.claim(CLAIM_PERT)
 @pytest.mark.dtypes("float64")
 @settings(deadline=None, max_examples=30)
-@given(x=hnp.arrays(np.float64, 5, elements=S.reals()), u=hnp.arrays(np.float64, 5, elements=S.reals(min_abs=0.1)),
-       seed=st.integers(0, 1000))
+@given(
+    x=hnp.arrays(np.float64, 5, elements=S.reals()),
+    u=hnp.arrays(np.float64, 5, elements=S.reals(min_abs=0.1)),
+    seed=st.integers(0, 1000),
+)
 def test_smooth_net_remainder_is_second_order(
     device: str, dtype: torch.dtype, x: Any, u: Any, seed: int
 ) -> None:
     """tanh net: f(x + tΔ) − f(x) − t∇f·Δ = ½ t² ΔᵀHΔ + O(t³); at t = 1e-3 the ratio
     remainder/t² is within 1e-2 of ½ΔᵀHΔ (H from torch.autograd.functional.hessian)."""
-    net = FeedForward([5, 8, 1], "tanh", generator=torch.Generator().manual_seed(seed), dtype=dtype).to(device)
+    net = FeedForward(
+        [5, 8, 1], "tanh", generator=torch.Generator().manual_seed(seed), dtype=dtype
+    ).to(device)
     xt = S.to_torch(x, device, dtype)
     ut = S.to_torch(u, device, dtype)
     ut = ut / ut.norm()
@@ -201,10 +230,15 @@ def test_smooth_net_remainder_is_second_order(
     h = torch.autograd.functional.hessian(lambda v: f(v)[0], xt)
     quad = 0.5 * float(ut @ h @ ut)
     for t in (1e-2, 1e-3):
-        r = float(f(xt + t * ut)[0] - f(xt)[0] - t * (g @ ut))
+        r = float((f(xt + t * ut)[0] - f(xt)[0] - t * (g @ ut)).detach())
         err = abs(r / t**2 - quad)
         assert err <= 1e-2 * (t / 1e-3) * 10, failure(
-            CLAIM_PERT, device, dtype, f"remainder/t² at t={t} vs ½ΔᵀHΔ={quad:.3g}", err, "1e-2 at t=1e-3"
+            CLAIM_PERT,
+            device,
+            dtype,
+            f"remainder/t² at t={t} vs ½ΔᵀHΔ={quad:.3g}",
+            err,
+            "1e-2 at t=1e-3",
         )
     fd = E.perturbation_sensitivity(lambda v: net(v), xt, 0, 1e-6)
     check_close(fd, g, Tol(0.0, 1e-5), CLAIM_PERT, device, "per-feature perturbation vs gradient")
@@ -213,8 +247,13 @@ def test_smooth_net_remainder_is_second_order(
 @pytest.mark.claim(CLAIM_PERT)
 @pytest.mark.dtypes("float64")
 @settings(deadline=None, max_examples=15)
-@given(w=hnp.arrays(np.float64, 4, elements=S.reals(min_abs=0.1)), u=hnp.arrays(np.float64, 4, elements=S.reals()))
-def test_relu_kink_remainder_is_first_order(device: str, dtype: torch.dtype, w: Any, u: Any) -> None:
+@given(
+    w=hnp.arrays(np.float64, 4, elements=S.reals(min_abs=0.1)),
+    u=hnp.arrays(np.float64, 4, elements=S.reals()),
+)
+def test_relu_kink_remainder_is_first_order(
+    device: str, dtype: torch.dtype, w: Any, u: Any
+) -> None:
     """f(x) = relu(wᵀx) at a kink (wᵀx = 0): whatever one-sided gradient g autograd picks, the
     remainder is t·(max(wᵀu, 0) − gᵀu) along Δ = t u: divided by t it does not shrink, and it is
     non-zero along u or −u."""
@@ -272,7 +311,9 @@ def _occlusion_case(draw: st.DrawFn) -> tuple[Any, ...]:
 @pytest.mark.dtypes("float64")
 @settings(deadline=None)
 @given(case=_occlusion_case())
-def test_linear_occlusion_is_additive(device: str, dtype: torch.dtype, case: tuple[Any, ...]) -> None:
+def test_linear_occlusion_is_additive(
+    device: str, dtype: torch.dtype, case: tuple[Any, ...]
+) -> None:
     """Δ_P = Σ_{i∈P} w_i(x_i − v_i); Δ over a union of disjoint patches is the sum; occluding only
     ignored features (w_i = 0) changes nothing (exactly)."""
     w, b, x, v, labels, ignored = case
@@ -284,12 +325,19 @@ def test_linear_occlusion_is_additive(device: str, dtype: torch.dtype, case: tup
     delta = E.occlusion(lin, xt, 0, masks, vt).detach()
     expected = masks @ (wt * (xt - vt))
     check_close(delta, expected, EXACT, CLAIM_OCC, device, "Δ_P vs Σ_{i∈P} w_i(x_i − v_i)")
-    check_close(delta[4], delta[:4].sum(), EXACT, CLAIM_OCC, device, "additivity over disjoint patches")
+    check_close(
+        delta[4], delta[:4].sum(), EXACT, CLAIM_OCC, device, "additivity over disjoint patches"
+    )
     if ignored.any():
         m = torch.as_tensor(ignored, device=device).to(dtype).unsqueeze(0)
         d0 = E.occlusion(lin, xt, 0, m, vt)
         assert float(d0.abs().max()) <= EXACT.atol, failure(
-            CLAIM_OCC, device, dtype, "occluding ignored features changed the score", float(d0.abs().max()), EXACT
+            CLAIM_OCC,
+            device,
+            dtype,
+            "occluding ignored features changed the score",
+            float(d0.abs().max()),
+            EXACT,
         )
 
 
@@ -325,8 +373,13 @@ def test_patch_masks_and_bad_input() -> None:
     with pytest.raises(ValueError, match="masks must have shape"):
         E.occlusion(lambda t: t, torch.zeros(3, dtype=F64), 0, torch.zeros(1, 4, dtype=F64))
     with pytest.raises(ValueError, match="fill must be a number or have x's shape"):
-        E.occlusion(lambda t: t, torch.zeros(3, dtype=F64), 0, torch.zeros(1, 3, dtype=F64),
-                    torch.zeros(2, dtype=F64))
+        E.occlusion(
+            lambda t: t,
+            torch.zeros(3, dtype=F64),
+            0,
+            torch.zeros(1, 3, dtype=F64),
+            torch.zeros(2, dtype=F64),
+        )
 
 
 # =================================================================================================
@@ -337,8 +390,12 @@ def test_patch_masks_and_bad_input() -> None:
 @pytest.mark.claim(CLAIM_SUR)
 @pytest.mark.dtypes("float64")
 @settings(deadline=None)
-@given(w=hnp.arrays(np.float64, st.integers(1, 8), elements=S.reals()), b=S.reals(),
-       seed=st.integers(0, 2**31 - 1), log_w=st.floats(-3.0, 3.0))
+@given(
+    w=hnp.arrays(np.float64, st.integers(1, 8), elements=S.reals()),
+    b=S.reals(),
+    seed=st.integers(0, 2**31 - 1),
+    log_w=st.floats(-3.0, 3.0),
+)
 def test_wls_recovers_a_linear_black_box_for_any_weights(
     device: str, dtype: torch.dtype, w: Any, b: float, seed: int, log_w: float
 ) -> None:
@@ -349,20 +406,27 @@ def test_wls_recovers_a_linear_black_box_for_any_weights(
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(d, generator=gen, dtype=dtype).to(device)
     z = x + torch.randn((200, d), generator=gen, dtype=dtype).to(device)
-    pi = torch.exp(log_w * 2 * (torch.rand(200, generator=gen, dtype=dtype).to(device) - 0.5) * math.log(10))
+    pi = torch.exp(
+        log_w * 2 * (torch.rand(200, generator=gen, dtype=dtype).to(device) - 0.5) * math.log(10)
+    )
     coef, icpt = E.weighted_least_squares(z, z @ wt + b, pi)
     tol8 = Tol(0.0, 1e-8)
     check_close(coef, wt, tol8, CLAIM_SUR, device, "WLS coefficients")
-    check_close(icpt, torch.tensor(b, dtype=dtype, device=device), tol8, CLAIM_SUR, device, "WLS intercept")
-    coef2, icpt2 = E.local_surrogate(lambda v: v @ wt + b, x, generator=gen, kernel_width=2.0)
+    check_close(
+        icpt, torch.tensor(b, dtype=dtype, device=device), tol8, CLAIM_SUR, device, "WLS intercept"
+    )
+    coef2, _ = E.local_surrogate(lambda v: v @ wt + b, x, generator=gen, kernel_width=2.0)
     check_close(coef2, wt, tol8, CLAIM_SUR, device, "local_surrogate coefficients")
 
 
 @pytest.mark.claim(CLAIM_SUR)
 @pytest.mark.dtypes("float64")
 @settings(deadline=None, max_examples=30)
-@given(w=hnp.arrays(np.float64, st.integers(1, 6), elements=S.reals()), alpha=st.floats(0.01, 50.0),
-       seed=st.integers(0, 2**31 - 1))
+@given(
+    w=hnp.arrays(np.float64, st.integers(1, 6), elements=S.reals()),
+    alpha=st.floats(0.01, 50.0),
+    seed=st.integers(0, 2**31 - 1),
+)
 def test_ridge_matches_sklearn_and_shrinks_the_norm(
     device: str, dtype: torch.dtype, w: Any, alpha: float, seed: int
 ) -> None:
@@ -377,11 +441,30 @@ def test_ridge_matches_sklearn_and_shrinks_the_norm(
     y = z @ wt + 0.7
     coef, icpt = E.weighted_least_squares(z, y, pi, alpha=alpha)
     ref = Ridge(alpha=alpha).fit(z.cpu().numpy(), y.cpu().numpy(), sample_weight=pi.cpu().numpy())
-    check_close(coef.cpu(), torch.as_tensor(ref.coef_), Tol(1e-8, 1e-8), CLAIM_SUR, device, "ridge vs sklearn")
-    check_close(icpt.cpu(), torch.tensor(ref.intercept_, dtype=dtype), Tol(1e-8, 1e-8), CLAIM_SUR, device, "intercept")
+    check_close(
+        coef.cpu(),
+        torch.as_tensor(ref.coef_),
+        Tol(1e-8, 1e-8),
+        CLAIM_SUR,
+        device,
+        "ridge vs sklearn",
+    )
+    check_close(
+        icpt.cpu(),
+        torch.tensor(ref.intercept_, dtype=dtype),
+        Tol(1e-8, 1e-8),
+        CLAIM_SUR,
+        device,
+        "intercept",
+    )
     if float(wt.norm()) > 1e-3:
         assert float(coef.norm()) < float(wt.norm()), failure(
-            CLAIM_SUR, device, dtype, "ridge did not shrink the norm", float(coef.norm() - wt.norm()), "< 0"
+            CLAIM_SUR,
+            device,
+            dtype,
+            "ridge did not shrink the norm",
+            float(coef.norm() - wt.norm()),
+            "< 0",
         )
 
 
@@ -400,8 +483,12 @@ def test_ridge_does_not_shrink_each_coefficient(evidence: Any) -> None:
     sigma = torch.tensor([[1.0, RIDGE_RHO, 0.0], [RIDGE_RHO, 1.0, 0.0], [0.0, 0.0, 1.0]], dtype=F64)
     z = math.sqrt(RIDGE_N) * q @ torch.linalg.cholesky(sigma).T  # ZᵀZ = N Σ, column means 0
     w = torch.tensor(RIDGE_W, dtype=F64)
-    coef, icpt = E.weighted_least_squares(z, z @ w + 0.3, torch.ones(RIDGE_N, dtype=F64), alpha=RIDGE_ALPHA)
-    closed = torch.linalg.solve(RIDGE_N * sigma + RIDGE_ALPHA * torch.eye(3, dtype=F64), RIDGE_N * sigma @ w)
+    coef, _ = E.weighted_least_squares(
+        z, z @ w + 0.3, torch.ones(RIDGE_N, dtype=F64), alpha=RIDGE_ALPHA
+    )
+    closed = torch.linalg.solve(
+        RIDGE_N * sigma + RIDGE_ALPHA * torch.eye(3, dtype=F64), RIDGE_N * sigma @ w
+    )
     check_close(coef, closed, Tol(1e-10, 1e-10), CLAIM_SUR, "cpu", "ridge vs closed form")
     assert [round(v, 3) for v in coef.tolist()] == [0.664, 0.331, 0.495], coef.tolist()
     assert float(coef.norm()) < float(w.norm()) and float(coef[1]) > 0.3
@@ -435,8 +522,11 @@ def test_surrogate_refuses_bad_arguments() -> None:
 @pytest.mark.claim(CLAIM_AM)
 @pytest.mark.dtypes("float64")
 @settings(deadline=None)
-@given(w=hnp.arrays(np.float64, st.integers(1, 10), elements=S.reals()), x0=st.data(),
-       r=st.floats(0.1, 5.0))
+@given(
+    w=hnp.arrays(np.float64, st.integers(1, 10), elements=S.reals()),
+    x0=st.data(),
+    r=st.floats(0.1, 5.0),
+)
 def test_projected_ascent_reaches_r_w_over_norm(
     device: str, dtype: torch.dtype, w: Any, x0: st.DataObject, r: float
 ) -> None:
@@ -445,7 +535,9 @@ def test_projected_ascent_reaches_r_w_over_norm(
     if float(wt.norm()) < 0.1:
         wt = wt + 0.5
     start = S.to_torch(x0.draw(hnp.arrays(np.float64, len(w), elements=S.reals())), device, dtype)
-    x = E.activation_maximization(lambda v: v @ wt + 0.3, start, r, steps=100, lr=r / float(wt.norm()))
+    x = E.activation_maximization(
+        lambda v: v @ wt + 0.3, start, r, steps=100, lr=r / float(wt.norm())
+    )
     check_close(x, r * wt / wt.norm(), Tol(0.0, 1e-8), CLAIM_AM, device, "activation maximization")
     assert float(x.norm()) <= r * (1 + 1e-12)
 
@@ -486,7 +578,9 @@ def test_cut_net_outputs_are_the_hidden_activations(layer: int, evidence: Any) -
             a = net.out_act(z) if i == len(net.layers) - layer - 1 else net.act(z)
         assert torch.equal(a, net(x)), f"{CLAIM_HID}: the remaining layers do not rebuild net(x)"
     shared = {id(p) for p in net.parameters()}
-    assert all(id(p) in shared for p in cut.parameters()) and len(list(cut.parameters())) == 2 * layer
+    assert (
+        all(id(p) in shared for p in cut.parameters()) and len(list(cut.parameters())) == 2 * layer
+    )
     with torch.no_grad():
         net.layers[0].weight.add_(0.01)  # type: ignore[operator]
         moved = torch.equal(cut(x), net.forward_all(x)[layer - 1][1])

@@ -103,7 +103,9 @@ def test_d_star_maximizes_v(
     others = (d_star + noise).clamp(1e-6, 1 - 1e-6)
     v_other = N.value_discrete(others, p.expand_as(others), q.expand_as(others))
     worst = float((v_other - v_star).max())
-    assert worst <= EXACT.atol, failure(CLAIM_D, device, dtype, "a perturbed D beats D*", worst, EXACT)
+    assert worst <= EXACT.atol, failure(
+        CLAIM_D, device, dtype, "a perturbed D beats D*", worst, EXACT
+    )
 
 
 @pytest.mark.claim(CLAIM_D)
@@ -119,8 +121,14 @@ def test_table_discriminator_trained_by_lbfgs_reaches_d_star(
     q = torch.rand(5, generator=gen, dtype=dtype) + 0.05
     p, q = (p / p.sum()).to(device), (q / q.sum()).to(device)
     theta = torch.zeros(5, dtype=dtype, device=device, requires_grad=True)
-    opt = torch.optim.LBFGS([theta], lr=1.0, max_iter=200, tolerance_grad=1e-14,
-                            tolerance_change=1e-16, line_search_fn="strong_wolfe")
+    opt = torch.optim.LBFGS(
+        [theta],
+        lr=1.0,
+        max_iter=200,
+        tolerance_grad=1e-14,
+        tolerance_change=1e-16,
+        line_search_fn="strong_wolfe",
+    )
 
     def closure() -> torch.Tensor:
         opt.zero_grad()
@@ -130,8 +138,14 @@ def test_table_discriminator_trained_by_lbfgs_reaches_d_star(
 
     for _ in range(3):
         opt.step(closure)  # type: ignore[no-untyped-call]
-    check_close(torch.sigmoid(theta).detach(), N.optimal_discriminator(p, q), Tol(0.0, 1e-6),
-                CLAIM_D, device, f"L-BFGS table D (seed {seed}) vs D*")
+    check_close(
+        torch.sigmoid(theta).detach(),
+        N.optimal_discriminator(p, q),
+        Tol(0.0, 1e-6),
+        CLAIM_D,
+        device,
+        f"L-BFGS table D (seed {seed}) vs D*",
+    )
 
 
 @pytest.mark.claim(CLAIM_D)
@@ -148,8 +162,14 @@ def test_gaussian_d_star_is_logistic(
         return torch.exp(-0.5 * (xt - m) ** 2) / math.sqrt(2 * math.pi)
 
     d_star = N.optimal_discriminator(pdf(0.0), pdf(mu))
-    check_close(d_star, torch.sigmoid(-mu * xt + mu**2 / 2), Tol(1e-12, 1e-12), CLAIM_D, device,
-                f"Gaussian D* (μ={mu}) is not σ(−μx + μ²/2)")
+    check_close(
+        d_star,
+        torch.sigmoid(-mu * xt + mu**2 / 2),
+        Tol(1e-12, 1e-12),
+        CLAIM_D,
+        device,
+        f"Gaussian D* (μ={mu}) is not σ(−μx + μ²/2)",
+    )
 
 
 @pytest.mark.claim(CLAIM_D)
@@ -227,9 +247,17 @@ def test_criterion_is_2jsd_minus_log4(
     ref = torch.tensor(jensenshannon(pq[0], pq[1]) ** 2, dtype=dtype, device=device)
     check_close(j, ref, EXACT, CLAIM_J, device, "JSD != scipy jensenshannon²")
     assert -EXACT.atol <= float(j) <= math.log(2) + EXACT.atol
-    check_close(N.jsd(p, p), torch.zeros((), dtype=dtype, device=device), EXACT, CLAIM_J, device, "JSD(p,p)")
-    check_close(N.generator_criterion(p, p), torch.tensor(-LOG4, dtype=dtype, device=device),
-                EXACT, CLAIM_J, device, "C at p_g = p_data")
+    check_close(
+        N.jsd(p, p), torch.zeros((), dtype=dtype, device=device), EXACT, CLAIM_J, device, "JSD(p,p)"
+    )
+    check_close(
+        N.generator_criterion(p, p),
+        torch.tensor(-LOG4, dtype=dtype, device=device),
+        EXACT,
+        CLAIM_J,
+        device,
+        "C at p_g = p_data",
+    )
     if float(np.abs(pq[0] - pq[1]).max()) > 1e-3:  # p_g ≠ p_data: strictly above the minimum
         assert float(j) > 0 and float(c) > -LOG4, failure(
             CLAIM_J, device, dtype, "JSD = 0 for different distributions", float(j), "> 0"
@@ -252,16 +280,24 @@ def test_disjoint_supports_give_a_constant_and_no_gradient(
     q = torch.cat([torch.zeros(k, dtype=dtype, device=device), torch.softmax(theta, 0)])
     c = N.generator_criterion(p, q)
     (grad,) = torch.autograd.grad(c, theta, retain_graph=True)
-    assert float(c.detach()) == 0.0 and abs(float(N.jsd(p, q.detach())) - math.log(2)) <= EXACT.atol, failure(
-        CLAIM_J, device, dtype, "disjoint supports: C ≠ 0 or JSD ≠ log 2", float(c), "exact"
-    )
+    assert (
+        float(c.detach()) == 0.0 and abs(float(N.jsd(p, q.detach())) - math.log(2)) <= EXACT.atol
+    ), failure(CLAIM_J, device, dtype, "disjoint supports: C ≠ 0 or JSD ≠ log 2", float(c), "exact")
     assert float(grad.abs().max()) == 0.0, failure(
-        CLAIM_J, device, dtype, "the generator gets a gradient on disjoint supports",
-        float(grad.abs().max()), "exactly 0",
+        CLAIM_J,
+        device,
+        dtype,
+        "the generator gets a gradient on disjoint supports",
+        float(grad.abs().max()),
+        "exactly 0",
     )
     # Control: move half of p's mass onto the generator's support; now the gradient is not 0.
-    shared = 0.5 * p + 0.5 * torch.cat([torch.zeros(k, dtype=dtype, device=device),
-                                        torch.full((k,), 1 / k, dtype=dtype, device=device)])
+    shared = 0.5 * p + 0.5 * torch.cat(
+        [
+            torch.zeros(k, dtype=dtype, device=device),
+            torch.full((k,), 1 / k, dtype=dtype, device=device),
+        ]
+    )
     (g2,) = torch.autograd.grad(N.generator_criterion(shared, q), theta)
     if k > 1:
         assert float(g2.abs().max()) > 1e-6, f"{CLAIM_J}: control gradient vanished too"
@@ -354,8 +390,12 @@ def test_gan_learns_mean_and_spread(evidence: Any) -> None:
     evidence.figure(fig, "gan-learns-1d")
     plt.close(fig)
     assert successes >= MIN_SUCCESS, failure(
-        CLAIM_L, "cpu", "float32", f"only {successes} of {COPIES} seeds learned N({MU}, {SIGMA}²)",
-        float(COPIES - successes), f"at most {COPIES - MIN_SUCCESS} failures",
+        CLAIM_L,
+        "cpu",
+        "float32",
+        f"only {successes} of {COPIES} seeds learned N({MU}, {SIGMA}²)",
+        float(COPIES - successes),
+        f"at most {COPIES - MIN_SUCCESS} failures",
     )
 
 

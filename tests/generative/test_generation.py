@@ -72,7 +72,9 @@ class _Recorder:
     seed=st.integers(0, 2**31 - 1),
 )
 @example(length=1, batch=1, vocab=2, seed=0)
-def test_autoregressive_makes_one_call_per_token(length: int, batch: int, vocab: int, seed: int) -> None:
+def test_autoregressive_makes_one_call_per_token(
+    length: int, batch: int, vocab: int, seed: int
+) -> None:
     """T tokens: T calls, call t sees exactly the t − 1 tokens drawn before it."""
     rec = _Recorder(vocab, torch.float64)
     gen = torch.Generator().manual_seed(seed)
@@ -130,7 +132,11 @@ def _frequencies(tokens: torch.Tensor) -> torch.Tensor:
     return torch.bincount(idx, minlength=4).double().reshape(2, 2) / tokens.shape[0]
 
 
-_CLASSES: dict[str, Any] = {"factorized": G.Factorized, "mixture": G.Mixture, "ar": G.Autoregressive}
+_CLASSES: dict[str, Any] = {
+    "factorized": G.Factorized,
+    "mixture": G.Mixture,
+    "ar": G.Autoregressive,
+}
 
 
 @functools.cache
@@ -168,7 +174,11 @@ def test_samplers_draw_from_the_models(evidence: Any) -> None:
     with torch.no_grad():
         a = G.sample_autoregressive(ar.step, 2, batch=MC_DRAWS, vocab=2, generator=gen)  # type: ignore[attr-defined]
         n = G.sample_non_autoregressive(
-            lambda b: fac.theta.expand(b, 2, 2), 2, batch=MC_DRAWS, vocab=2, generator=gen  # type: ignore[union-attr]
+            lambda b: fac.theta.expand(b, 2, 2),
+            2,
+            batch=MC_DRAWS,
+            vocab=2,
+            generator=gen,  # type: ignore[union-attr]
         )
         runs = {"autoregressive": (a, ar.joint()), "non-autoregressive": (n, fac.joint())}
     assert a.calls == 2 and n.calls == 1
@@ -176,8 +186,12 @@ def test_samplers_draw_from_the_models(evidence: Any) -> None:
         f = _frequencies(out.tokens)
         err = float((f - q).abs().max())
         assert err <= MC_EPS, failure(
-            CLAIM_AR, "cpu", "float64", f"{name} sampler frequencies {f.tolist()} vs {q.tolist()}",
-            err, f"Monte-Carlo ε={MC_EPS}",
+            CLAIM_AR,
+            "cpu",
+            "float64",
+            f"{name} sampler frequencies {f.tolist()} vs {q.tolist()}",
+            err,
+            f"Monte-Carlo ε={MC_EPS}",
         )
         evidence.value(f"{name}_mass_on_AB_BA", float(f[0, 1] + f[1, 0]))
     evidence.value("mc_draws", MC_DRAWS)
@@ -241,13 +255,17 @@ def _sympy_facts() -> dict[str, Any]:
 @pytest.mark.claim(CLAIM_NAR)
 def test_sympy_no_product_equals_p_and_the_mle_is_uniform(evidence: Any) -> None:
     f = _sympy_facts()
-    assert f["no_solution"] == [], f"{CLAIM_NAR}: sympy found products equal to P: {f['no_solution']}"
-    half = sp.Rational(1, 2)
-    assert f["crit"] == [{sp.Symbol("a", positive=True): half, sp.Symbol("b", positive=True): half}], (
-        f"{CLAIM_NAR}: stationary points of the factorized likelihood {f['crit']}, expected a=b=½"
+    assert f["no_solution"] == [], (
+        f"{CLAIM_NAR}: sympy found products equal to P: {f['no_solution']}"
     )
+    half = sp.Rational(1, 2)
+    assert f["crit"] == [
+        {sp.Symbol("a", positive=True): half, sp.Symbol("b", positive=True): half}
+    ], f"{CLAIM_NAR}: stationary points of the factorized likelihood {f['crit']}, expected a=b=½"
     assert all(e < 0 for e in f["hess_eigs"]), f"{CLAIM_NAR}: Hessian at ½ not negative definite"
-    assert sp.simplify(f["kl_at_mle"] - sp.log(2)) == 0, f"{CLAIM_NAR}: KL at the MLE {f['kl_at_mle']}"
+    assert sp.simplify(f["kl_at_mle"] - sp.log(2)) == 0, (
+        f"{CLAIM_NAR}: KL at the MLE {f['kl_at_mle']}"
+    )
     t = sp.symbols("t", positive=True)
     assert sp.simplify(f["tv_expr"] - 2 * t * (1 - t)) == 0
     assert f["tv_at"] == 0, f"{CLAIM_NAR}: TV at a=b=1/√2 is not √2 − 1"
@@ -264,13 +282,15 @@ def test_sympy_no_product_equals_p_and_the_mle_is_uniform(evidence: Any) -> None
 def test_every_product_is_at_least_log2_and_sqrt2_minus_1_away(
     device: str, dtype: torch.dtype, a: float, b: float
 ) -> None:
-    """KL(P‖q₁⊗q₂) ≥ log 2 and TV(P, q₁⊗q₂) ≥ √2 − 1 for every product (drawn a = q₁(A), b = q₂(A))."""
+    """KL(P‖q₁⊗q₂) ≥ log 2 and TV(P, q₁⊗q₂) ≥ √2 − 1 for every product (a = q₁(A), b = q₂(A))."""
     q1 = torch.tensor([a, 1 - a], dtype=dtype, device=device)
     q2 = torch.tensor([b, 1 - b], dtype=dtype, device=device)
     q = q1[:, None] * q2[None, :]
     p = _target(dtype, device)
     kl, tv = float(G.kl_divergence(p, q)), float(G.total_variation(p, q))
-    assert kl >= math.log(2) - EXACT.atol, failure(CLAIM_NAR, device, dtype, f"KL < log 2 at a={a}, b={b}", kl, EXACT)
+    assert kl >= math.log(2) - EXACT.atol, failure(
+        CLAIM_NAR, device, dtype, f"KL < log 2 at a={a}, b={b}", kl, EXACT
+    )
     assert tv >= math.sqrt(2) - 1 - EXACT.atol, failure(
         CLAIM_NAR, device, dtype, f"TV < √2 − 1 at a={a}, b={b}", tv, EXACT
     )
@@ -282,24 +302,38 @@ def test_every_product_is_at_least_log2_and_sqrt2_minus_1_away(
 @pytest.mark.claim(CLAIM_NAR)
 @pytest.mark.dtypes("float64")
 @pytest.mark.parametrize("seed", FIT_SEEDS)
-def test_factorized_mle_is_the_product_of_marginals(device: str, dtype: torch.dtype, seed: int) -> None:
+def test_factorized_mle_is_the_product_of_marginals(
+    device: str, dtype: torch.dtype, seed: int
+) -> None:
     """Adam on the factorized model's likelihood of {AA, BB} reaches (½,½)⊗(½,½) (atol 1e-3):
     ½ of the mass on AB/BA, KL = log 2."""
     q = _joint("factorized", seed)
     p = _target()
-    check_close(q, G.product_of_marginals(p), EXACT.__class__(rtol=0.0, atol=1e-3), CLAIM_NAR, device,
-                f"factorized fit (seed {seed}) is not the product of marginals")
+    check_close(
+        q,
+        G.product_of_marginals(p),
+        EXACT.__class__(rtol=0.0, atol=1e-3),
+        CLAIM_NAR,
+        device,
+        f"factorized fit (seed {seed}) is not the product of marginals",
+    )
     mass = float(q[0, 1] + q[1, 0])
-    assert abs(mass - 0.5) <= 2e-3, failure(CLAIM_NAR, device, dtype, "mass on AB/BA", mass - 0.5, "atol 2e-3")
+    assert abs(mass - 0.5) <= 2e-3, failure(
+        CLAIM_NAR, device, dtype, "mass on AB/BA", mass - 0.5, "atol 2e-3"
+    )
     kl = float(G.kl_divergence(p, q))
-    assert abs(kl - math.log(2)) <= 1e-4, failure(CLAIM_NAR, device, dtype, "KL of the fit", kl - math.log(2), "atol 1e-4")
+    assert abs(kl - math.log(2)) <= 1e-4, failure(
+        CLAIM_NAR, device, dtype, "KL of the fit", kl - math.log(2), "atol 1e-4"
+    )
 
 
 @pytest.mark.claim(CLAIM_NAR)
 @pytest.mark.dtypes("float64")
 @settings(deadline=None, max_examples=3)
 @given(counts=st.lists(st.integers(1, 9), min_size=4, max_size=4))
-def test_factorized_mle_matches_marginals_of_any_data(device: str, dtype: torch.dtype, counts: list[int]) -> None:
+def test_factorized_mle_matches_marginals_of_any_data(
+    device: str, dtype: torch.dtype, counts: list[int]
+) -> None:
     """For a drawn data set, the ML factorized model is the product of its marginals."""
     cells = [[0, 0], [0, 1], [1, 0], [1, 1]]
     data = torch.tensor([c for c, k in zip(cells, counts, strict=True) for _ in range(k)])
@@ -307,13 +341,17 @@ def test_factorized_mle_matches_marginals_of_any_data(device: str, dtype: torch.
     model = G.Factorized(generator=torch.Generator().manual_seed(sum(counts)), dtype=dtype)
     G.fit_mle(model, data, steps=FIT_STEPS, lr=FIT_LR)
     err = float((model.joint().detach() - G.product_of_marginals(p)).abs().max())
-    assert err <= 1e-3, failure(CLAIM_NAR, device, dtype, f"fit vs marginals for counts {counts}", err, "atol 1e-3")
+    assert err <= 1e-3, failure(
+        CLAIM_NAR, device, dtype, f"fit vs marginals for counts {counts}", err, "atol 1e-3"
+    )
 
 
 @pytest.mark.claim(CLAIM_NAR)
 @pytest.mark.dtypes("float64")
 @pytest.mark.parametrize("kind", ["mixture", "ar"])
-def test_mixture_and_autoregressive_fit_p(device: str, dtype: torch.dtype, kind: str, evidence: Any) -> None:
+def test_mixture_and_autoregressive_fit_p(
+    device: str, dtype: torch.dtype, kind: str, evidence: Any
+) -> None:
     """A 2-component mixture and the autoregressive model reach KL < 0.01 from random inits
     (Adam, lr 0.05, 500 steps), every seed; both can represent P."""
     p = _target()
@@ -321,7 +359,9 @@ def test_mixture_and_autoregressive_fit_p(device: str, dtype: torch.dtype, kind:
     for seed in FIT_SEEDS:
         kl = float(G.kl_divergence(p, _joint(kind, seed)))
         kls.append(kl)
-        assert kl < KL_EXACT_FIT, failure(CLAIM_NAR, device, dtype, f"{kind} fit, seed {seed}", kl, f"KL < {KL_EXACT_FIT}")
+        assert kl < KL_EXACT_FIT, failure(
+            CLAIM_NAR, device, dtype, f"{kind} fit, seed {seed}", kl, f"KL < {KL_EXACT_FIT}"
+        )
     evidence.value(f"{kind}_max_kl", max(kls))
 
 
@@ -334,7 +374,11 @@ def test_fits_figure(evidence: Any) -> None:
 
     labels = ["AA", "AB", "BA", "BB"]
     tables = {"data P": _target().flatten()}
-    for kind, name in (("factorized", "factorized (ML)"), ("mixture", "mixture"), ("ar", "autoregressive")):
+    for kind, name in (
+        ("factorized", "factorized (ML)"),
+        ("mixture", "mixture"),
+        ("ar", "autoregressive"),
+    ):
         tables[name] = _joint(kind, 0).flatten()
     fig, ax = plt.subplots(figsize=(6, 3))
     width = 0.2

@@ -114,6 +114,15 @@ def occlusion(
     return s[0] - s[1:]  # Δ_P = S_c(x) − S_c(x_P)
 
 
+def _pair(value: int | tuple[int, int], name: str) -> tuple[int, int]:
+    """An int `k` as `(k, k)`, or a pair of ints, each ≥ 1 (errors name `name height/width`)."""
+    if isinstance(value, tuple) and len(value) == 2:
+        h, w = value
+    else:
+        h = w = value
+    return check_int(h, f"{name} height"), check_int(w, f"{name} width")
+
+
 def patch_masks(
     height: int,
     width: int,
@@ -126,19 +135,12 @@ def patch_masks(
     """Masks `(H′·W′, H, W)` of a `ph × pw` patch slid with `stride` (default: the patch, i.e.
     non-overlapping tiles) over an `H × W` image; `H′ = ⌊(H − ph)/sh⌋ + 1`."""
     height, width = check_int(height, "height"), check_int(width, "width")
-    ph, pw = (patch, patch) if isinstance(patch, int) and not isinstance(patch, bool) else patch  # type: ignore[misc]
-    ph, pw = check_int(ph, "patch height"), check_int(pw, "patch width")
+    ph, pw = _pair(patch, "patch")
     if ph > height or pw > width:
         raise ValueError(
             f"patch must fit the image: patch {ph}×{pw} is larger than the image {height}×{width}"
         )
-    if stride is None:
-        sh, sw = ph, pw
-    else:
-        sh, sw = (
-            (stride, stride) if isinstance(stride, int) and not isinstance(stride, bool) else stride  # type: ignore[misc]
-        )
-        sh, sw = check_int(sh, "stride height"), check_int(sw, "stride width")
+    sh, sw = (ph, pw) if stride is None else _pair(stride, "stride")
     rows = torch.arange(0, height - ph + 1, sh, device=device)
     cols = torch.arange(0, width - pw + 1, sw, device=device)
     i = torch.arange(height, device=device)
@@ -163,9 +165,9 @@ def occlusion_map(
     check_float_tensor(image, "image", dim=2)
     h, w = image.shape
     masks = patch_masks(h, w, patch, stride=stride, device=image.device, dtype=image.dtype)
-    ph, pw = (patch, patch) if isinstance(patch, int) else patch
-    sh, sw = (ph, pw) if stride is None else ((stride, stride) if isinstance(stride, int) else stride)
-    rows, cols = (h - ph) // sh + 1, (w - pw) // sw + 1
+    ph, pw = _pair(patch, "patch")
+    sh, sw = (ph, pw) if stride is None else _pair(stride, "stride")
+    rows, cols = (h - ph) // sh + 1, (w - pw) // sw + 1  # H′ = ⌊(H − ph)/sh⌋ + 1
     return occlusion(f, image, target, masks, fill).reshape(rows, cols)
 
 
@@ -175,7 +177,8 @@ def weighted_least_squares(
     """`argmin_{β, β_0} Σ_n π_n (y_n − β_0 − βᵀ z_n)² + α‖β‖²` (the intercept is not penalized).
 
     Solved as ordinary least squares (by QR) on the rows `√π_n [z_n, 1]`, `√π_n y_n`, stacked
-    with `√α [I, 0]`, `0` for the penalty; the stacked design must have full column rank. `z` is `(N, d)`, `y` and `weights` `(N,)`, weights > 0.
+    with `√α [I, 0]`, `0` for the penalty; the stacked design must have full column rank.
+    `z` is `(N, d)`, `y` and `weights` `(N,)`, weights > 0.
     Returns `(β, β_0)`.
     """
     check_float_tensor(z, "z", dim=2)
@@ -229,9 +232,7 @@ def local_surrogate(
     scale = check_real(scale, "scale", low=0.0, low_open=True)
     width = check_real(kernel_width, "kernel_width", low=0.0, low_open=True)
     generator = check_generator(generator)
-    eps = torch.randn(
-        (samples, x.shape[0]), generator=generator, device=x.device, dtype=x.dtype
-    )
+    eps = torch.randn((samples, x.shape[0]), generator=generator, device=x.device, dtype=x.dtype)
     z = x + scale * eps
     pi = torch.exp(-((z - x) ** 2).sum(dim=1) / width**2)  # π_n = exp(−‖z_n − x‖²/w²)
     y = f(z)
@@ -315,7 +316,8 @@ def _sample_features(device: torch.device, dtype: torch.dtype) -> Sample:
             masks[0, :2] = 1
             masks[1, 2:] = 1
             delta = occlusion(self.net, x[0], 1, masks, fill=0.5)
-            return self.cut(x).sum() + delta.sum()
+            out: Tensor = self.cut(x).sum() + delta.sum()
+            return out
 
     return Both(), (torch.randn(3, 4, device=device, dtype=dtype),)
 

@@ -113,7 +113,9 @@ def optimal_discriminator(p_data: Tensor, p_g: Tensor) -> Tensor:
     p, q = _check_density_pair(p_data, p_g, pmf=False)
     s = p + q
     safe = torch.where(s > 0, s, torch.ones_like(s))
-    return torch.where(s > 0, p / safe, torch.full_like(s, 0.5))  # a/(a+b), argmax of a log y + b log(1−y)
+    return torch.where(
+        s > 0, p / safe, torch.full_like(s, 0.5)
+    )  # a/(a+b), argmax of a log y + b log(1−y)
 
 
 def value_discrete(d: Tensor, p_data: Tensor, p_g: Tensor) -> Tensor:
@@ -210,9 +212,14 @@ class _Stack(nn.Module):
         self.weights = nn.ParameterList()
         self.biases = nn.ParameterList()
         for a, b in zip(self.sizes[:-1], self.sizes[1:], strict=True):
-            kw = {"generator": generator, "device": device, "dtype": dtype}
-            self.weights.append(nn.Parameter(uniform_init((self.copies, b, a), a, **kw)))
-            self.biases.append(nn.Parameter(uniform_init((self.copies, 1, b), a, **kw)))
+            w = uniform_init(
+                (self.copies, b, a), a, generator=generator, device=device, dtype=dtype
+            )
+            c = uniform_init(
+                (self.copies, 1, b), a, generator=generator, device=device, dtype=dtype
+            )
+            self.weights.append(nn.Parameter(w))
+            self.biases.append(nn.Parameter(c))
 
     def forward(self, x: Tensor) -> Tensor:
         check_float_tensor(x, "x", dim=3)
@@ -384,4 +391,3 @@ def _sample_models(device: torch.device, dtype: torch.dtype) -> Sample:
     x = torch.randn(3, 8, 1, device=device, dtype=dtype)
     z = torch.randn(3, 8, 1, device=device, dtype=dtype)
     return Both(), (x, z)
-

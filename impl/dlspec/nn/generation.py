@@ -40,8 +40,8 @@ from dlspec.checks import (
     check_int,
     check_real,
 )
-from dlspec.nn.activations import log_softmax, softmax
 from dlspec.nn import gan
+from dlspec.nn.activations import log_softmax, softmax
 from dlspec.nn.gan import check_pmf
 from dlspec.registry import Sample, register
 
@@ -140,9 +140,7 @@ def sample_non_autoregressive(
     generator = check_generator(generator)
     logits = model(batch)
     _check_logits(logits, (batch, length, vocab), "model(batch)")
-    u = torch.rand(
-        (batch, length), generator=generator, device=logits.device, dtype=logits.dtype
-    )
+    u = torch.rand((batch, length), generator=generator, device=logits.device, dtype=logits.dtype)
     return Generation(categorical(softmax(logits), u), 1)
 
 
@@ -284,12 +282,15 @@ class Autoregressive(PairModel):
         return lq1.unsqueeze(-1) + lq2
 
     def step(self, prefix: Tensor) -> Tensor:
-        """Next-token logits for `sample_autoregressive`: `θ_1` at `t = 0`, `Θ_2[y_1]` at `t = 1`."""
+        """Next-token logits for `sample_autoregressive`: `θ_1` at `t = 0`, `Θ_2[y_1]` at
+        `t = 1`."""
         if self.lead:
             raise ValueError("step() samples a single model: build it with copies=None")
         check_index_tensor(prefix, "prefix", classes=self.vocab)
         if prefix.dim() != 2 or prefix.shape[1] > 1:
-            raise ValueError(f"prefix must have shape (batch, 0) or (batch, 1), got {tuple(prefix.shape)}")
+            raise ValueError(
+                f"prefix must have shape (batch, 0) or (batch, 1), got {tuple(prefix.shape)}"
+            )
         if prefix.shape[1] == 0:
             return self.theta1.expand(prefix.shape[0], self.vocab)
         return self.theta2[prefix[:, 0]]
@@ -333,7 +334,9 @@ def _check_tables(p: object, q: object) -> tuple[Tensor, Tensor]:
         check_float_tensor(t, name, dim=2)
     assert isinstance(p, Tensor) and isinstance(q, Tensor)
     if p.shape != q.shape:
-        raise ValueError(f"p and q must have the same shape, got {tuple(p.shape)}, {tuple(q.shape)}")
+        raise ValueError(
+            f"p and q must have the same shape, got {tuple(p.shape)}, {tuple(q.shape)}"
+        )
     return check_pmf(p.reshape(-1), "p"), check_pmf(q.reshape(-1), "q")
 
 
@@ -378,9 +381,12 @@ def _sample_pair_models(device: torch.device, dtype: torch.dtype) -> Sample:
 
         def forward(self, tokens: Tensor) -> Tensor:
             outs = [m.log_prob(tokens) for m in self.models]  # type: ignore[operator]
-            return torch.stack(outs).sum(0) + product_of_marginals(
-                torch.full((2, 2), 0.25, device=tokens.device, dtype=dtype)
-            ).sum()
+            return (
+                torch.stack(outs).sum(0)
+                + product_of_marginals(
+                    torch.full((2, 2), 0.25, device=tokens.device, dtype=dtype)
+                ).sum()
+            )
 
     return All(), (torch.tensor([[0, 0], [1, 1], [0, 1]], device=device),)
 
