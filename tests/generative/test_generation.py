@@ -301,6 +301,56 @@ def test_every_product_is_at_least_log2_and_sqrt2_minus_1_away(
 
 @pytest.mark.claim(CLAIM_NAR)
 @pytest.mark.dtypes("float64")
+@settings(deadline=None, max_examples=20)
+@given(seed=st.integers(0, 2**31 - 1), vocab=st.integers(2, 4), scale=st.floats(0.1, 3.0))
+def test_model_tables_follow_their_definitions(
+    device: str, dtype: torch.dtype, seed: int, vocab: int, scale: float
+) -> None:
+    """For random parameters, each model's joint() sums to 1 and equals its definition built
+    with torch.softmax (the oracle); log_prob reads the same table."""
+    gen = torch.Generator().manual_seed(seed)
+    kw: dict[str, Any] = {"init_scale": scale, "generator": gen, "dtype": dtype, "device": device}
+    fac, mix, ar = (
+        G.Factorized(vocab, **kw),
+        G.Mixture(vocab, 3, **kw),
+        G.Autoregressive(vocab, **kw),
+    )
+    sm = torch.softmax
+    q = sm(fac.theta, -1)
+    expected = {
+        "factorized": (fac, q[0][:, None] * q[1][None, :]),
+        "mixture": (
+            mix,
+            torch.einsum(
+                "k,ka,kb->ab", sm(mix.alpha, -1), sm(mix.theta[:, 0], -1), sm(mix.theta[:, 1], -1)
+            ),
+        ),
+        "autoregressive": (ar, sm(ar.theta1, -1)[:, None] * sm(ar.theta2, -1)),
+    }
+    tokens = torch.cartesian_prod(torch.arange(vocab), torch.arange(vocab)).to(device)
+    for name, (model, table) in expected.items():
+        joint = model.joint().detach()
+        check_close(joint, table.detach(), EXACT, CLAIM_NAR, device, f"{name} joint vs definition")
+        check_close(
+            joint.sum(),
+            torch.ones((), dtype=dtype, device=device),
+            EXACT,
+            CLAIM_NAR,
+            device,
+            f"{name} joint does not sum to 1",
+        )
+        check_close(
+            model.log_prob(tokens).detach().exp(),
+            joint.flatten(),
+            EXACT,
+            CLAIM_NAR,
+            device,
+            f"{name} log_prob vs joint",
+        )
+
+
+@pytest.mark.claim(CLAIM_NAR)
+@pytest.mark.dtypes("float64")
 @pytest.mark.parametrize("seed", FIT_SEEDS)
 def test_factorized_mle_is_the_product_of_marginals(
     device: str, dtype: torch.dtype, seed: int
