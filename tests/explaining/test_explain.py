@@ -491,6 +491,11 @@ def test_ridge_does_not_shrink_each_coefficient(evidence: Any) -> None:
     )
     check_close(coef, closed, Tol(1e-10, 1e-10), CLAIM_SUR, "cpu", "ridge vs closed form")
     assert [round(v, 3) for v in coef.tolist()] == [0.664, 0.331, 0.495], coef.tolist()
+    # the page's derivation: eigenvalues 1 ± ρ = 1.995, 0.005; shrink factors 0.995 and 1/3
+    lam = torch.linalg.eigvalsh(sigma)
+    assert [round(v, 3) for v in lam.tolist()] == [0.005, 1.0, 1.995]
+    shrink = RIDGE_N * lam / (RIDGE_N * lam + RIDGE_ALPHA)
+    assert abs(float(shrink[0]) - 1 / 3) < 1e-12 and round(float(shrink[2]), 3) == 0.995
     assert float(coef.norm()) < float(w.norm()) and float(coef[1]) > 0.3
     evidence.value("ridge_coefficients", [round(v, 4) for v in coef.tolist()])
     evidence.value("ridge_norm", float(coef.norm()))

@@ -374,6 +374,12 @@ def test_gan_learns_mean_and_spread(evidence: Any) -> None:
     evidence.value("p_low", P_LOW)
     evidence.value("false_failure", FALSE_FAILURE)
     assert FALSE_FAILURE <= 1e-6
+    # the page prints these: p_low, the bound, and the expected failures (study rate, p_low)
+    assert f"{P_LOW:.3f}" == "0.865" and f"{FALSE_FAILURE:.1e}" == "3.1e-07"
+    fails_study = COPIES * (STUDY_RUNS - STUDY_SUCCESS) / STUDY_RUNS
+    fails_low = COPIES * (1 - P_LOW)
+    assert round(fails_study) == 3 and round(fails_low) == 9
+    assert 2 * fails_low <= COPIES - MIN_SUCCESS
     # The figure: the median seed's generated density against the target.
     i = int(torch.argsort(err_mean + err_sd)[COPIES // 2])
     fig, ax = plt.subplots(figsize=(6, 3.2))
