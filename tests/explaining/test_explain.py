@@ -271,7 +271,9 @@ def test_relu_kink_remainder_is_first_order(
         slope = max(float(wt @ v), 0.0) - float(g @ v)
         slopes.append(abs(slope))
         for t in (1e-1, 1e-3, 1e-5):
-            r = float(f((x + t * v).unsqueeze(0))[0, 0] - f(x.unsqueeze(0))[0, 0] - t * (g @ v))
+            r = float(
+                (f((x + t * v).unsqueeze(0))[0, 0] - f(x.unsqueeze(0))[0, 0] - t * (g @ v)).detach()
+            )
             assert abs(r / t - slope) <= 1e-9, failure(
                 CLAIM_PERT, device, dtype, f"remainder/t at t={t}", r / t - slope, "1e-9"
             )
