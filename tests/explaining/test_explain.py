@@ -332,7 +332,7 @@ def test_linear_occlusion_is_additive(
     )
     if ignored.any():
         m = torch.as_tensor(ignored, device=device).to(dtype).unsqueeze(0)
-        d0 = E.occlusion(lin, xt, 0, m, vt)
+        d0 = E.occlusion(lin, xt, 0, m, vt).detach()
         assert float(d0.abs().max()) <= EXACT.atol, failure(
             CLAIM_OCC,
             device,
