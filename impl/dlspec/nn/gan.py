@@ -1,0 +1,393 @@
+"""Generative adversarial networks: the value function, the optimal discriminator, JSD, and a
+small 1-D training loop.
+
+Notation, as on the spec page `generative/gan.md`: a discriminator `D(x) ∈ (0, 1)` (here
+`D = σ(ℓ)` with a logit `ℓ`), a generator `G(z)` fed with noise `z ~ N(0, 1)`, and
+
+    V(D, G) = E_{x ~ p_data} log D(x) + E_{z} log(1 − D(G(z))).
+
+For densities (or probability mass functions) known in closed form:
+
+- `optimal_discriminator(p_data, p_g)`: `D*(x) = p_data(x) / (p_data(x) + p_g(x))`;
+- `value_discrete(d, p_data, p_g)`: `V = Σ_x p_data(x) log D(x) + p_g(x) log(1 − D(x))`;
+- `jsd(p, q)`: `½ KL(p‖m) + ½ KL(q‖m)`, `m = (p + q)/2`, natural logarithms;
+- `generator_criterion(p_data, p_g)`: `C(G) = V(D*, G) = 2·JSD(p_data‖p_g) − log 4`.
+
+For training: `Generator` (an affine map or a small net of noise), `Discriminator` (a small
+tanh net giving logits), both holding `copies` independent models in one set of tensors so that
+several seeds train as one batch; `value_function()` estimates `V` from logits, and
+`train_gan()` alternates one discriminator step and one non-saturating generator step.
+
+Claims served: `gan.optimal-discriminator`, `gan.jsd`, `gan.learns-1d`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+from dlspec.checks import (
+    check_float_dtype,
+    check_float_tensor,
+    check_generator,
+    check_int,
+    check_like,
+    check_real,
+)
+from dlspec.nn.activations import tanh
+from dlspec.nn.linear import uniform_init
+from dlspec.registry import Sample, register
+
+__all__ = [
+    "Discriminator",
+    "GANHistory",
+    "Generator",
+    "check_pmf",
+    "generator_criterion",
+    "jsd",
+    "kl_divergence",
+    "log_sigmoid",
+    "optimal_discriminator",
+    "train_gan",
+    "value_discrete",
+    "value_function",
+]
+
+#: How far a probability mass function may sum from 1 (relative to its dtype's resolution).
+PMF_SUM_SLACK = 64
+
+
+# -- closed forms for known densities -------------------------------------------------------------
+
+
+def check_pmf(p: object, name: str) -> Tensor:
+    """`p` itself if it is a floating tensor of non-negative, finite entries summing to 1 along
+    its last dimension (up to `PMF_SUM_SLACK` units of the dtype's resolution times the length),
+    else a `ValueError` naming `name`. On the meta device only the type is checked."""
+    t = check_float_tensor(p, name)
+    if t.dim() == 0 or t.shape[-1] == 0:
+        raise ValueError(f"{name} must have at least one outcome along its last dimension")
+    if t.device.type == "meta":
+        return t
+    if not bool(torch.isfinite(t).all()) or bool((t < 0).any()):
+        raise ValueError(f"{name} must hold finite, non-negative probabilities")
+    total = t.sum(dim=-1)
+    slack = PMF_SUM_SLACK * torch.finfo(t.dtype).eps * t.shape[-1]
+    if not bool(((total - 1).abs() <= slack).all()):
+        worst = float((total - 1).abs().max())
+        raise ValueError(
+            f"{name} must sum to 1 along its last dimension (within {slack:.2g}), "
+            f"off by {worst:.3g}"
+        )
+    return t
+
+
+def _check_density_pair(p: object, q: object, pmf: bool) -> tuple[Tensor, Tensor]:
+    if pmf:
+        p_t, q_t = check_pmf(p, "p_data"), check_pmf(q, "p_g")
+    else:
+        p_t, q_t = check_float_tensor(p, "p_data"), check_float_tensor(q, "p_g")
+        for t, name in ((p_t, "p_data"), (q_t, "p_g")):
+            if t.device.type != "meta" and (
+                not bool(torch.isfinite(t).all()) or bool((t < 0).any())
+            ):
+                raise ValueError(f"{name} must hold finite, non-negative density values")
+    check_like(q_t, p_t, "p_g", "p_data")
+    if p_t.shape != q_t.shape:
+        raise ValueError(
+            f"p_data and p_g must have the same shape, got {tuple(p_t.shape)} and "
+            f"{tuple(q_t.shape)}"
+        )
+    return p_t, q_t
+
+
+def optimal_discriminator(p_data: Tensor, p_g: Tensor) -> Tensor:
+    """`D*(x) = p_data(x) / (p_data(x) + p_g(x))`, pointwise (`gan.optimal-discriminator`).
+
+    The arguments are density (or mass) values at the same points, non-negative. Where both are
+    0 every `D` gives the same `V` (the point carries no mass); `D*` is set to `½` there.
+    """
+    p, q = _check_density_pair(p_data, p_g, pmf=False)
+    s = p + q
+    safe = torch.where(s > 0, s, torch.ones_like(s))
+    return torch.where(
+        s > 0, p / safe, torch.full_like(s, 0.5)
+    )  # a/(a+b), argmax of a log y + b log(1−y)
+
+
+def value_discrete(d: Tensor, p_data: Tensor, p_g: Tensor) -> Tensor:
+    """`V(D, G) = Σ_x p_data(x) log D(x) + p_g(x) log(1 − D(x))` for mass functions over the last
+    dimension (`0 · log 0 = 0`: a point without mass adds nothing, whatever `D` is there)."""
+    p, q = _check_density_pair(p_data, p_g, pmf=True)
+    check_float_tensor(d, "d")
+    check_like(d, p, "d", "p_data")
+    if d.shape != p.shape:
+        raise ValueError(f"d must have p_data's shape {tuple(p.shape)}, got {tuple(d.shape)}")
+    if d.device.type != "meta" and bool(((d < 0) | (d > 1)).any()):
+        raise ValueError("d must hold discriminator outputs in [0, 1]")
+    v: Tensor = (torch.xlogy(p, d) + torch.xlogy(q, 1 - d)).sum(dim=-1)
+    return v
+
+
+def kl_divergence(p: Tensor, q: Tensor) -> Tensor:
+    """`KL(p‖q) = Σ p log(p/q)` over the last dimension, natural log, `0 log 0 = 0`
+    (`+∞` where `q = 0 < p`)."""
+    p, q = _check_density_pair(p, q, pmf=True)
+    kl: Tensor = (torch.xlogy(p, p) - torch.xlogy(p, q)).sum(dim=-1)
+    return kl
+
+
+def jsd(p: Tensor, q: Tensor) -> Tensor:
+    """`JSD(p‖q) = ½ KL(p‖m) + ½ KL(q‖m)`, `m = (p + q)/2`, natural log (`gan.jsd`).
+
+    `0 ≤ JSD ≤ log 2`; 0 iff `p = q`, `log 2` iff the supports are disjoint.
+    """
+    p, q = _check_density_pair(p, q, pmf=True)
+    m = 0.5 * (p + q)
+    kl_pm = (torch.xlogy(p, p) - torch.xlogy(p, m)).sum(dim=-1)  # KL(p‖m), finite: m ≥ p/2
+    kl_qm = (torch.xlogy(q, q) - torch.xlogy(q, m)).sum(dim=-1)
+    out: Tensor = 0.5 * (kl_pm + kl_qm)
+    return out
+
+
+def generator_criterion(p_data: Tensor, p_g: Tensor) -> Tensor:
+    """`C(G) = max_D V(D, G) = V(D*, G)` (`gan.jsd`): equals `2·JSD(p_data‖p_g) − log 4`.
+
+    With `D* = p/(p + q)` plugged in, `p log D* + q log(1 − D*) = p log p + q log q −
+    (p + q) log(p + q)`; this form has finite gradients where one of `p`, `q` is 0 (plugging
+    `D* = 0` into `log D*` would give `0 · ∞` in the backward pass).
+    """
+    p, q = _check_density_pair(p_data, p_g, pmf=True)
+    s = p + q
+    c: Tensor = (torch.xlogy(p, p) + torch.xlogy(q, q) - torch.xlogy(s, s)).sum(dim=-1)
+    return c
+
+
+# -- models and the training loop -----------------------------------------------------------------
+
+
+def log_sigmoid(z: Tensor) -> Tensor:
+    """`log σ(z) = −log(1 + e^{−z}) = min(z, 0) − log(1 + e^{−|z|})`, finite for every finite z."""
+    check_float_tensor(z, "z")
+    return torch.clamp_max(z, 0.0) - torch.log1p(torch.exp(-z.abs()))
+
+
+def value_function(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    """Monte-Carlo `V(D, G)` from logits `ℓ` with `D = σ(ℓ)`:
+    `mean log σ(ℓ(x)) + mean log σ(−ℓ(G(z)))` (`1 − σ(ℓ) = σ(−ℓ)`), averaged over the last two
+    dimensions `(N, 1)`, so `copies` leading models give one value each."""
+    check_float_tensor(real_logits, "real_logits")
+    check_float_tensor(fake_logits, "fake_logits")
+    check_like(fake_logits, real_logits, "fake_logits", "real_logits")
+    if real_logits.dim() < 2 or fake_logits.dim() < 2:
+        raise ValueError("real_logits and fake_logits must have shape (..., N, 1)")
+    v: Tensor = log_sigmoid(real_logits).mean(dim=(-2, -1)) + log_sigmoid(-fake_logits).mean(
+        dim=(-2, -1)
+    )
+    return v
+
+
+class _Stack(nn.Module):
+    """`copies` independent feedforward nets `sizes[0] → … → sizes[-1]` with tanh hidden layers,
+    weights of shape `(copies, out, in)`: input `(copies, N, in)`, output `(copies, N, out)`."""
+
+    def __init__(
+        self,
+        sizes: Sequence[int],
+        copies: int,
+        generator: torch.Generator | None,
+        device: torch.device | str | None,
+        dtype: torch.dtype | None,
+    ) -> None:
+        super().__init__()
+        self.copies = check_int(copies, "copies")
+        self.sizes = [check_int(s, f"sizes[{i}]") for i, s in enumerate(sizes)]
+        if len(self.sizes) < 2:
+            raise ValueError(f"sizes must hold at least 2 widths, got {list(sizes)!r}")
+        generator = check_generator(generator)
+        dtype = check_float_dtype(dtype if dtype is not None else torch.get_default_dtype())
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        for a, b in zip(self.sizes[:-1], self.sizes[1:], strict=True):
+            w = uniform_init(
+                (self.copies, b, a), a, generator=generator, device=device, dtype=dtype
+            )
+            c = uniform_init(
+                (self.copies, 1, b), a, generator=generator, device=device, dtype=dtype
+            )
+            self.weights.append(nn.Parameter(w))
+            self.biases.append(nn.Parameter(c))
+
+    def forward(self, x: Tensor) -> Tensor:
+        check_float_tensor(x, "x", dim=3)
+        if x.shape[0] != self.copies or x.shape[2] != self.sizes[0]:
+            raise ValueError(
+                f"x must have shape (copies={self.copies}, N, {self.sizes[0]}), "
+                f"got {tuple(x.shape)}"
+            )
+        a = x
+        last = len(self.weights) - 1
+        for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+            z = a @ w.transpose(-1, -2) + b  # z = a Wᵀ + b, one W per copy
+            a = z if i == last else tanh(z)
+        return a
+
+
+class Generator(nn.Module):
+    """`G(z)`: noise `(copies, N, noise_dim)` → samples `(copies, N, out_dim)`.
+
+    `hidden=()` (the default) is the affine generator `G(z) = a z + b`, started at `a = 1`,
+    `b = 0` (so `G(z) ~ N(0, 1)` at first); with hidden widths it is a tanh net.
+    """
+
+    def __init__(
+        self,
+        copies: int = 1,
+        *,
+        noise_dim: int = 1,
+        out_dim: int = 1,
+        hidden: Sequence[int] = (),
+        generator: torch.Generator | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        self.noise_dim = check_int(noise_dim, "noise_dim")
+        self.net = _Stack([noise_dim, *hidden, out_dim], copies, generator, device, dtype)
+        if not hidden and noise_dim == out_dim:
+            with torch.no_grad():  # start at the identity: G(z) = z
+                eye = torch.eye(out_dim, device=self.net.weights[0].device)
+                self.net.weights[0].copy_(eye.expand_as(self.net.weights[0]))
+                self.net.biases[0].zero_()
+
+    @property
+    def copies(self) -> int:
+        return self.net.copies
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.net(z)  # type: ignore[no-any-return]
+
+
+class Discriminator(nn.Module):
+    """The logit `ℓ(x)` of `D(x) = σ(ℓ(x))`: `(copies, N, in_dim)` → `(copies, N, 1)`, a tanh
+    net with the given hidden widths."""
+
+    def __init__(
+        self,
+        copies: int = 1,
+        *,
+        in_dim: int = 1,
+        hidden: Sequence[int] = (16,),
+        generator: torch.Generator | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        self.net = _Stack([in_dim, *hidden, 1], copies, generator, device, dtype)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)  # type: ignore[no-any-return]
+
+
+@dataclass
+class GANHistory:
+    """Per step: the batch estimate of `V(D, G)` for each copy (before the generator step)."""
+
+    value: list[Tensor] = field(default_factory=list)
+
+
+DataSampler = Callable[[int, torch.Generator], Tensor]
+
+
+def train_gan(
+    gen: Generator,
+    disc: Discriminator,
+    sample_data: DataSampler,
+    *,
+    steps: int,
+    batch_size: int,
+    generator: torch.Generator,
+    lr: float = 1e-2,
+    betas: tuple[float, float] = (0.5, 0.999),
+    decay: bool = True,
+) -> GANHistory:
+    """Alternate a discriminator step (ascend `V`) and a generator step (the non-saturating
+    loss `−E log D(G(z))`), with Adam, for `steps` rounds.
+
+    `sample_data(n, generator)` returns `(copies, n, dim)` real samples. With `decay` the
+    learning rate falls linearly to 0 over the run. All copies train at once; Adam acts
+    elementwise and the copies' losses are summed, so each copy trains as it would alone.
+    """
+    steps = check_int(steps, "steps")
+    batch_size = check_int(batch_size, "batch_size")
+    lr = check_real(lr, "lr", low=0.0, low_open=True, meaning="the learning rate")
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+    if not isinstance(decay, bool):
+        raise TypeError(f"decay must be a bool (True or False), got {type(decay).__name__}")
+    copies = gen.copies
+    if disc.net.copies != copies:
+        raise ValueError(f"disc must hold gen's {copies} copies, got {disc.net.copies}")
+    p0 = next(gen.parameters())
+    opt_d = torch.optim.Adam(disc.parameters(), lr=lr, betas=betas)
+    opt_g = torch.optim.Adam(gen.parameters(), lr=lr, betas=betas)
+    history = GANHistory()
+
+    def noise() -> Tensor:
+        shape = (copies, batch_size, gen.noise_dim)
+        return torch.randn(shape, generator=generator, device=p0.device, dtype=p0.dtype)
+
+    for t in range(steps):
+        if decay:
+            for opt in (opt_d, opt_g):
+                for group in opt.param_groups:
+                    group["lr"] = lr * (1.0 - t / steps)
+        x = sample_data(batch_size, generator)
+        fake = gen(noise()).detach()
+        v = value_function(disc(x), disc(fake))  # V(D, G), one per copy
+        opt_d.zero_grad(set_to_none=True)
+        (-v.sum()).backward()  # type: ignore[no-untyped-call]  # D ascends V
+        opt_d.step()
+        history.value.append(v.detach())
+        g_loss = -log_sigmoid(disc(gen(noise()))).mean(dim=(-2, -1))  # −E log D(G(z))
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.sum().backward()  # type: ignore[no-untyped-call]
+        opt_g.step()
+    return history
+
+
+# -- registry samples -----------------------------------------------------------------------------
+
+
+@register("gan.closed-forms")
+def _sample_closed_forms(device: torch.device, dtype: torch.dtype) -> Sample:
+    def f(logits_p: Tensor, logits_q: Tensor) -> Tensor:
+        p = torch.softmax(logits_p, dim=-1)
+        q = torch.softmax(logits_q, dim=-1)
+        d = optimal_discriminator(p, q)
+        return value_discrete(d, p, q) + jsd(p, q) + generator_criterion(p, q) + kl_divergence(p, q)
+
+    lp = torch.randn(5, device=device, dtype=dtype, requires_grad=True)
+    lq = torch.randn(5, device=device, dtype=dtype, requires_grad=True)
+    return f, (lp, lq)
+
+
+@register("gan.models")
+def _sample_models(device: torch.device, dtype: torch.dtype) -> Sample:
+    gen = Generator(3, hidden=(4,), device=device, dtype=dtype)
+    disc = Discriminator(3, device=device, dtype=dtype)
+
+    class Both(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.gen, self.disc = gen, disc
+
+        def forward(self, x: Tensor, z: Tensor) -> Tensor:
+            return value_function(self.disc(x), self.disc(self.gen(z)))
+
+    x = torch.randn(3, 8, 1, device=device, dtype=dtype)
+    z = torch.randn(3, 8, 1, device=device, dtype=dtype)
+    return Both(), (x, z)

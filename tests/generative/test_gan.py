@@ -1,0 +1,515 @@
+"""Tests of spec/generative/gan.md: the optimal discriminator, JSD, and a 1-D GAN.
+
+Notation as on the page: ``p`` = p_data, ``q`` = p_g (mass functions over K outcomes, or density
+values at points), ``D* = p/(p + q)``, ``V(D, G) = Σ p log D + q log(1 − D)``,
+``C(G) = V(D*, G) = 2 JSD(p‖q) − log 4``. The implementation is reached through the module ``N``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+import sympy as sp
+import torch
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from scipy.spatial.distance import jensenshannon
+from scipy.stats import beta as beta_dist
+from scipy.stats import binom
+
+from dlspec.nn import gan as N
+from tests.tolerances import EXACT, Tol, check_close, failure
+
+CLAIM_D = "gan.optimal-discriminator"
+CLAIM_J = "gan.jsd"
+CLAIM_L = "gan.learns-1d"
+LOG4 = math.log(4.0)
+
+
+@st.composite
+def _pmf_pair(draw: st.DrawFn) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """Two mass functions on K ∈ [2, 10] outcomes, entries ≥ 1e-3 before normalization."""
+    k = draw(st.integers(2, 10))
+    el = st.floats(1e-3, 1.0)
+    p = draw(hnp.arrays(np.float64, k, elements=el))
+    q = draw(hnp.arrays(np.float64, k, elements=el))
+    return p / p.sum(), q / q.sum()
+
+
+def _t(a: Any, device: str = "cpu", dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(a, dtype=np.float64)).to(device=device, dtype=dtype)
+
+
+# =================================================================================================
+# gan.optimal-discriminator
+# =================================================================================================
+
+
+@functools.cache
+def _sympy_pointwise() -> dict[str, Any]:
+    a, b, y = sp.symbols("a b y", positive=True)
+    f = a * sp.log(y) + b * sp.log(1 - y)  # the integrand of V at one point
+    crit = sp.solve(sp.diff(f, y), y)
+    second = sp.simplify(sp.diff(f, y, 2).subs(y, a / (a + b)))
+    # pointwise: f(D*) = a log(2a/(a+b)) + b log(2b/(a+b)) − (a + b) log 2
+    f_star = f.subs(y, a / (a + b))
+    jsd_form = a * sp.log(2 * a / (a + b)) + b * sp.log(2 * b / (a + b)) - (a + b) * sp.log(2)
+    identity = sp.simplify(sp.expand_log(f_star - jsd_form, force=True))
+    return {
+        "crit": crit,
+        "second": second,
+        "identity": identity,
+        "d_star": sp.lambdify((a, b), a / (a + b), "numpy"),
+        "symbols": (a, b),
+    }
+
+
+@pytest.mark.claim(CLAIM_D)
+def test_sympy_pointwise_maximizer() -> None:
+    """a log y + b log(1 − y) has the single stationary point a/(a+b), a maximum."""
+    s = _sympy_pointwise()
+    a, b = s["symbols"]
+    assert len(s["crit"]) == 1 and sp.simplify(s["crit"][0] - a / (a + b)) == 0, (
+        f"{CLAIM_D}: stationary points {s['crit']}, expected a/(a+b)"
+    )
+    # f''(D*) = −(a+b)³/(ab) < 0 for a, b > 0
+    assert sp.simplify(s["second"] + (a + b) ** 3 / (a * b)) == 0, f"{CLAIM_D}: f''={s['second']}"
+
+
+@pytest.mark.claim(CLAIM_D)
+@pytest.mark.dtypes("float64")
+@settings(deadline=None)
+@given(pq=_pmf_pair(), seed=st.integers(0, 2**31 - 1))
+@example(pq=(np.array([0.5, 0.5]), np.array([0.5, 0.5])), seed=0)
+def test_d_star_maximizes_v(
+    device: str, dtype: torch.dtype, pq: tuple[np.ndarray[Any, Any], ...], seed: int
+) -> None:
+    """D* equals sympy's a/(a+b); ∂V/∂D = 0 there (autograd); 50 perturbed D never beat it."""
+    p, q = _t(pq[0], device, dtype), _t(pq[1], device, dtype)
+    d_star = N.optimal_discriminator(p, q)
+    ref = _t(_sympy_pointwise()["d_star"](pq[0], pq[1]), device, dtype)
+    check_close(d_star, ref, EXACT, CLAIM_D, device, "D* != sympy's a/(a+b)")
+    d = d_star.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(N.value_discrete(d, p, q), d)
+    check_close(grad, torch.zeros_like(grad), Tol(0.0, 1e-10), CLAIM_D, device, "∂V/∂D at D*")
+    v_star = N.value_discrete(d_star, p, q)
+    gen = torch.Generator(device=device).manual_seed(seed)
+    noise = 0.2 * torch.randn((50, p.shape[0]), generator=gen, device=device, dtype=dtype)
+    others = (d_star + noise).clamp(1e-6, 1 - 1e-6)
+    v_other = N.value_discrete(others, p.expand_as(others), q.expand_as(others))
+    worst = float((v_other - v_star).max())
+    assert worst <= EXACT.atol, failure(
+        CLAIM_D, device, dtype, "a perturbed D beats D*", worst, EXACT
+    )
+
+
+@pytest.mark.claim(CLAIM_D)
+@pytest.mark.dtypes("float64")
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_table_discriminator_trained_by_lbfgs_reaches_d_star(
+    device: str, dtype: torch.dtype, seed: int
+) -> None:
+    """A nonparametric (table) D = σ(θ) over K = 5 outcomes, ascending V with L-BFGS (strong
+    Wolfe), reaches p/(p+q) to 1e-6."""
+    gen = torch.Generator().manual_seed(seed)
+    p = torch.rand(5, generator=gen, dtype=dtype) + 0.05
+    q = torch.rand(5, generator=gen, dtype=dtype) + 0.05
+    p, q = (p / p.sum()).to(device), (q / q.sum()).to(device)
+    theta = torch.zeros(5, dtype=dtype, device=device, requires_grad=True)
+    opt = torch.optim.LBFGS(
+        [theta],
+        lr=1.0,
+        max_iter=200,
+        tolerance_grad=1e-14,
+        tolerance_change=1e-16,
+        line_search_fn="strong_wolfe",
+    )
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = -N.value_discrete(torch.sigmoid(theta), p, q)
+        loss.backward()  # type: ignore[no-untyped-call]
+        return loss
+
+    for _ in range(3):
+        opt.step(closure)  # type: ignore[no-untyped-call]
+    check_close(
+        torch.sigmoid(theta).detach(),
+        N.optimal_discriminator(p, q),
+        Tol(0.0, 1e-6),
+        CLAIM_D,
+        device,
+        f"L-BFGS table D (seed {seed}) vs D*",
+    )
+
+
+@pytest.mark.claim(CLAIM_D)
+@pytest.mark.dtypes("float64")
+@settings(deadline=None, max_examples=30)
+@given(mu=st.floats(-3.0, 3.0), x=hnp.arrays(np.float64, 7, elements=st.floats(-4.0, 4.0)))
+def test_gaussian_d_star_is_logistic(
+    device: str, dtype: torch.dtype, mu: float, x: np.ndarray[Any, Any]
+) -> None:
+    """For N(0,1) data against N(μ,1), D*(x) = σ(−μx + μ²/2): a logistic regression contains D*."""
+    xt = _t(x, device, dtype)
+
+    def pdf(m: float) -> torch.Tensor:
+        return torch.exp(-0.5 * (xt - m) ** 2) / math.sqrt(2 * math.pi)
+
+    d_star = N.optimal_discriminator(pdf(0.0), pdf(mu))
+    check_close(
+        d_star,
+        torch.sigmoid(-mu * xt + mu**2 / 2),
+        Tol(1e-12, 1e-12),
+        CLAIM_D,
+        device,
+        f"Gaussian D* (μ={mu}) is not σ(−μx + μ²/2)",
+    )
+
+
+@pytest.mark.claim(CLAIM_D)
+def test_zero_mass_points_and_gradients() -> None:
+    """Where p = q = 0, D* = ½ and V does not depend on D; gradcheck of V and D*."""
+    p = torch.tensor([0.5, 0.5, 0.0], dtype=torch.float64)
+    q = torch.tensor([0.25, 0.75, 0.0], dtype=torch.float64)
+    d = N.optimal_discriminator(p, q)
+    assert float(d[2]) == 0.5
+    d2 = d.clone()
+    d2[2] = 0.9
+    assert float(N.value_discrete(d, p, q)) == float(N.value_discrete(d2, p, q))
+    lp = torch.randn(4, dtype=torch.float64, requires_grad=True)
+    lq = torch.randn(4, dtype=torch.float64, requires_grad=True)
+    dd = torch.rand(4, dtype=torch.float64).clamp(0.1, 0.9).requires_grad_(True)
+
+    def v(lp: torch.Tensor, lq: torch.Tensor, dd: torch.Tensor) -> torch.Tensor:
+        return N.value_discrete(dd, torch.softmax(lp, 0), torch.softmax(lq, 0))
+
+    def ds(lp: torch.Tensor, lq: torch.Tensor) -> torch.Tensor:
+        return N.optimal_discriminator(torch.softmax(lp, 0), torch.softmax(lq, 0))
+
+    assert torch.autograd.gradcheck(v, (lp, lq, dd))
+    assert torch.autograd.gradcheck(ds, (lp, lq))
+
+
+@pytest.mark.claim(CLAIM_D)
+def test_closed_forms_refuse_bad_input() -> None:
+    p = torch.tensor([0.5, 0.5], dtype=torch.float64)
+    with pytest.raises(ValueError, match="p_data must sum to 1"):
+        N.value_discrete(p, torch.tensor([0.5, 0.6], dtype=torch.float64) * 0 + 0.6, p)
+    with pytest.raises(ValueError, match="p_g must sum to 1"):
+        N.jsd(p, torch.tensor([0.2, 0.2], dtype=torch.float64))
+    with pytest.raises(ValueError, match="non-negative"):
+        N.jsd(p, torch.tensor([1.5, -0.5], dtype=torch.float64))
+    with pytest.raises(ValueError, match="non-negative"):
+        N.optimal_discriminator(p, torch.tensor([0.1, -0.1], dtype=torch.float64))
+    with pytest.raises(ValueError, match="same shape"):
+        N.generator_criterion(p, torch.full((3,), 1 / 3, dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"d must hold discriminator outputs in \[0, 1\]"):
+        N.value_discrete(torch.tensor([0.5, 1.5], dtype=torch.float64), p, p)
+    with pytest.raises(TypeError, match="p_data must be a floating-point tensor"):
+        N.jsd(torch.tensor([1, 0]), p)
+    with pytest.raises(TypeError, match="p_g must have p_data's dtype"):
+        N.jsd(p, p.float())
+
+
+# =================================================================================================
+# gan.jsd
+# =================================================================================================
+
+
+@pytest.mark.claim(CLAIM_J)
+def test_sympy_value_at_d_star_is_2jsd_minus_log4() -> None:
+    """Pointwise, f(D*) = a log(2a/(a+b)) + b log(2b/(a+b)) − (a+b) log 2; summed over x with
+    Σa = Σb = 1 this is 2·JSD − log 4."""
+    assert _sympy_pointwise()["identity"] == 0, f"{CLAIM_J}: {_sympy_pointwise()['identity']}"
+
+
+@pytest.mark.claim(CLAIM_J)
+@pytest.mark.dtypes("float64")
+@settings(deadline=None)
+@given(pq=_pmf_pair())
+@example(pq=(np.array([0.25, 0.25, 0.5]), np.array([0.25, 0.25, 0.5])))
+def test_criterion_is_2jsd_minus_log4(
+    device: str, dtype: torch.dtype, pq: tuple[np.ndarray[Any, Any], ...]
+) -> None:
+    """C(G) = 2 JSD − log 4 (1e-12); JSD equals scipy's jensenshannon² (natural log);
+    0 ≤ JSD ≤ log 2; JSD(p, p) = 0 and C = −log 4 exactly when p_g = p_data."""
+    p, q = _t(pq[0], device, dtype), _t(pq[1], device, dtype)
+    c, j = N.generator_criterion(p, q), N.jsd(p, q)
+    check_close(c, 2 * j - LOG4, EXACT, CLAIM_J, device, "C(G) != 2 JSD − log 4")
+    v_star = N.value_discrete(N.optimal_discriminator(p, q), p, q)
+    check_close(c, v_star, EXACT, CLAIM_J, device, "C(G) != V(D*, G)")
+    ref = torch.tensor(jensenshannon(pq[0], pq[1]) ** 2, dtype=dtype, device=device)
+    check_close(j, ref, EXACT, CLAIM_J, device, "JSD != scipy jensenshannon²")
+    assert -EXACT.atol <= float(j) <= math.log(2) + EXACT.atol
+    check_close(
+        N.jsd(p, p), torch.zeros((), dtype=dtype, device=device), EXACT, CLAIM_J, device, "JSD(p,p)"
+    )
+    check_close(
+        N.generator_criterion(p, p),
+        torch.tensor(-LOG4, dtype=dtype, device=device),
+        EXACT,
+        CLAIM_J,
+        device,
+        "C at p_g = p_data",
+    )
+    if float(np.abs(pq[0] - pq[1]).max()) > 1e-3:  # p_g ≠ p_data: strictly above the minimum
+        assert float(j) > 0 and float(c) > -LOG4, failure(
+            CLAIM_J, device, dtype, "JSD = 0 for different distributions", float(j), "> 0"
+        )
+
+
+@pytest.mark.claim(CLAIM_J)
+@pytest.mark.dtypes("float64")
+@settings(deadline=None, max_examples=30)
+@given(k=st.integers(1, 5), seed=st.integers(0, 2**31 - 1))
+def test_disjoint_supports_give_a_constant_and_no_gradient(
+    device: str, dtype: torch.dtype, k: int, seed: int
+) -> None:
+    """p_data on outcomes 0..k−1, p_g = softmax(θ) on outcomes k..2k−1: C = 0 and JSD = log 2 for
+    every θ, and the generator's gradient ∂C/∂θ is exactly 0. On shared support it is not."""
+    gen = torch.Generator().manual_seed(seed)
+    p = torch.cat([torch.rand(k, generator=gen, dtype=dtype) + 0.1, torch.zeros(k, dtype=dtype)])
+    p = (p / p.sum()).to(device)
+    theta = torch.randn(k, generator=gen, dtype=dtype).to(device).requires_grad_(True)
+    q = torch.cat([torch.zeros(k, dtype=dtype, device=device), torch.softmax(theta, 0)])
+    c = N.generator_criterion(p, q)
+    (grad,) = torch.autograd.grad(c, theta, retain_graph=True)
+    assert (
+        float(c.detach()) == 0.0 and abs(float(N.jsd(p, q.detach())) - math.log(2)) <= EXACT.atol
+    ), failure(CLAIM_J, device, dtype, "disjoint supports: C ≠ 0 or JSD ≠ log 2", float(c), "exact")
+    assert float(grad.abs().max()) == 0.0, failure(
+        CLAIM_J,
+        device,
+        dtype,
+        "the generator gets a gradient on disjoint supports",
+        float(grad.abs().max()),
+        "exactly 0",
+    )
+    # Control: move half of p's mass onto the generator's support; now the gradient is not 0.
+    shared = 0.5 * p + 0.5 * torch.cat(
+        [
+            torch.zeros(k, dtype=dtype, device=device),
+            torch.full((k,), 1 / k, dtype=dtype, device=device),
+        ]
+    )
+    (g2,) = torch.autograd.grad(N.generator_criterion(shared, q), theta)
+    if k > 1:
+        assert float(g2.abs().max()) > 1e-6, f"{CLAIM_J}: control gradient vanished too"
+
+
+@pytest.mark.claim(CLAIM_J)
+def test_jsd_gradients() -> None:
+    """gradcheck of JSD and C(G) through softmax parametrizations (float64)."""
+    lp = torch.randn(5, dtype=torch.float64, requires_grad=True)
+    lq = torch.randn(5, dtype=torch.float64, requires_grad=True)
+
+    def f(lp: torch.Tensor, lq: torch.Tensor) -> torch.Tensor:
+        p, q = torch.softmax(lp, 0), torch.softmax(lq, 0)
+        return torch.stack([N.jsd(p, q), N.generator_criterion(p, q), N.kl_divergence(p, q)])
+
+    assert torch.autograd.gradcheck(f, (lp, lq))
+
+
+# =================================================================================================
+# gan.learns-1d
+# =================================================================================================
+
+MU, SIGMA = 2.0, 0.5  # the target N(μ, σ²); the generator starts at N(0, 1)
+COPIES = 64  # seeds, trained as one batch
+STEPS, BATCH, LR, HIDDEN = 1500, 64, 1e-2, 16
+TOL_MEAN = 0.25  # |mean − μ| ≤ 0.25 σ
+TOL_SD = 0.25  # |sd/σ − 1| ≤ 0.25
+MIN_SUCCESS = 40  # of COPIES seeds must meet both tolerances
+#: An offline study (seeds 0 and 1 of the batch, 128 runs of this configuration) succeeded in 122;
+#: the one-sided 99.9% Clopper–Pearson lower bound on the per-seed success rate:
+STUDY_SUCCESS, STUDY_RUNS = 122, 128
+P_LOW = float(beta_dist.ppf(1e-3, STUDY_SUCCESS, STUDY_RUNS - STUDY_SUCCESS + 1))
+#: P(fewer than MIN_SUCCESS successes of COPIES) if each seed succeeds with probability P_LOW.
+FALSE_FAILURE = float(binom.cdf(MIN_SUCCESS - 1, COPIES, P_LOW))
+EVAL_SAMPLES = 1 << 14
+
+
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    """Tiny kernels: on a loaded machine extra threads only contend (minutes instead of
+    seconds), so training runs on one thread."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+@functools.cache
+def _trained() -> tuple[N.Generator, N.Discriminator, torch.Tensor, torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(2026)
+    g = N.Generator(COPIES, generator=gen, dtype=torch.float32)
+    d = N.Discriminator(COPIES, hidden=(HIDDEN,), generator=gen, dtype=torch.float32)
+
+    def data(n: int, rng: torch.Generator) -> torch.Tensor:
+        return MU + SIGMA * torch.randn((COPIES, n, 1), generator=rng)
+
+    with _one_thread():
+        N.train_gan(g, d, data, steps=STEPS, batch_size=BATCH, generator=gen, lr=LR)
+    with torch.no_grad():
+        x = g(torch.randn((COPIES, EVAL_SAMPLES, 1), generator=gen))
+    return g, d, x, x.mean(dim=(1, 2)), x.std(dim=(1, 2))
+
+
+@pytest.mark.claim(CLAIM_L)
+def test_gan_learns_mean_and_spread(evidence: Any) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    _, d, x, mean, sd = _trained()
+    err_mean = (mean - MU).abs() / SIGMA
+    err_sd = (sd / SIGMA - 1).abs()
+    ok = (err_mean <= TOL_MEAN) & (err_sd <= TOL_SD)
+    successes = int(ok.sum())
+    evidence.value("successes", successes)
+    evidence.value("copies", COPIES)
+    evidence.value("median_mean_error_sigmas", float(err_mean.median()))
+    evidence.value("median_sd_rel_error", float(err_sd.median()))
+    evidence.value("p_low", P_LOW)
+    evidence.value("false_failure", FALSE_FAILURE)
+    assert FALSE_FAILURE <= 1e-6
+    # the page prints these: p_low, the bound, and the expected failures (study rate, p_low)
+    assert f"{P_LOW:.3f}" == "0.865" and f"{FALSE_FAILURE:.1e}" == "3.1e-07"
+    fails_study = COPIES * (STUDY_RUNS - STUDY_SUCCESS) / STUDY_RUNS
+    fails_low = COPIES * (1 - P_LOW)
+    assert round(fails_study) == 3 and round(fails_low) == 9
+    assert 2 * fails_low <= COPIES - MIN_SUCCESS
+    # The figure: the median seed's generated density against the target.
+    i = int(torch.argsort(err_mean + err_sd)[COPIES // 2])
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    grid = torch.linspace(MU - 4 * SIGMA, MU + 4 * SIGMA, 400)
+    ax.hist(x[i, :, 0].numpy(), bins=80, density=True, alpha=0.5, label=f"G(z), seed {i} (median)")
+    pdf = torch.exp(-0.5 * ((grid - MU) / SIGMA) ** 2) / (SIGMA * math.sqrt(2 * math.pi))
+    ax.plot(grid.numpy(), pdf.numpy(), "k", label=f"target N({MU}, {SIGMA}²)")
+    with torch.no_grad():
+        logits = d(grid.reshape(1, -1, 1).expand(COPIES, -1, 1))[i, :, 0]
+    ax.plot(grid.numpy(), torch.sigmoid(logits).numpy(), "r--", label="D(x) after training")
+    ax.set_xlabel("x")
+    ax.legend(fontsize=8)
+    ax.set_title(f"{successes} of {COPIES} seeds within tolerance")
+    evidence.figure(fig, "gan-learns-1d")
+    plt.close(fig)
+    assert successes >= MIN_SUCCESS, failure(
+        CLAIM_L,
+        "cpu",
+        "float32",
+        f"only {successes} of {COPIES} seeds learned N({MU}, {SIGMA}²)",
+        float(COPIES - successes),
+        f"at most {COPIES - MIN_SUCCESS} failures",
+    )
+
+
+@pytest.mark.claim(CLAIM_L)
+@pytest.mark.dtypes("float32", "float64")
+def test_value_function_matches_bce_with_logits(device: str, dtype: torch.dtype) -> None:
+    """V from logits = −(BCE-with-logits(ℓ_real, 1) + BCE-with-logits(ℓ_fake, 0)) per copy, and
+    log_sigmoid = F.logsigmoid, including large |ℓ|; gradients agree too."""
+    import torch.nn.functional as F
+
+    gen = torch.Generator().manual_seed(3)
+    real = (
+        (20 * torch.randn((3, 50, 1), generator=gen, dtype=dtype)).to(device).requires_grad_(True)
+    )
+    fake = (
+        (20 * torch.randn((3, 50, 1), generator=gen, dtype=dtype)).to(device).requires_grad_(True)
+    )
+    v = N.value_function(real, fake)
+    bce = F.binary_cross_entropy_with_logits
+    ref = torch.stack(
+        [
+            -(bce(real[i], torch.ones_like(real[i])) + bce(fake[i], torch.zeros_like(fake[i])))
+            for i in range(3)
+        ]
+    )
+    t = Tol(rtol=1e-5, atol=1e-5) if dtype == torch.float32 else Tol(1e-12, 1e-12)
+    check_close(v, ref, t, CLAIM_L, device, "V from logits vs BCE with logits")
+    g1 = torch.autograd.grad(v.sum(), (real, fake))
+    g2 = torch.autograd.grad(ref.sum(), (real, fake))
+    for a, b in zip(g1, g2, strict=True):
+        check_close(a, b, t, CLAIM_L, device, "gradient of V")
+    z = torch.linspace(-60, 60, 241, dtype=dtype, device=device)
+    check_close(
+        N.log_sigmoid(z), F.logsigmoid(z), t, CLAIM_L, device, "log_sigmoid vs F.logsigmoid"
+    )
+
+
+@pytest.mark.claim(CLAIM_L)
+def test_discriminator_ascends_v() -> None:
+    """In the first 40 rounds against the N(0, 1) generator, the discriminator's batch V rises
+    above −log 4 (chance) in every one of 8 copies: D ascends V."""
+    gen = torch.Generator().manual_seed(11)
+    g = N.Generator(8, generator=gen, dtype=torch.float64)
+    d = N.Discriminator(8, hidden=(HIDDEN,), generator=gen, dtype=torch.float64)
+
+    def data(n: int, rng: torch.Generator) -> torch.Tensor:
+        return MU + SIGMA * torch.randn((8, n, 1), generator=rng, dtype=torch.float64)
+
+    with _one_thread():
+        hist = N.train_gan(
+            g, d, data, steps=40, batch_size=BATCH, generator=gen, lr=LR, decay=False
+        )
+    late = torch.stack(hist.value[25:]).mean(0)
+    assert bool((late > -LOG4 + 0.1).all()), (
+        f"{CLAIM_L}: V stayed at {late.tolist()} (−log 4 = {-LOG4:.3f})"
+    )
+
+
+@pytest.mark.claim(CLAIM_L)
+def test_copies_train_independently() -> None:
+    """Changing copy 1's data leaves copy 0's trained parameters exactly as they were: the seeds
+    of the batch are independent runs."""
+
+    def run(shift: float) -> list[torch.Tensor]:
+        gen = torch.Generator().manual_seed(5)
+        g = N.Generator(2, hidden=(3,), generator=gen, dtype=torch.float64)
+        d = N.Discriminator(2, hidden=(4,), generator=gen, dtype=torch.float64)
+
+        def data(n: int, rng: torch.Generator) -> torch.Tensor:
+            x = torch.randn((2, n, 1), generator=rng, dtype=torch.float64)
+            return x + torch.tensor([1.0, shift], dtype=torch.float64).reshape(2, 1, 1)
+
+        N.train_gan(g, d, data, steps=20, batch_size=8, generator=gen, lr=1e-2)
+        return [p.detach().clone() for p in (*g.parameters(), *d.parameters())]
+
+    a, b = run(1.0), run(-3.0)
+    for pa, pb in zip(a, b, strict=True):
+        assert torch.equal(pa[0], pb[0]), f"{CLAIM_L}: copy 0 changed when copy 1's data changed"
+    assert any(not torch.equal(pa[1], pb[1]) for pa, pb in zip(a, b, strict=True))
+
+
+@pytest.mark.claim(CLAIM_L)
+def test_training_refuses_bad_arguments() -> None:
+    g, d = N.Generator(2), N.Discriminator(3)
+    gen = torch.Generator().manual_seed(0)
+
+    def data(n: int, rng: torch.Generator) -> torch.Tensor:
+        return torch.zeros(2, n, 1)
+
+    with pytest.raises(ValueError, match="copies"):
+        N.train_gan(g, d, data, steps=1, batch_size=4, generator=gen)
+    with pytest.raises(ValueError, match="steps"):
+        N.train_gan(g, N.Discriminator(2), data, steps=0, batch_size=4, generator=gen)
+    with pytest.raises(ValueError, match="lr"):
+        N.train_gan(g, N.Discriminator(2), data, steps=1, batch_size=4, generator=gen, lr=-1.0)
+    with pytest.raises(TypeError, match="generator"):
+        N.train_gan(g, N.Discriminator(2), data, steps=1, batch_size=4, generator=None)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="x must have shape"):
+        d(torch.zeros(2, 4, 1))
+    with pytest.raises(ValueError, match="real_logits and fake_logits"):
+        N.value_function(torch.zeros(3), torch.zeros(3))
