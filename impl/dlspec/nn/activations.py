@@ -39,10 +39,12 @@ __all__ = [
 def sigmoid(z: Tensor) -> Tensor:
     """`σ(z) = 1 / (1 + e^{−z})`, finite for every finite `z` (no `exp` of a positive number)."""
     check_float_tensor(z, "z")
-    e = torch.exp(-z.abs())  # e^{−|z|} ∈ (0, 1]
-    return torch.where(
-        z >= 0, 1.0 / (1.0 + e), e / (1.0 + e)
-    )  # z ≥ 0: 1/(1+e^{−z}); else e^z/(1+e^z)
+    pos = z >= 0
+    # Each branch sees only the arguments it is used for (0 elsewhere), so neither exponent is
+    # positive; unlike e^{−|z|}, whose autograd derivative at z = 0 is 0, this keeps σ′(0) = ¼.
+    e_pos = torch.exp(-torch.where(pos, z, 0.0))  # e^{−z} ∈ (0, 1] where z ≥ 0
+    e_neg = torch.exp(torch.where(pos, 0.0, z))  # e^{z} ∈ (0, 1) where z < 0
+    return torch.where(pos, 1.0 / (1.0 + e_pos), e_neg / (1.0 + e_neg))
 
 
 def tanh(z: Tensor) -> Tensor:
