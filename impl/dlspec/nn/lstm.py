@@ -145,10 +145,10 @@ class LSTM(nn.Module):
             c = check_state(state[1], "c0", x, hs)
         # W_ih x_t + b_ih + b_hh for every t at once: one (B·T, D) × (D, 4H) matmul.
         drive = input_drive(x, self.weight_ih, self.bias_ih + self.bias_hh)
-        w_t = self.weight_hh.mT
+        w_t = self.weight_hh.mT.contiguous()  # see input_drive: a contiguous Wᵀ, once per run
         out: list[list[Tensor]] = [[] for _ in range(6 if keep_gates else 1)]
-        for t in range(x.shape[-2]):
-            z = drive[..., t, :] + h @ w_t  # z_t: one fused gate matmul (B, 4H)
+        for d_t in drive.unbind(dim=-2):  # unbind: a backward linear in T (see rnn.py)
+            z = d_t + h @ w_t  # z_t: one fused gate matmul (B, 4H)
             a = sigmoid(z * self.gate_scale)  # σ(z_i), σ(z_f), σ(2 z_g), σ(z_o)
             i, f, g2, o = a.split(hs, dim=-1)  # order i, f, g, o
             g = 2.0 * g2 - 1.0  # g_t = tanh(z_g) = 2σ(2 z_g) − 1
