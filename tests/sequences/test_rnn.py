@@ -115,7 +115,11 @@ def test_rnn_equals_torch_forward_and_backward(
     names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
     mine = _grads(out, probe, leaves + [getattr(layer, n) for n in names])
     theirs = _grads(ref, probe, leaves + [getattr(oracle, f"{n}_l0") for n in names])
-    labels = ["x", "s0", "U", "W", "b_ih", "b_hh"][-len(mine) :] if with_s0 else ["x", "U", "W", "b_ih", "b_hh"]
+    labels = (
+        ["x", "s0", "U", "W", "b_ih", "b_hh"][-len(mine) :]
+        if with_s0
+        else ["x", "U", "W", "b_ih", "b_hh"]
+    )
     for name, a, e in zip(labels, mine, theirs, strict=True):
         check_close(a, e, EXACT, CLAIM_TORCH, device, f"gradient with respect to {name}")
     # Export: our weights in a torch.nn.RNN compute the same.
@@ -152,7 +156,9 @@ def test_ensemble_members_are_independent_layers(device: str, dtype: torch.dtype
     out, _ = ens(x)
     for k in range(3):
         one = RNN_IMPL(2, 3, device=device, dtype=dtype)
-        _set(one, **{n: getattr(ens, n)[k] for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")})
+        _set(
+            one, **{n: getattr(ens, n)[k] for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
+        )
         check_close(out[k], one(x[k])[0], EXACT, CLAIM_TORCH, device, f"ensemble member {k}")
 
 
@@ -196,8 +202,15 @@ def test_jacobian_below_bound(
 @pytest.mark.claim(CLAIM_VANISH)
 @pytest.mark.dtypes("float64")
 @settings(deadline=None, max_examples=10)
-@given(n=st.integers(1, 8), steps=st.integers(1, 60), c=st.floats(0.1, 0.99), seed=st.integers(0, 2**31 - 1))
-def test_bound_is_attained(device: str, dtype: torch.dtype, n: int, steps: int, c: float, seed: int) -> None:
+@given(
+    n=st.integers(1, 8),
+    steps=st.integers(1, 60),
+    c=st.floats(0.1, 0.99),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_bound_is_attained(
+    device: str, dtype: torch.dtype, n: int, steps: int, c: float, seed: int
+) -> None:
     """Tight: W = cQ (tanh), zero input and bias, s_0 = 0 stay at 0 where tanh′ = 1: ‖J_T‖ = c^T."""
     g = _gen(seed)
     layer = RNN_IMPL(1, n, device=device, dtype=dtype)
@@ -206,7 +219,9 @@ def test_bound_is_attained(device: str, dtype: torch.dtype, n: int, steps: int, 
     x = torch.zeros(1, steps, 1, dtype=dtype, device=device)
     norm = float(_spec2(state_jacobian(layer, x, torch.zeros(1, n, dtype=dtype, device=device))))
     err = abs(norm / c**steps - 1)
-    assert err <= 1e-10, failure(CLAIM_VANISH, device, dtype, "‖J_T‖ ≠ c^T at the fixed point", err, "1e-10")
+    assert err <= 1e-10, failure(
+        CLAIM_VANISH, device, dtype, "‖J_T‖ ≠ c^T at the fixed point", err, "1e-10"
+    )
 
 
 # =================================================================================================
@@ -239,7 +254,9 @@ def test_linear_rnn_jacobian_is_rho_power(
     jac = state_jacobian(layer, x, s0)
     sv = torch.linalg.svdvals(jac)
     err = float((sv / rho**steps - 1).abs().max())
-    assert err <= 1e-10, failure(CLAIM_EXPLODE, device, dtype, "singular values of J_T ≠ ρ^T", err, "rtol 1e-10")
+    assert err <= 1e-10, failure(
+        CLAIM_EXPLODE, device, dtype, "singular values of J_T ≠ ρ^T", err, "rtol 1e-10"
+    )
     expected = torch.linalg.matrix_power(rho * q, steps).to(device).expand_as(jac)
     check_close(jac, expected, Tol(1e-10, 1e-12 * rho**steps), CLAIM_EXPLODE, device, "J_T = W^T")
 
@@ -272,11 +289,15 @@ def test_figure_jacobian_norm_against_steps(device: str, dtype: torch.dtype, evi
     curves["LSTM dc_T/dc_0, b_f = 3"] = _spec2(jac).tolist()
     tanh_curve = curves["tanh RNN, σ_max(W) = 0.9"]
     assert all(v <= 0.9**t * (1 + BOUND_SLACK) for v, t in zip(tanh_curve, steps, strict=True)), (
-        failure(CLAIM_VANISH, device, dtype, "figure's tanh curve above 0.9^T", max(tanh_curve), "0.9^T")
+        failure(
+            CLAIM_VANISH, device, dtype, "figure's tanh curve above 0.9^T", max(tanh_curve), "0.9^T"
+        )
     )
     grow = curves["linear RNN, W = 1.1·Q"]
     err = abs(grow[-1] / 1.1**t_max - 1)
-    assert err <= 1e-10, failure(CLAIM_EXPLODE, device, dtype, "figure: ‖J_60‖ ≠ 1.1^60", err, "1e-10")
+    assert err <= 1e-10, failure(
+        CLAIM_EXPLODE, device, dtype, "figure: ‖J_60‖ ≠ 1.1^60", err, "1e-10"
+    )
     evidence.value("linear_rho_1.1_T60", grow[-1])
     evidence.value("tanh_0.9_T60", tanh_curve[-1])
     evidence.value("lstm_bf3_T60", curves["LSTM dc_T/dc_0, b_f = 3"][-1])
@@ -311,17 +332,27 @@ def _saturated_product(h0: float, steps: int) -> float:
 @pytest.mark.claim(CLAIM_ONE_SIDED)
 @pytest.mark.dtypes("float64")
 @pytest.mark.parametrize("n", [1, 3])
-def test_saturated_three_identity_vanishes(device: str, dtype: torch.dtype, n: int, evidence: Any) -> None:
-    """W = 3I (σ_max = 3 > 1/γ = 1), tanh, zero input, h_0 = 1: J_30 = 3.3e-46·I; h_0 = 0: 3^30·I."""
+def test_saturated_three_identity_vanishes(
+    device: str, dtype: torch.dtype, n: int, evidence: Any
+) -> None:
+    """W = 3I (σ_max = 3 > 1/γ), tanh, zero input, h_0 = 1: J_30 = 3.3e-46·I; h_0 = 0: 3^30·I."""
     layer = RNN_IMPL(1, n, device=device, dtype=dtype)
     zero = torch.zeros(n, dtype=dtype, device=device)
-    _set(layer, weight_hh=3.0 * torch.eye(n, dtype=dtype, device=device), weight_ih=torch.zeros(n, 1, dtype=dtype, device=device), bias_ih=zero, bias_hh=zero)
+    _set(
+        layer,
+        weight_hh=3.0 * torch.eye(n, dtype=dtype, device=device),
+        weight_ih=torch.zeros(n, 1, dtype=dtype, device=device),
+        bias_ih=zero,
+        bias_hh=zero,
+    )
     x = torch.randn(1, 30, 1, generator=_gen(0), dtype=dtype).to(device)  # ignored: U = 0
     eye = torch.eye(n, dtype=dtype, device=device)[None]
     sat = state_jacobian(layer, x, torch.ones(1, n, dtype=dtype, device=device))
     expected = _saturated_product(1.0, 30)
     check_close(sat, expected * eye, Tol(1e-10, 0.0), CLAIM_ONE_SIDED, device, "J_30 from h_0 = 1")
-    assert 3.3e-46 <= expected <= 3.4e-46, failure(CLAIM_ONE_SIDED, device, dtype, "printed 3.3e-46", expected, "[3.3e-46, 3.4e-46]")
+    assert 3.3e-46 <= expected <= 3.4e-46, failure(
+        CLAIM_ONE_SIDED, device, dtype, "printed 3.3e-46", expected, "[3.3e-46, 3.4e-46]"
+    )
     lin = state_jacobian(layer, x, torch.zeros(1, n, dtype=dtype, device=device))
     check_close(lin, 3.0**30 * eye, EXACT, CLAIM_ONE_SIDED, device, "J_30 = 3^30 I from h_0 = 0")
     evidence.value("saturated_J30", expected)
@@ -330,7 +361,9 @@ def test_saturated_three_identity_vanishes(device: str, dtype: torch.dtype, n: i
     for _ in range(30):
         prod *= 3.0 * (1.0 - math.tanh(xs) ** 2)
         xs = 3.0 * math.tanh(xs)
-    assert 6.2e-44 <= prod <= 6.3e-44, failure(CLAIM_ONE_SIDED, device, dtype, "printed 6.2e-44", prod, "[6.2e-44, 6.3e-44]")
+    assert 6.2e-44 <= prod <= 6.3e-44, failure(
+        CLAIM_ONE_SIDED, device, dtype, "printed 6.2e-44", prod, "[6.2e-44, 6.3e-44]"
+    )
 
 
 @pytest.mark.claim(CLAIM_ONE_SIDED)
@@ -344,11 +377,15 @@ def test_non_normal_linear_rnn_vanishes(device: str, dtype: torch.dtype) -> None
     x = torch.randn(1, 60, 1, generator=_gen(2), dtype=dtype).to(device)
     s0 = torch.randn(1, 2, generator=_gen(3), dtype=dtype).to(device)
     smax = float(_spec2(w))
-    assert 10.02 <= smax <= 10.03, failure(CLAIM_ONE_SIDED, device, dtype, "σ_max", smax, "[10.02, 10.03]")
+    assert 10.02 <= smax <= 10.03, failure(
+        CLAIM_ONE_SIDED, device, dtype, "σ_max", smax, "[10.02, 10.03]"
+    )
     norms = []
     for k in (5, 60):
         jac = state_jacobian(layer, x[:, :k], s0)[0]
-        closed = torch.tensor([[0.5**k, 10 * k * 0.5 ** (k - 1)], [0.0, 0.5**k]], dtype=dtype, device=device)
+        closed = torch.tensor(
+            [[0.5**k, 10 * k * 0.5 ** (k - 1)], [0.0, 0.5**k]], dtype=dtype, device=device
+        )
         check_close(jac, closed, EXACT, CLAIM_ONE_SIDED, device, f"J_{k} = W^{k} (closed form)")
         norms.append(float(_spec2(jac)))
     assert 3.12 <= norms[0] <= 3.13 and 1.0e-15 <= norms[1] <= 1.05e-15, failure(
@@ -368,11 +405,31 @@ def test_bad_input_is_refused(device: str, dtype: torch.dtype) -> None:
     x = torch.zeros(4, 5, 2, dtype=dtype, device=device)
     cases: list[tuple[Any, type[Exception], str]] = [
         (lambda: layer(torch.zeros(4, 0, 2, dtype=dtype, device=device)), ValueError, "length 0"),
-        (lambda: layer(torch.zeros(4, 5, 3, dtype=dtype, device=device)), ValueError, "x must have shape"),
-        (lambda: layer(torch.zeros(5, 2, dtype=dtype, device=device)), ValueError, "x must have shape"),
-        (lambda: layer(x, torch.zeros(4, 2, dtype=dtype, device=device)), ValueError, "s0 must have shape"),
-        (lambda: layer(x, torch.zeros(1, 4, 3, dtype=dtype, device=device)), ValueError, "s0 must have shape"),
-        (lambda: layer(x, torch.zeros(4, 3, dtype=dtype, device="meta")), ValueError, "s0 must be on"),
+        (
+            lambda: layer(torch.zeros(4, 5, 3, dtype=dtype, device=device)),
+            ValueError,
+            "x must have shape",
+        ),
+        (
+            lambda: layer(torch.zeros(5, 2, dtype=dtype, device=device)),
+            ValueError,
+            "x must have shape",
+        ),
+        (
+            lambda: layer(x, torch.zeros(4, 2, dtype=dtype, device=device)),
+            ValueError,
+            "s0 must have shape",
+        ),
+        (
+            lambda: layer(x, torch.zeros(1, 4, 3, dtype=dtype, device=device)),
+            ValueError,
+            "s0 must have shape",
+        ),
+        (
+            lambda: layer(x, torch.zeros(4, 3, dtype=dtype, device="meta")),
+            ValueError,
+            "s0 must be on",
+        ),
         (lambda: layer(x.float()), TypeError, "x must have the layer's dtype"),
         (lambda: layer(x.to("meta")), ValueError, "x must be on the layer's device"),
         (lambda: RNN_IMPL(2, 3, nonlinearity="relu"), ValueError, "nonlinearity must be one of"),

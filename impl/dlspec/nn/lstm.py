@@ -146,11 +146,12 @@ class LSTM(nn.Module):
         # W_ih x_t + b_ih + b_hh for every t at once: one (B·T, D) × (D, 4H) matmul.
         drive = input_drive(x, self.weight_ih, self.bias_ih + self.bias_hh)
         w_t = self.weight_hh.mT.contiguous()  # see input_drive: a contiguous Wᵀ, once per run
+        scale: Tensor = self.gate_scale  # type: ignore[assignment]
         out: list[list[Tensor]] = [[] for _ in range(6 if keep_gates else 1)]
         for d_t in drive.unbind(dim=-2):  # unbind: a backward linear in T (see rnn.py)
             z = d_t + h @ w_t  # z_t: one fused gate matmul (B, 4H)
-            a = sigmoid(z * self.gate_scale)  # σ(z_i), σ(z_f), σ(2 z_g), σ(z_o)
-            i, f, g2, o = a.split(hs, dim=-1)  # order i, f, g, o
+            a = sigmoid(z * scale)  # σ(z_i), σ(z_f), σ(2 z_g), σ(z_o)
+            i, f, g2, o = torch.split(a, hs, dim=-1)  # order i, f, g, o
             g = 2.0 * g2 - 1.0  # g_t = tanh(z_g) = 2σ(2 z_g) − 1
             c = f * c + i * g  # c_t = f_t ⊙ c_{t−1} + i_t ⊙ g_t
             h = o * tanh(c)  # h_t = o_t ⊙ tanh(c_t)

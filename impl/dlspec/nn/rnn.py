@@ -51,6 +51,7 @@ def check_sequence(x: Any, input_size: int, ref: Tensor, lead: tuple[int, ...] =
     on `ref`'s device and with `ref`'s dtype (`ref` is a weight of the layer; `lead` is
     `(M,)` for an ensemble of `M` layers, else `()`)."""
     x = check_float_tensor(x, "x")
+    assert isinstance(x, Tensor)
     k = len(lead)
     want = f"({'models, ' if k else ''}batch, steps, {input_size})"
     if x.dim() != 3 + k or x.shape[-1] != input_size or tuple(x.shape[:k]) != lead:
@@ -70,6 +71,7 @@ def check_state(s: Any, name: str, x: Tensor, hidden_size: int) -> Tensor:
     """An initial state: a `(*lead, B, hidden_size)` floating tensor (`x`'s leading and batch
     dimensions) on `x`'s device, with its dtype."""
     s = check_float_tensor(s, name)
+    assert isinstance(s, Tensor)
     want = (*x.shape[:-2], hidden_size)
     if tuple(s.shape) != want:
         raise ValueError(
@@ -126,8 +128,8 @@ def input_drive(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
     flat = x.flatten(-3, -2)  # (*lead, B·T, D)
     # A contiguous Wᵀ: float32 batched matmul with a transposed operand takes a slow path on CPU
     # (about 1000× slower for (16, 256, 8) × (16, 8, 8) in torch 2.13).
-    drive = flat @ weight.mT.contiguous() + bias.unsqueeze(-2)  # (*lead, B·T, K)
-    return drive.unflatten(-2, x.shape[-3:-1])
+    drive: Tensor = flat @ weight.mT.contiguous() + bias.unsqueeze(-2)  # (*lead, B·T, K)
+    return drive.reshape(*x.shape[:-1], drive.shape[-1])  # (*lead, B, T, K)
 
 
 class RNN(nn.Module):

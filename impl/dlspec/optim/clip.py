@@ -60,7 +60,8 @@ def _grads(parameters: Any) -> list[Tensor]:
         params = list(parameters)
     else:
         raise TypeError(
-            f"parameters must be a tensor or an iterable of tensors, got {type(parameters).__name__}"
+            "parameters must be a tensor or an iterable of tensors, "
+            f"got {type(parameters).__name__}"
         )
     grads = []
     for k, p in enumerate(params):
@@ -93,7 +94,8 @@ def global_norm(grads: list[Tensor]) -> Tensor:
     if not grads:
         return torch.zeros(())
     per_tensor = torch.stack([torch.linalg.vector_norm(g) for g in grads])  # ‖g_k‖
-    return torch.linalg.vector_norm(per_tensor)  # ‖(‖g_1‖, …, ‖g_K‖)‖ = ‖g‖
+    norm: Tensor = torch.linalg.vector_norm(per_tensor)  # ‖(‖g_1‖, …, ‖g_K‖)‖ = ‖g‖
+    return norm
 
 
 def _raise_if_nonfinite(norm: Tensor, nonfinite: str) -> None:
