@@ -265,8 +265,10 @@ def test_forget_bias_five_keeps_gradient_over_100_steps(
 # =================================================================================================
 
 CLAIM_DIRECT = "lstm.direct-path-only"
-#: Relative Frobenius gap demanded between dc_T/dc_0 and diag(Π f_t) (the audit measured ≥ 0.147).
-DIRECT_GAP = 0.05
+#: Relative Frobenius gap demanded between dc_T/dc_0 and diag(Π f_t): far above rounding (1e-15)
+#: and below every gap seen; hypothesis found draws as close as 0.037 at T = 2, so no fixed
+#: fraction such as the audit's 0.05 holds for all draws.
+DIRECT_GAP = 1e-6
 
 
 @pytest.mark.claim(CLAIM_DIRECT)
@@ -276,7 +278,7 @@ DIRECT_GAP = 0.05
 def test_full_jacobian_differs_from_direct_path(
     device: str, dtype: torch.dtype, steps: int, h: int, seed: int
 ) -> None:
-    """W_hh drawn N(0, 1): ‖dc_T/dc_0 − diag(Π f_t)‖_F > 0.05 ‖diag(Π f_t)‖_F for T ≥ 2."""
+    """W_hh drawn N(0, 1): ‖dc_T/dc_0 − diag(Π f_t)‖_F > 1e-6 ‖diag(Π f_t)‖_F for T ≥ 2."""
     g = _gen(seed)
     layer = LSTM_IMPL(2, h, generator=g, device=device, dtype=dtype)
     _set(
@@ -349,7 +351,7 @@ def test_lstm_gradient_explodes_while_forget_product_vanishes(
     assert err <= 1e-10, failure(
         CLAIM_EXPLODE, device, dtype, f"dc_T/dc_0 ≠ 0.5·3^(T−1) at T={steps}", err, "rtol 1e-10"
     )
-    direct = float(forget_product(layer, x, zero, zero))
+    direct = float(forget_product(layer, x, zero, zero).detach())
     assert direct == 0.5**steps, failure(
         CLAIM_EXPLODE, device, dtype, "Π f_t ≠ 0.5^T", abs(direct - 0.5**steps), "exact"
     )
