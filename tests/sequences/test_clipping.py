@@ -1,0 +1,470 @@
+"""Tests of spec/sequences/clipping.md: gradient clipping by value and by global norm.
+
+Notation as on the page: ``g`` is all gradients concatenated, ``‖g‖`` its Euclidean norm, ``c``
+the threshold. The clipping functions are reached through the ``CLIP`` seam; the oracles are
+``torch.nn.utils.clip_grad_value_`` and ``clip_grad_norm_``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from dlspec.optim import clip as C
+from tests.tolerances import EXACT, check_close, failure
+
+#: The seam: a module with clip_by_value, clip_by_norm and TORCH_EPS.
+CLIP: Any = C
+
+F64 = torch.float64
+
+
+@st.composite
+def _grad_lists(draw: st.DrawFn) -> list[np.ndarray[Any, Any]]:
+    k = draw(st.integers(1, 4))
+    scale = draw(st.sampled_from([1e-3, 1.0, 100.0]))
+    arrays = [
+        draw(
+            hnp.arrays(
+                np.float64,
+                hnp.array_shapes(min_dims=1, max_dims=2, max_side=4),
+                elements=st.floats(-10, 10, allow_nan=False, allow_subnormal=False),
+            )
+        )
+        for _ in range(k)
+    ]
+    return [a * scale for a in arrays]
+
+
+def _params(arrays: list[Any], device: str, dtype: torch.dtype) -> list[torch.Tensor]:
+    out = []
+    for a in arrays:
+        p = torch.zeros(np.shape(a), dtype=dtype, device=device, requires_grad=True)
+        p.grad = torch.tensor(np.asarray(a, dtype=np.float64)).to(
+            device=device, dtype=dtype
+        )  # a copy
+        out.append(p)
+    return out
+
+
+def _flat(params: list[torch.Tensor]) -> torch.Tensor:
+    return torch.cat([p.grad.reshape(-1) for p in params if p.grad is not None])
+
+
+thresholds = st.floats(1e-3, 10.0, allow_nan=False)
+
+
+# =================================================================================================
+# clip.by-value
+# =================================================================================================
+
+CLAIM_VALUE = "clip.by-value"
+
+
+@pytest.mark.claim(CLAIM_VALUE)
+@pytest.mark.dtypes("float64")
+@settings(deadline=None, max_examples=60)
+@given(arrays=_grad_lists(), c=thresholds)
+@example(arrays=[np.array([10.0, 1.0])], c=1.0)
+def test_value_clip_properties_and_oracle(
+    device: str, dtype: torch.dtype, arrays: list[Any], c: float
+) -> None:
+    """|g_i| ≤ c, signs kept, entries in [−c, c] unchanged, ⟨clip(g), g⟩ > 0; = clip_grad_value_."""
+    mine, ref = _params(arrays, device, dtype), _params(arrays, device, dtype)
+    g = _flat(mine).clone()
+    norm = CLIP.clip_by_value(mine, c)
+    torch.nn.utils.clip_grad_value_(ref, c)
+    new = _flat(mine)
+    assert torch.equal(new, _flat(ref)), failure(
+        CLAIM_VALUE,
+        device,
+        dtype,
+        "differs from clip_grad_value_",
+        float((new - _flat(ref)).abs().max()),
+        "exact",
+    )
+    check_close(
+        norm, torch.linalg.vector_norm(g), EXACT, CLAIM_VALUE, device, "returned pre-clip norm"
+    )
+    assert float(new.abs().max()) <= c, failure(
+        CLAIM_VALUE, device, dtype, "|g_i| > c", float(new.abs().max()), f"c={c}"
+    )
+    assert torch.equal(torch.sign(new), torch.sign(g)), failure(
+        CLAIM_VALUE, device, dtype, "a sign changed", 1.0, "exact"
+    )
+    inside = g.abs() <= c
+    assert torch.equal(new[inside], g[inside]), failure(
+        CLAIM_VALUE, device, dtype, "an entry inside [−c, c] changed", 1.0, "exact"
+    )
+    if float(g @ g) > 0:  # g ≠ 0 and its square does not underflow
+        assert float(new @ g) > 0, failure(
+            CLAIM_VALUE, device, dtype, "⟨clip(g), g⟩ ≤ 0", float(new @ g), "> 0"
+        )
+
+
+@pytest.mark.claim(CLAIM_VALUE)
+@pytest.mark.dtypes("float64")
+def test_value_clip_changes_direction(device: str, dtype: torch.dtype) -> None:
+    """g = (10, 1), c = 1 → (1, 1): the direction turns by 39.3°; norm clipping keeps it."""
+    (p,) = _params([np.array([10.0, 1.0])], device, dtype)
+    CLIP.clip_by_value([p], 1.0)
+    assert p.grad is not None and p.grad.tolist() == [1.0, 1.0], failure(
+        CLAIM_VALUE, device, dtype, f"clip gave {p.grad}", 1.0, "(1, 1)"
+    )
+    cos = (10 + 1) / (math.sqrt(101) * math.sqrt(2))
+    angle = math.degrees(math.acos(cos))
+    assert 39.2 <= angle <= 39.4, failure(
+        CLAIM_VALUE, device, dtype, "turning angle", angle, "39.3°"
+    )
+    (q,) = _params([np.array([10.0, 1.0])], device, dtype)
+    CLIP.clip_by_norm([q], 1.0)
+    assert q.grad is not None
+    check_close(
+        q.grad,
+        torch.tensor([10.0, 1.0], dtype=dtype, device=device) / math.sqrt(101),
+        EXACT,
+        CLAIM_VALUE,
+        device,
+        "norm clip of (10, 1)",
+    )
+
+
+# =================================================================================================
+# clip.by-norm
+# =================================================================================================
+
+CLAIM_NORM = "clip.by-norm"
+
+
+@pytest.mark.claim(CLAIM_NORM)
+@pytest.mark.dtypes("float64")
+@settings(deadline=None, max_examples=60)
+@given(arrays=_grad_lists(), c=thresholds, lam=st.floats(0.1, 10.0))
+@example(arrays=[np.array([3.0, 4.0]), np.array([[12.0]])], c=1.0, lam=2.0)
+def test_exact_norm_clip_properties(
+    device: str, dtype: torch.dtype, arrays: list[Any], c: float, lam: float
+) -> None:
+    """Exact clip (ε = 0): P1 positive multiple of g; P2 ‖clip(g)‖ = min(‖g‖, c); P3 idempotent,
+    identity when ‖g‖ ≤ c; P4 ⟨clip(g), g⟩ ≥ 0; P5 projection onto the ball,
+    clip_{λc}(λg) = λ clip_c(g);
+    the norm is global (one factor for all tensors)."""
+    params = _params(arrays, device, dtype)
+    g = _flat(params).clone()
+    total = torch.linalg.vector_norm(g)
+    norm = CLIP.clip_by_norm(params, c)
+    new = _flat(params)
+    check_close(norm, total, EXACT, CLAIM_NORM, device, "returned pre-clip norm")
+    coef = min(1.0, c / float(total)) if float(total) > 0 else 1.0
+    check_close(new, coef * g, EXACT, CLAIM_NORM, device, "clip(g) = min(1, c/‖g‖) g (P1, global)")
+    new_norm = float(torch.linalg.vector_norm(new))
+    assert abs(new_norm - min(float(total), c)) <= 1e-12 * max(c, 1.0), failure(
+        CLAIM_NORM,
+        device,
+        dtype,
+        "P2 ‖clip(g)‖ ≠ min(‖g‖, c)",
+        abs(new_norm - min(float(total), c)),
+        "1e-12",
+    )
+    assert float(new @ g) >= 0, failure(
+        CLAIM_NORM, device, dtype, "P4 ⟨clip(g), g⟩ < 0", float(new @ g), "≥ 0"
+    )
+    again = new.clone()
+    CLIP.clip_by_norm(params, c)
+    check_close(_flat(params), again, EXACT, CLAIM_NORM, device, "P3 idempotent")
+    # P5: the projection onto {‖v‖ ≤ c}: no drawn point of the ball is closer to g.
+    gen = torch.Generator().manual_seed(0)
+    v = torch.randn(64, g.numel(), generator=gen, dtype=dtype).to(device)
+    v = (
+        v
+        / torch.linalg.vector_norm(v, dim=1, keepdim=True)
+        * c
+        * torch.rand(64, 1, generator=gen, dtype=dtype).to(device)
+    )
+    dist = float(torch.linalg.vector_norm(g - again))
+    assert bool((torch.linalg.vector_norm(g - v, dim=1) >= dist - 1e-12 * (1 + dist)).all()), (
+        failure(CLAIM_NORM, device, dtype, "P5 a ball point is closer", dist, "projection")
+    )
+    scaled = _params([lam * np.asarray(a) for a in arrays], device, dtype)
+    CLIP.clip_by_norm(scaled, lam * c)
+    check_close(
+        _flat(scaled), lam * again, EXACT, CLAIM_NORM, device, "P5 clip_{λc}(λg) = λ clip_c(g)"
+    )
+
+
+@pytest.mark.claim(CLAIM_NORM)
+@pytest.mark.dtypes("float64")
+@settings(deadline=None, max_examples=60)
+@given(arrays=_grad_lists(), c=thresholds)
+@example(arrays=[np.array([2e-6])], c=1e-6)
+def test_norm_clip_equals_torch_with_its_epsilon(
+    device: str, dtype: torch.dtype, arrays: list[Any], c: float
+) -> None:
+    """clip_grad_norm_ computes min(1, c/(‖g‖ + 1e-6)) g and returns ‖g‖; eps=TORCH_EPS matches."""
+    mine, ref = _params(arrays, device, dtype), _params(arrays, device, dtype)
+    g = _flat(ref).clone()
+    total = float(torch.linalg.vector_norm(g))
+    norm = CLIP.clip_by_norm(mine, c, eps=CLIP.TORCH_EPS)
+    ref_norm = torch.nn.utils.clip_grad_norm_(ref, c)
+    check_close(norm, ref_norm, EXACT, CLAIM_NORM, device, "returned norm vs clip_grad_norm_")
+    check_close(_flat(mine), _flat(ref), EXACT, CLAIM_NORM, device, "grads vs clip_grad_norm_")
+    model = min(1.0, c / (total + 1e-6)) * g
+    check_close(
+        _flat(ref), model, EXACT, CLAIM_NORM, device, "clip_grad_norm_ = min(1, c/(‖g‖+1e-6)) g"
+    )
+
+
+@pytest.mark.claim(CLAIM_NORM)
+@pytest.mark.dtypes("float64")
+def test_torch_epsilon_visible_at_small_norms(
+    device: str, dtype: torch.dtype, evidence: Any
+) -> None:
+    """‖g‖ = 2e-6, c = 1e-6: torch leaves ‖g‖ = 6.67e-7 < c (and clipping again changes it);
+    the exact clip gives c."""
+    (p,) = _params([np.array([2e-6])], device, dtype)
+    torch.nn.utils.clip_grad_norm_([p], 1e-6)
+    assert p.grad is not None
+    after = float(p.grad.abs())
+    assert abs(after - 2e-6 * 1e-6 / 3e-6) <= 1e-18 and 6.66e-7 <= after <= 6.67e-7, failure(
+        CLAIM_NORM, device, dtype, "torch's post-clip norm", after, "6.67e-7"
+    )
+    torch.nn.utils.clip_grad_norm_([p], 1e-6)
+    assert float(p.grad.abs()) < after, failure(
+        CLAIM_NORM, device, dtype, "torch's second clip left it", float(p.grad.abs()), f"< {after}"
+    )
+    (q,) = _params([np.array([2e-6])], device, dtype)
+    CLIP.clip_by_norm([q], 1e-6)
+    assert q.grad is not None and abs(float(q.grad.abs()) - 1e-6) <= 1e-21, failure(
+        CLAIM_NORM, device, dtype, "exact clip", float(q.grad.abs()), "1e-6"
+    )
+    evidence.value("torch_post_clip_norm", after)
+
+
+@pytest.mark.claim(CLAIM_NORM)
+@pytest.mark.claim(CLAIM_VALUE)
+@pytest.mark.dtypes("float64")
+def test_bad_input_and_nonfinite(device: str, dtype: torch.dtype) -> None:
+    """Thresholds ≤ 0 or non-finite are refused; a non-finite gradient raises unless the caller
+    asks for PyTorch's behaviour (nonfinite='propagate'), which then leaves NaN or zeros."""
+
+    def make(vals: list[float]) -> list[torch.Tensor]:
+        return _params([np.array(vals)], device, dtype)
+
+    for fn in (CLIP.clip_by_value, CLIP.clip_by_norm):
+        for bad in (0.0, -1.0, math.nan, math.inf):
+            with pytest.raises(ValueError, match="must be a real number in"):
+                fn(make([1.0]), bad)
+        with pytest.raises(TypeError, match="must be a real number"):
+            fn(make([1.0]), "1")
+        with pytest.raises(TypeError, match="parameters"):
+            fn(3.0, 1.0)
+        with pytest.raises(ValueError, match="nonfinite must be one of"):
+            fn(make([1.0]), 1.0, nonfinite="ignore")
+        params = make([1.0, math.nan])
+        with pytest.raises(C.NonFiniteGradientError, match="NaN or ±inf"):
+            fn(params, 1.0)
+        assert params[0].grad is not None and params[0].grad[0] == 1.0, (
+            "the gradient changed before the error"
+        )
+    params = make([3.0, math.inf])
+    CLIP.clip_by_norm(params, 1.0, nonfinite="propagate")
+    ref = make([3.0, math.inf])
+    torch.nn.utils.clip_grad_norm_(ref, 1.0)
+    assert params[0].grad is not None and ref[0].grad is not None
+    assert (
+        torch.equal(params[0].grad.isnan(), ref[0].grad.isnan()) and float(params[0].grad[0]) == 0.0
+    ), failure(
+        CLAIM_NORM,
+        device,
+        dtype,
+        f"propagate gave {params[0].grad.tolist()}, torch {ref[0].grad.tolist()}",
+        1.0,
+        "same",
+    )
+    params = make([3.0, -math.inf])
+    CLIP.clip_by_value(params, 1.0, nonfinite="propagate")
+    assert params[0].grad is not None and params[0].grad.tolist() == [1.0, -1.0]
+    with pytest.raises(ValueError, match="must be a real number in"):
+        CLIP.clip_by_norm(make([1.0]), 1.0, eps=-1e-6)
+    nograd = torch.zeros(2, requires_grad=True)
+    assert float(CLIP.clip_by_norm([nograd], 1.0)) == 0.0 and nograd.grad is None
+
+
+# =================================================================================================
+# clip.stabilizes
+# =================================================================================================
+
+CLAIM_STAB = "clip.stabilizes"
+STAB_SEEDS = 16  # M independent models, trained as one ensemble
+STAB_T, STAB_H, STAB_RHO = 30, 8, 1.2  # linear RNN with W = ρQ: ‖∂s_T/∂s_0‖ = 1.2^30 ≈ 237
+STAB_LR, STAB_CLIP = 0.1, 1.0  # plain SGD; clip each seed's global norm at c = 1
+STAB_STEPS, STAB_DIVERGE_BY = 40, 10  # clipped run length; unclipped must diverge by step 10
+STAB_DROP = 0.5  # clipped: the training loss must fall by at least half for every seed
+
+
+class _BatchMajor(torch.nn.Module):
+    """Ensemble models take (M, B, T, D); fit() batches along dimension 0: swap the two."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.model(x.transpose(0, 1)).transpose(0, 1)
+        return out
+
+
+def _member_losses(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean squared error of each member's read-out against the cue 2y − 1 = ±1:
+    out (B, M, 1), y (B, M) → (M,)."""
+    return ((out[..., 0] - (2.0 * y.to(out.dtype) - 1.0)) ** 2).mean(dim=0)
+
+
+def _clip_each_member(model: torch.nn.Module, c: float, members: int) -> None:
+    """Norm-clip every member's gradient on its own (its own global norm over its parameters)."""
+    params = [p for p in model.parameters() if p.grad is not None]
+    for k in range(members):
+        views = []
+        for p in params:
+            v = torch.zeros_like(p[k]).requires_grad_(True)
+            v.grad = p.grad[k]  # a view: clipping it clips member k's slice in place
+            views.append(v)
+        CLIP.clip_by_norm(views, c)
+
+
+@pytest.fixture
+def one_thread() -> Any:
+    """Train on one CPU thread: these tensors are small, and on a loaded machine OpenMP's
+    two-thread barriers made each small batched matmul about 1000× slower."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _exploding_run(device: str, dtype: torch.dtype, clip: bool) -> torch.Tensor:
+    """Train the M linear RNNs; return every step's member losses, shape (steps + 1, M)."""
+    from dlspec.data.memory import memory_task
+    from dlspec.nn.rnn import RNN, SequenceClassifier
+    from dlspec.train import fit
+
+    g = torch.Generator().manual_seed(0)
+    m = STAB_SEEDS
+    rnn = RNN(
+        1, STAB_H, nonlinearity="identity", ensemble=m, generator=g, device=device, dtype=dtype
+    )
+    q, _ = torch.linalg.qr(torch.randn(m, STAB_H, STAB_H, generator=g, dtype=dtype))
+    with torch.no_grad():
+        rnn.weight_hh.copy_(STAB_RHO * q)
+    model = _BatchMajor(SequenceClassifier(rnn, 1, generator=g)).to(
+        device
+    )  # one output: regression
+    pairs = [memory_task(256, STAB_T, generator=g, dtype=dtype) for _ in range(m)]
+    x = torch.stack([p[0] for p in pairs], 1).to(device)
+    y = torch.stack([p[1] for p in pairs], 1).to(device)
+    seen: list[torch.Tensor] = []
+
+    def loss(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        per = _member_losses(out, target)
+        seen.append(per.detach())
+        # A member that went non-finite stays so (its parameters are its own); the others train on.
+        return torch.where(torch.isfinite(per), per, 0.0).sum()
+
+    steps = STAB_STEPS if clip else STAB_DIVERGE_BY
+    fit(
+        model,
+        x,
+        y,
+        epochs=steps,
+        batch_size=None,
+        generator=g,
+        loss=loss,
+        optimizer=lambda p: torch.optim.SGD(p, lr=STAB_LR),
+        before_step=(lambda mod: _clip_each_member(mod, STAB_CLIP, m)) if clip else None,
+    )
+    with torch.no_grad():
+        seen.append(_member_losses(model(x), y))
+    return torch.stack(seen).cpu()
+
+
+@pytest.mark.claim(CLAIM_STAB)
+@pytest.mark.dtypes("float32")
+def test_clipping_stabilizes_exploding_rnn(
+    device: str, dtype: torch.dtype, evidence: Any, one_thread: Any
+) -> None:
+    plain = _exploding_run(device, dtype, clip=False)
+    clipped = _exploding_run(device, dtype, clip=True)
+    finite = torch.isfinite(plain)
+    first_bad = [
+        int((~finite[:, k]).nonzero()[0]) if bool((~finite[:, k]).any()) else -1
+        for k in range(STAB_SEEDS)
+    ]
+    assert all(0 < s <= STAB_DIVERGE_BY for s in first_bad), failure(
+        CLAIM_STAB,
+        device,
+        dtype,
+        f"unclipped seeds that stayed finite (first non-finite step per seed: {first_bad})",
+        float(min(first_bad)),
+        f"non-finite by step {STAB_DIVERGE_BY}",
+    )
+    assert bool(torch.isfinite(clipped).all()), failure(
+        CLAIM_STAB, device, dtype, "clipped run went non-finite", math.inf, "finite"
+    )
+    drop = 1.0 - clipped[-1] / clipped[0]  # relative decrease of each seed's training loss
+    assert float(drop.min()) >= STAB_DROP, failure(
+        CLAIM_STAB,
+        device,
+        dtype,
+        "clipped loss fell by less than half",
+        float(drop.min()),
+        f"≥ {STAB_DROP}",
+    )
+    # Plug-in normal estimate of the chance of a false failure (see the page): each seed's
+    # statistic as a normal draw with the measured mean and twice the measured deviation.
+    ds = torch.tensor(first_bad, dtype=torch.float64)
+    z_div = (STAB_DIVERGE_BY + 0.5 - ds.mean()) / (2 * ds.std().clamp_min(0.5))
+    z_drop = (drop.double().mean() - STAB_DROP) / (2 * drop.double().std().clamp_min(1e-3))
+    normal = torch.distributions.Normal(0.0, 1.0)
+    estimate = STAB_SEEDS * float(normal.cdf(-z_div) + normal.cdf(-z_drop))
+    evidence.value("unclipped_first_nonfinite_step", first_bad)
+    evidence.value("clipped_initial_loss", clipped[0].tolist())
+    evidence.value("clipped_final_loss", clipped[-1].tolist())
+    evidence.value("clipped_min_relative_drop", float(drop.min()))
+    evidence.value("false_failure_estimate", estimate)
+    assert estimate <= 1e-6, failure(
+        CLAIM_STAB, device, dtype, "margins too thin: false-failure estimate", estimate, "≤ 1e-6"
+    )
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    for k in range(STAB_SEEDS):
+        ax.semilogy(
+            range(len(clipped)),
+            clipped[:, k].clamp_min(1e-12),
+            color="tab:blue",
+            alpha=0.5,
+            lw=1,
+            label="norm clipping, c = 1" if k == 0 else None,
+        )
+        ok = plain[:, k][torch.isfinite(plain[:, k])]
+        ax.semilogy(
+            range(len(ok)),
+            ok.clamp_min(1e-12),
+            "o-",
+            color="tab:red",
+            alpha=0.5,
+            ms=3,
+            lw=1,
+            label="no clipping (ends at the last finite loss)" if k == 0 else None,
+        )
+    ax.set_xlabel("SGD step")
+    ax.set_ylabel("training loss (per seed)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    evidence.figure(fig, "clip-training-curves")
+    plt.close(fig)
