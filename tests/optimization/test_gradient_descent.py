@@ -573,6 +573,12 @@ def test_gd_refuses_bad_input() -> None:
     with pytest.raises(ValueError, match="gradient of parameter 0 must be finite"):
         opt.step()
     assert torch.equal(p.detach(), torch.zeros(2))
+    # a NaN in a later parameter refuses the step before the earlier ones move
+    q = torch.nn.Parameter(torch.zeros(2))
+    p.grad, q.grad = torch.ones(2), torch.tensor([math.inf, 1.0])
+    with pytest.raises(ValueError, match="gradient of parameter 1 must be finite"):
+        GD([p, q], lr=0.1).step()
+    assert torch.equal(p.detach(), torch.zeros(2)) and torch.equal(q.detach(), torch.zeros(2))
     opt.param_groups[0]["lr"] = -1.0
     p.grad = torch.ones(2)
     with pytest.raises(ValueError, match="lr must be"):

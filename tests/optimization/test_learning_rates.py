@@ -258,3 +258,10 @@ def test_adagrad_refuses_bad_input() -> None:
     with pytest.raises(ValueError, match="gradient of parameter 0 must be finite"):
         opt.step()
     assert torch.equal(p.detach(), torch.zeros(2)) and not opt.state
+    # a bad gradient in a later parameter or group refuses the step before anything moves
+    a, b = torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(2))
+    opt = Adagrad([{"params": [a]}, {"params": [b], "lr": 0.5}], lr=0.1)
+    a.grad, b.grad = torch.ones(2), torch.tensor([1.0, math.nan])
+    with pytest.raises(ValueError, match="gradient of parameter 0 must be finite"):
+        opt.step()
+    assert torch.equal(a.detach(), torch.zeros(2)) and not opt.state
