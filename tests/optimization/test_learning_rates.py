@@ -148,6 +148,27 @@ def test_first_step_has_size_eta(device: str, dtype: torch.dtype, g0: Any, lr: f
     assert bool((torch.sign(p.detach()) == -torch.sign(p.grad)).all())
 
 
+@pytest.mark.claim(CLAIM_SIMPLE)
+def test_first_step_at_the_underflow_edge(device: str, dtype: torch.dtype, evidence: Any) -> None:
+    """The page's floating-point condition: at |g_0| = 1.01·√tiny (g² just normal) the first step
+    still has size η; far below it (float32, g = 1e-24, g² underflows to 0) it does not."""
+    lr = 0.3
+    edge = 1.01 * math.sqrt(torch.finfo(dtype).tiny)
+    p = torch.nn.Parameter(torch.zeros(2, dtype=dtype, device=device))
+    p.grad = torch.tensor([edge, -edge], dtype=dtype, device=device)
+    Adagrad([p], lr=lr).step()
+    eta = torch.full((2,), lr, dtype=dtype, device=device)
+    check_close(p.detach().abs(), eta, Tol(rtol=8 * torch.finfo(dtype).eps, atol=0.0),
+                CLAIM_SIMPLE, device, f"first step at |g_0| = {edge:.3g}")  # fmt: skip
+    q = torch.nn.Parameter(torch.zeros(1))
+    q.grad = torch.full((1,), 1e-24)
+    Adagrad([q], lr=1.0).step()
+    step = abs(float(q.detach()))
+    assert 8e13 < step < 9e13, failure(CLAIM_SIMPLE, "cpu", "float32", "step at g = 1e-24", step,
+                                       "about 8.5e13 (g² underflows)")  # fmt: skip
+    evidence.value("float32_step_at_g_1e-24", step)
+
+
 # =================================================================================================
 # opt.adagrad-torch
 # =================================================================================================
