@@ -513,6 +513,23 @@ def _grid_descent(x0: float) -> float:
 
 @pytest.mark.claim(CLAIM_INIT)
 @pytest.mark.dtypes("float64")
+def test_multi_basin_smoothness_constant(device: str, dtype: torch.dtype) -> None:
+    """The page's L = 9.2 is max |f″| of f = sin 3x + x²/10 (f″ by autograd, on a grid over two
+    periods around 0, where −9 sin 3x + 0.2 reaches −9.2), so the GD map x − f′(x)/L is
+    non-decreasing: 1 − f″/L ≥ 0."""
+    assert problems.MULTI_BASIN_SMOOTHNESS == 9.2
+    xs = torch.linspace(-2.2, 2.2, 20_001, dtype=dtype, device=device, requires_grad=True)
+    (d1,) = torch.autograd.grad(problems.multi_basin(xs).sum(), xs, create_graph=True)
+    (d2,) = torch.autograd.grad(d1.sum(), xs)
+    top = float(d2.abs().max())
+    assert 9.2 - 1e-6 <= top <= 9.2 + 1e-12, failure(
+        CLAIM_INIT, device, dtype, "max |f″|", top, "9.2"
+    )
+    assert float((1 - d2 / problems.MULTI_BASIN_SMOOTHNESS).min()) >= -1e-12
+
+
+@pytest.mark.claim(CLAIM_INIT)
+@pytest.mark.dtypes("float64")
 def test_starts_in_different_basins_end_in_different_minima(
     device: str, dtype: torch.dtype, evidence: Any
 ) -> None:
