@@ -396,8 +396,9 @@ def test_he_init_uses_fan_in_and_the_generator() -> None:
             CLAIM_VAN, "cpu", "float32", f"He variance/(2/fan_in), layer {tuple(w.shape)}", ratio,
             f"1 ± {7 * math.sqrt(2 / n):.3f}",
         )  # fmt: skip
-    same = all(torch.equal(a, b) for a, b in zip(nets[0].parameters(), nets[1].parameters()))
-    other = any(not torch.equal(a, b) for a, b in zip(nets[0].parameters(), nets[2].parameters()))
+    p0, p1, p2 = (list(net.parameters()) for net in nets)
+    same = all(torch.equal(a, b) for a, b in zip(p0, p1, strict=True))
+    other = any(not torch.equal(a, b) for a, b in zip(p0, p2, strict=True))
     assert same and other, "he_init must draw from the generator it is given"
 
 
