@@ -220,6 +220,13 @@ def test_adagrad_equals_torch_with_eps_zero(
         for i, (a, b) in enumerate(zip(mine, ref, strict=True)):
             check_close(a.detach(), b.detach(), Tol(tl.rtol, tl.atol * lr), CLAIM_TORCH, device,
                         f"step {t}, tensor {i} (lr={lr})")  # fmt: skip
+    # the documented state: step count t and Σ g², as torch's "step" and "sum"
+    for a, b in zip(mine, ref, strict=True):
+        mst, tst = opt.state[a], oracle.state[b]
+        assert mst["step"] == int(tst["step"]) == g1.shape[0], failure(
+            CLAIM_TORCH, device, dtype, "Adagrad's step count", mst["step"], str(g1.shape[0])
+        )
+        check_close(mst["sum_sq"], tst["sum"], tl, CLAIM_TORCH, device, "Adagrad's Σ g²")
 
 
 @pytest.mark.claim(CLAIM_TORCH)
