@@ -293,3 +293,10 @@ def test_adagrad_refuses_bad_input() -> None:
     with pytest.raises(ValueError, match="gradient of parameter 0 must be finite"):
         opt.step()
     assert torch.equal(a.detach(), torch.zeros(2)) and not opt.state
+    # the rate is checked again at each step (a scheduler or a user may change it)
+    opt = Adagrad([p], lr=0.1)
+    p.grad = torch.ones(2)
+    opt.param_groups[0]["lr"] = -1.0
+    with pytest.raises(ValueError, match="lr must be"):
+        opt.step()
+    assert torch.equal(p.detach(), torch.zeros(2))
