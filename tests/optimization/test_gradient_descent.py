@@ -135,6 +135,32 @@ def test_parameter_groups_take_their_own_rates(device: str, dtype: torch.dtype) 
         check_close(p.detach(), q.detach(), EXACT, CLAIM_UPDATE, device, f"SGD group lr={lr}")
 
 
+@pytest.mark.claim(CLAIM_UPDATE)
+@pytest.mark.dtypes("float64")
+def test_step_with_closure_like_sgd(device: str, dtype: torch.dtype) -> None:
+    """step(closure) evaluates the closure with gradients enabled, returns its loss and takes the
+    same step as torch.optim.SGD(closure) (the torch.optim protocol for re-evaluated losses)."""
+    g = torch.Generator().manual_seed(11)
+    init, c = (torch.randn(4, generator=g, dtype=dtype).to(device) for _ in range(2))
+    out = []
+    for make in (lambda q: GD(q, lr=0.3), lambda q: torch.optim.SGD(q, lr=0.3, momentum=0.0)):
+        p = torch.nn.Parameter(init.clone())
+        opt = make([p])
+
+        def closure(p: torch.nn.Parameter = p, opt: Any = opt) -> torch.Tensor:
+            opt.zero_grad()
+            loss = (c * p * p).sum()
+            loss.backward()
+            return loss
+
+        with torch.no_grad():  # step() must turn gradients on for the closure itself
+            losses = [float(opt.step(closure)) for _ in range(3)]
+        out.append((losses, p.detach().clone()))
+    assert out[0][0] == out[1][0], failure(CLAIM_UPDATE, device, dtype, "closure losses",
+                                           math.inf, "equal to SGD's")  # fmt: skip
+    check_close(out[0][1], out[1][1], EXACT, CLAIM_UPDATE, device, "GD(closure) vs SGD(closure)")
+
+
 # =================================================================================================
 # opt.gd-descent
 # =================================================================================================
@@ -485,6 +511,13 @@ def test_minibatch_sampler_is_uniform_and_seeded(evidence: Any) -> None:
     a = minibatch(9, 4, generator=torch.Generator().manual_seed(3))
     b = minibatch(9, 4, generator=torch.Generator().manual_seed(3))
     assert torch.equal(a, b) and len(set(a.tolist())) == 4
+    # size = n is a uniformly drawn permutation: every index once
+    for n in (1, 6):
+        full = minibatch(n, n, generator=torch.Generator().manual_seed(4))
+        got = full.tolist()
+        assert sorted(got) == list(range(n)), failure(
+            CLAIM_SGD, "cpu", "-", f"minibatch({n}, {n}) = {got}", math.inf, "all of 0…n−1"
+        )
 
 
 # =================================================================================================
