@@ -153,7 +153,13 @@ def test_first_step_at_the_underflow_edge(device: str, dtype: torch.dtype, evide
     """The page's floating-point condition: at |g_0| = 1.01·√tiny (g² just normal) the first step
     still has size η; far below it (float32, g = 1e-24, g² underflows to 0) it does not."""
     lr = 0.3
-    edge = 1.01 * math.sqrt(torch.finfo(dtype).tiny)
+    root_tiny = math.sqrt(torch.finfo(dtype).tiny)
+    printed = {torch.float64: 1.5e-154, torch.float32: 1.1e-19, torch.bfloat16: 1.1e-19,
+               torch.float16: 7.8e-3}  # fmt: skip
+    assert float(f"{root_tiny:.2g}") == printed[dtype], failure(
+        CLAIM_SIMPLE, device, dtype, "√tiny as the page prints it", root_tiny, str(printed[dtype])
+    )
+    edge = 1.01 * root_tiny
     p = torch.nn.Parameter(torch.zeros(2, dtype=dtype, device=device))
     p.grad = torch.tensor([edge, -edge], dtype=dtype, device=device)
     Adagrad([p], lr=lr).step()
