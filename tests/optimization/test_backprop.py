@@ -379,6 +379,29 @@ def test_he_init_statistics() -> None:
     assert all(float(layer.bias.detach().abs().max()) == 0.0 for layer in net.layers)  # type: ignore[union-attr]
 
 
+@pytest.mark.claim(CLAIM_VAN)
+def test_he_init_uses_fan_in_and_the_generator() -> None:
+    """Non-square layers 256 → 32 → 128: each layer's weight variance is 2/fan_in (within 7
+    standard errors √(2/N); fan-out would be off by a factor 8 and 1/4), and he_init draws from the
+    generator it is given (same seed, same weights; another seed, other weights)."""
+    nets = [FeedForward([256, 32, 128], "relu", generator=torch.Generator().manual_seed(1))
+            for _ in range(3)]  # fmt: skip
+    for net, seed in zip(nets, (4, 4, 5), strict=True):
+        BP.he_init(net, generator=torch.Generator().manual_seed(seed))
+    for layer in nets[0].layers:
+        w = layer.weight.detach()  # type: ignore[union-attr]
+        fan_in, n = w.shape[1], w.numel()
+        ratio = float(w.var(correction=0)) / (2 / fan_in)
+        assert abs(ratio - 1) <= 7 * math.sqrt(2 / n), failure(
+            CLAIM_VAN, "cpu", "float32", f"He variance/(2/fan_in), layer {tuple(w.shape)}", ratio,
+            f"1 ± {7 * math.sqrt(2 / n):.3f}",
+        )  # fmt: skip
+    p0, p1, p2 = (list(net.parameters()) for net in nets)
+    same = all(torch.equal(a, b) for a, b in zip(p0, p1, strict=True))
+    other = any(not torch.equal(a, b) for a, b in zip(p0, p2, strict=True))
+    assert same and other, "he_init must draw from the generator it is given"
+
+
 # =================================================================================================
 # opt.sigmoid-can-explode
 # =================================================================================================

@@ -112,6 +112,8 @@ def test_standardizer_refuses_bad_input() -> None:
         s.transform(torch.zeros(2, 2))
     with pytest.raises(TypeError, match="x must have the training data's dtype"):
         s.transform(torch.zeros(2, 3, dtype=torch.float64))
+    with pytest.raises(ValueError, match="x must have at least one row"):
+        Standardizer().fit(torch.zeros(0, 3))
 
 
 # =================================================================================================
@@ -258,6 +260,26 @@ def test_contour_figure(evidence: Any) -> None:
     assert counts["standardized"] == 1 and counts["raw"] is not None and counts["raw"] > 10
     evidence.value("contour_steps_raw", counts["raw"])
     evidence.value("contour_steps_standardized", counts["standardized"])
+
+
+@pytest.mark.claim(CLAIM_SPEED)
+def test_problem_builders_refuse_bad_input_and_steps_use_the_floor() -> None:
+    """least_squares refuses a correlation that makes R indefinite (ρ ≤ −1/(d − 1)), n ≤ d and
+    non-positive scales; steps_to_tolerance measures loss − floor: on x² + 5 with floor 5 and
+    GD(η = ¼), x_k = 2^{−k} and x_k² ≤ 10⁻⁶ first at k = 10 (ignoring the floor at the start
+    would give 9)."""
+    with pytest.raises(ValueError, match="correlation must be"):
+        problems.least_squares(10, [1.0, 1.0, 1.0], -0.6)
+    with pytest.raises(ValueError, match="n > d"):
+        problems.least_squares(3, [1.0, 1.0, 1.0])
+    with pytest.raises(ValueError, match=r"scales\[1\] must be"):
+        problems.least_squares(10, [1.0, 0.0])
+    steps = problems.steps_to_tolerance(
+        lambda w: (w * w).sum() + 5.0, torch.ones(1, dtype=torch.float64),
+        lambda p: GD(p, lr=0.25), tol=1e-6, floor=5.0,
+    )  # fmt: skip
+    assert steps == 10, failure(CLAIM_SPEED, "cpu", "float64", "steps to 1e-6 above floor 5",
+                                steps, "10")  # fmt: skip
 
 
 # =================================================================================================

@@ -135,6 +135,32 @@ def test_parameter_groups_take_their_own_rates(device: str, dtype: torch.dtype) 
         check_close(p.detach(), q.detach(), EXACT, CLAIM_UPDATE, device, f"SGD group lr={lr}")
 
 
+@pytest.mark.claim(CLAIM_UPDATE)
+@pytest.mark.dtypes("float64")
+def test_step_with_closure_like_sgd(device: str, dtype: torch.dtype) -> None:
+    """step(closure) evaluates the closure with gradients enabled, returns its loss and takes the
+    same step as torch.optim.SGD(closure) (the torch.optim protocol for re-evaluated losses)."""
+    g = torch.Generator().manual_seed(11)
+    init, c = (torch.randn(4, generator=g, dtype=dtype).to(device) for _ in range(2))
+    out = []
+    for make in (lambda q: GD(q, lr=0.3), lambda q: torch.optim.SGD(q, lr=0.3, momentum=0.0)):
+        p = torch.nn.Parameter(init.clone())
+        opt = make([p])
+
+        def closure(p: torch.nn.Parameter = p, opt: Any = opt) -> torch.Tensor:
+            opt.zero_grad()
+            loss = (c * p * p).sum()
+            loss.backward()
+            return loss
+
+        with torch.no_grad():  # step() must turn gradients on for the closure itself
+            losses = [float(opt.step(closure)) for _ in range(3)]
+        out.append((losses, p.detach().clone()))
+    assert out[0][0] == out[1][0], failure(CLAIM_UPDATE, device, dtype, "closure losses",
+                                           math.inf, "equal to SGD's")  # fmt: skip
+    check_close(out[0][1], out[1][1], EXACT, CLAIM_UPDATE, device, "GD(closure) vs SGD(closure)")
+
+
 # =================================================================================================
 # opt.gd-descent
 # =================================================================================================
@@ -160,7 +186,8 @@ def test_descent_lemma_on_smooth_functions(
     device: str, dtype: torch.dtype, case: tuple[Any, Any, Any, float]
 ) -> None:
     """f(x) = Σ a_i softplus(w_i·x), L = ¼Σ a_i‖w_i‖²; η = c/L, c ≤ 1: 20 GD steps, each with
-    f(x_{t+1}) ≤ f(x_t) − (η/2)‖∇f(x_t)‖² (up to 1e-12 (1 + |f|) rounding)."""
+    f(x_{t+1}) ≤ f(x_t) − η(1 − Lη/2)‖∇f(x_t)‖² ≤ f(x_t) − (η/2)‖∇f(x_t)‖² (up to 1e-12 (1 + |f|)
+    rounding)."""
     a_np, w_np, x0, c = case
     a, w = S.to_torch(a_np, device, dtype), S.to_torch(w_np, device, dtype)
     lips = 0.25 * float((a * (w * w).sum(1)).sum())  # softplus″ ≤ ¼
@@ -182,11 +209,14 @@ def test_descent_lemma_on_smooth_functions(
         opt.step()
         new = float(f(p.detach()))
         slack = 1e-12 * (1.0 + abs(float(val.detach())))
-        bound = float(val.detach()) - 0.5 * eta * gnorm2
-        assert new <= bound + slack, failure(
-            CLAIM_DESCENT, device, dtype, f"step {t}: f rose above the descent bound (η·L={c})",
-            new - bound, f"{slack:.2g}",
-        )  # fmt: skip
+        # the descent lemma's bound η(1 − Lη/2)‖∇f‖², and the weaker (η/2)‖∇f‖² it implies
+        for what, gain in (("η(1 − Lη/2)", eta * (1 - 0.5 * lips * eta)), ("η/2", 0.5 * eta)):
+            bound = float(val.detach()) - gain * gnorm2
+            assert new <= bound + slack, failure(
+                CLAIM_DESCENT, device, dtype,
+                f"step {t}: f rose above the descent bound f − {what}‖∇f‖² (η·L={c})",
+                new - bound, f"{slack:.2g}",
+            )  # fmt: skip
 
 
 # =================================================================================================
@@ -481,6 +511,13 @@ def test_minibatch_sampler_is_uniform_and_seeded(evidence: Any) -> None:
     a = minibatch(9, 4, generator=torch.Generator().manual_seed(3))
     b = minibatch(9, 4, generator=torch.Generator().manual_seed(3))
     assert torch.equal(a, b) and len(set(a.tolist())) == 4
+    # size = n is a uniformly drawn permutation: every index once
+    for n in (1, 6):
+        full = minibatch(n, n, generator=torch.Generator().manual_seed(4))
+        got = full.tolist()
+        assert sorted(got) == list(range(n)), failure(
+            CLAIM_SGD, "cpu", "-", f"minibatch({n}, {n}) = {got}", math.inf, "all of 0…n−1"
+        )
 
 
 # =================================================================================================
@@ -505,6 +542,23 @@ def _grid_descent(x0: float) -> float:
             else:
                 break
     return x
+
+
+@pytest.mark.claim(CLAIM_INIT)
+@pytest.mark.dtypes("float64")
+def test_multi_basin_smoothness_constant(device: str, dtype: torch.dtype) -> None:
+    """The page's L = 9.2 is max |f″| of f = sin 3x + x²/10 (f″ by autograd, on a grid over two
+    periods around 0, where −9 sin 3x + 0.2 reaches −9.2), so the GD map x − f′(x)/L is
+    non-decreasing: 1 − f″/L ≥ 0."""
+    assert problems.MULTI_BASIN_SMOOTHNESS == 9.2
+    xs = torch.linspace(-2.2, 2.2, 20_001, dtype=dtype, device=device, requires_grad=True)
+    (d1,) = torch.autograd.grad(problems.multi_basin(xs).sum(), xs, create_graph=True)
+    (d2,) = torch.autograd.grad(d1.sum(), xs)
+    top = float(d2.abs().max())
+    assert 9.2 - 1e-6 <= top <= 9.2 + 1e-12, failure(
+        CLAIM_INIT, device, dtype, "max |f″|", top, "9.2"
+    )
+    assert float((1 - d2 / problems.MULTI_BASIN_SMOOTHNESS).min()) >= -1e-12
 
 
 @pytest.mark.claim(CLAIM_INIT)
@@ -573,6 +627,12 @@ def test_gd_refuses_bad_input() -> None:
     with pytest.raises(ValueError, match="gradient of parameter 0 must be finite"):
         opt.step()
     assert torch.equal(p.detach(), torch.zeros(2))
+    # a NaN in a later parameter refuses the step before the earlier ones move
+    q = torch.nn.Parameter(torch.zeros(2))
+    p.grad, q.grad = torch.ones(2), torch.tensor([math.inf, 1.0])
+    with pytest.raises(ValueError, match="gradient of parameter 1 must be finite"):
+        GD([p, q], lr=0.1).step()
+    assert torch.equal(p.detach(), torch.zeros(2)) and torch.equal(q.detach(), torch.zeros(2))
     opt.param_groups[0]["lr"] = -1.0
     p.grad = torch.ones(2)
     with pytest.raises(ValueError, match="lr must be"):

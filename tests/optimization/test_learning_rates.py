@@ -148,6 +148,33 @@ def test_first_step_has_size_eta(device: str, dtype: torch.dtype, g0: Any, lr: f
     assert bool((torch.sign(p.detach()) == -torch.sign(p.grad)).all())
 
 
+@pytest.mark.claim(CLAIM_SIMPLE)
+def test_first_step_at_the_underflow_edge(device: str, dtype: torch.dtype, evidence: Any) -> None:
+    """The page's floating-point condition: at |g_0| = 1.01·√tiny (g² just normal) the first step
+    still has size η; far below it (float32, g = 1e-24, g² underflows to 0) it does not."""
+    lr = 0.3
+    root_tiny = math.sqrt(torch.finfo(dtype).tiny)
+    printed = {torch.float64: 1.5e-154, torch.float32: 1.1e-19, torch.bfloat16: 1.1e-19,
+               torch.float16: 7.8e-3}  # fmt: skip
+    assert float(f"{root_tiny:.2g}") == printed[dtype], failure(
+        CLAIM_SIMPLE, device, dtype, "√tiny as the page prints it", root_tiny, str(printed[dtype])
+    )
+    edge = 1.01 * root_tiny
+    p = torch.nn.Parameter(torch.zeros(2, dtype=dtype, device=device))
+    p.grad = torch.tensor([edge, -edge], dtype=dtype, device=device)
+    Adagrad([p], lr=lr).step()
+    eta = torch.full((2,), lr, dtype=dtype, device=device)
+    check_close(p.detach().abs(), eta, Tol(rtol=8 * torch.finfo(dtype).eps, atol=0.0),
+                CLAIM_SIMPLE, device, f"first step at |g_0| = {edge:.3g}")  # fmt: skip
+    q = torch.nn.Parameter(torch.zeros(1))
+    q.grad = torch.full((1,), 1e-24)
+    Adagrad([q], lr=1.0).step()
+    step = abs(float(q.detach()))
+    assert 8e13 < step < 9e13, failure(CLAIM_SIMPLE, "cpu", "float32", "step at g = 1e-24", step,
+                                       "about 8.5e13 (g² underflows)")  # fmt: skip
+    evidence.value("float32_step_at_g_1e-24", step)
+
+
 # =================================================================================================
 # opt.adagrad-torch
 # =================================================================================================
@@ -199,6 +226,13 @@ def test_adagrad_equals_torch_with_eps_zero(
         for i, (a, b) in enumerate(zip(mine, ref, strict=True)):
             check_close(a.detach(), b.detach(), Tol(tl.rtol, tl.atol * lr), CLAIM_TORCH, device,
                         f"step {t}, tensor {i} (lr={lr})")  # fmt: skip
+    # the documented state: step count t and Σ g², as torch's "step" and "sum"
+    for a, b in zip(mine, ref, strict=True):
+        mst, tst = opt.state[a], oracle.state[b]
+        assert mst["step"] == int(tst["step"]) == g1.shape[0], failure(
+            CLAIM_TORCH, device, dtype, "Adagrad's step count", mst["step"], str(g1.shape[0])
+        )
+        check_close(mst["sum_sq"], tst["sum"], tl, CLAIM_TORCH, device, "Adagrad's Σ g²")
 
 
 @pytest.mark.claim(CLAIM_TORCH)
@@ -258,3 +292,17 @@ def test_adagrad_refuses_bad_input() -> None:
     with pytest.raises(ValueError, match="gradient of parameter 0 must be finite"):
         opt.step()
     assert torch.equal(p.detach(), torch.zeros(2)) and not opt.state
+    # a bad gradient in a later parameter or group refuses the step before anything moves
+    a, b = torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(2))
+    opt = Adagrad([{"params": [a]}, {"params": [b], "lr": 0.5}], lr=0.1)
+    a.grad, b.grad = torch.ones(2), torch.tensor([1.0, math.nan])
+    with pytest.raises(ValueError, match="gradient of parameter 0 must be finite"):
+        opt.step()
+    assert torch.equal(a.detach(), torch.zeros(2)) and not opt.state
+    # the rate is checked again at each step (a scheduler or a user may change it)
+    opt = Adagrad([p], lr=0.1)
+    p.grad = torch.ones(2)
+    opt.param_groups[0]["lr"] = -1.0
+    with pytest.raises(ValueError, match="lr must be"):
+        opt.step()
+    assert torch.equal(p.detach(), torch.zeros(2))

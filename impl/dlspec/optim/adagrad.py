@@ -16,7 +16,9 @@ which simplifies to `w_{t+1} = w_t − η g_t / √(Σ_{i≤t} g_i²)` (claim `o
 - torch's `initial_accumulator_value = τ` starts `Σ` at `τ` instead of 0.
 
 A coordinate whose gradients so far are all zero has `Σ = 0` and the notes' formula reads 0/0;
-here its step is 0 (its gradient is 0 too), where torch with `eps=0` writes NaN.
+here its step is 0 (its gradient is 0 too), where torch with `eps=0` writes NaN. Floating point:
+the form needs `g²` to be a normal number (`|g| ≥ √tiny`, e.g. `1.1e-19` in float32); a nonzero
+gradient whose square underflows to 0 gets an enormous step here and `±∞` from torch.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import torch
 from torch import Tensor
 
 from dlspec.checks import check_real
-from dlspec.optim.sgd import check_lr, check_params, finite_grad
+from dlspec.optim.sgd import check_lr, check_params, finite_grads
 from dlspec.registry import Sample, register
 
 __all__ = ["Adagrad"]
@@ -48,12 +50,10 @@ class Adagrad(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        for group in self.param_groups:
-            eta, eps = check_lr(group["lr"]), group["eps"]
-            for i, p in enumerate(group["params"]):
-                if p.grad is None:
-                    continue
-                g = finite_grad(p, i)
+        # Check every rate and gradient first, so that a refused step moves no parameter.
+        checked = [(check_lr(gr["lr"]), gr["eps"], finite_grads(gr)) for gr in self.param_groups]
+        for eta, eps, pairs in checked:
+            for p, g in pairs:
                 state = self.state[p]
                 if not state:
                     state["step"] = 0
@@ -65,7 +65,8 @@ class Adagrad(torch.optim.Optimizer):
                 # σ_t = √(Σ g_i² / (t+1)); with eps, η_t/(σ_t + ε/√(t+1)) = η/(√Σ + ε) (torch's).
                 denom = sum_sq.sqrt().mul_((t + 1) ** -0.5).add_(eps * (t + 1) ** -0.5)
                 # Σ = 0 means every g_i = 0 so far: 0/0, read as 0 by raising the denominator to
-                # the smallest normal number (this changes nothing unless |g| is subnormal).
+                # the smallest normal number. No step with Σ > 0 changes (√Σ ≥ √(least subnormal)
+                # is far above it); a nonzero g with g² underflowing to 0 gets a huge step.
                 denom.clamp_min_(torch.finfo(denom.dtype).tiny)
                 p.addcdiv_(g, denom, value=-eta_t)  # w ← w − (η_t/σ_t) g_t
                 state["step"] = t + 1

@@ -50,6 +50,12 @@ def finite_grad(p: Tensor, i: int) -> Tensor:
     return check_finite(p.grad, f"the gradient of parameter {i}")
 
 
+def finite_grads(group: dict[str, Any]) -> list[tuple[Tensor, Tensor]]:
+    """`(p, p.grad)` for the group's parameters that have a gradient, each gradient refused when
+    it holds NaN or ±∞; checked before any step so a refused step moves nothing."""
+    return [(p, finite_grad(p, i)) for i, p in enumerate(group["params"]) if p.grad is not None]
+
+
 class GD(torch.optim.Optimizer):
     """Gradient descent `θ_{t+1} = θ_t − η ∇L(θ_t)` on every parameter with a gradient.
 
@@ -66,12 +72,10 @@ class GD(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        for group in self.param_groups:
-            eta = check_lr(group["lr"])
-            for i, p in enumerate(group["params"]):
-                if p.grad is None:
-                    continue
-                g = finite_grad(p, i)
+        # Check every rate and gradient first, so that a refused step moves no parameter.
+        checked = [(check_lr(group["lr"]), finite_grads(group)) for group in self.param_groups]
+        for eta, pairs in checked:
+            for p, g in pairs:
                 p.add_(g, alpha=-eta)  # θ ← θ − η g
         return loss
 
