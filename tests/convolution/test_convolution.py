@@ -698,3 +698,41 @@ def test_stride_commutes_only_with_multiples_of_the_stride(
         gap,
         "≥ 0.1 (distinct kernel entries) for every output shift",
     )
+
+
+@pytest.mark.claim(CLAIM_COUNT)
+@settings(deadline=None, max_examples=20)
+@given(g=st.integers(1, 3), a=st.integers(1, 3), b=st.integers(1, 3), k=st.integers(1, 3))
+def test_grouped_parameter_count(g: int, a: int, b: int, k: int) -> None:
+    """With G groups the kernel has C_out (C_in/G) k² entries, plus C_out biases."""
+    c_in, c_out = g * a, g * b
+    layer = C.Conv2d(c_in, c_out, k, groups=g)
+    assert layer.weight.shape == (c_out, c_in // g, k, k)
+    assert sum(p.numel() for p in layer.parameters()) == c_out * (c_in // g) * k * k + c_out
+
+
+@pytest.mark.claim(CLAIM_MAT)
+def test_bias_init_scale() -> None:
+    """The bias starts as U(−1/√fan_in, 1/√fan_in) too (torch.nn.Conv2d's scale), fan_in =
+    C_in/G · k_h k_w = 18: all 64 entries within the bound and the largest above 0.8 of it (all
+    below has chance 0.8^64 ≈ 6e-7 for a correct draw; the generator is fixed)."""
+    layer = C.Conv2d(4, 64, 3, groups=2, generator=torch.Generator().manual_seed(5))
+    assert layer.bias is not None
+    bound = 1 / math.sqrt(2 * 3 * 3)
+    big = float(layer.bias.detach().abs().max())
+    assert 0.8 * bound <= big <= bound, failure(
+        CLAIM_MAT, "cpu", "float32", "bias initialization scale", big, f"in [0.8, 1]·{bound:.4f}"
+    )
+
+
+@pytest.mark.claim(CLAIM_MAT)
+def test_bad_inputs_bias_and_flags() -> None:
+    """A bias of another dtype and bools given as sizes are refused by name, not promoted."""
+    x, w = torch.randn(1, 2, 4, 4), torch.randn(3, 2, 3, 3)
+    with pytest.raises(TypeError, match="bias must have x's dtype"):
+        C.conv2d(x, w, torch.randn(3, dtype=torch.float64))
+    for name in ("stride", "padding"):
+        with pytest.raises(TypeError, match=f"{name} must be an integer"):
+            C.conv2d(x, w, **{name: True})
+    with pytest.raises(TypeError, match="kernel_size must be an integer"):
+        C.max_pool2d(x, True)  # type: ignore[arg-type]

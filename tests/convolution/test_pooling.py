@@ -96,6 +96,10 @@ def test_forward_equals_max_pool2d(
         "exact",
     )
     assert torch.equal(C.MaxPool2d(case["k"], case["s"])(x), ref)
+    # The default stride is the window (non-overlapping), for the function and the module.
+    ref_default = F.max_pool2d(x, case["k"])
+    assert torch.equal(pool(x, case["k"]), ref_default), f"{CLAIM_EX}: default stride, {case}"
+    assert torch.equal(C.MaxPool2d(case["k"])(x), ref_default), f"{CLAIM_EX}: module default"
 
 
 @pytest.mark.claim(CLAIM_EX)
@@ -265,3 +269,66 @@ def test_overlapping_windows_see_order(
         float((y - ys).abs().max()),
         f"[b, b] = [{bt}, {bt}] and [b, a] = [{bt}, {at}]",
     )
+
+
+def split_gradient(
+    x: torch.Tensor, k: tuple[int, int], s: tuple[int, int], g: torch.Tensor
+) -> torch.Tensor:
+    """The gradient the page states, written as a loop: each window's upstream gradient split
+    equally among the positions that attain its maximum, summed over the windows."""
+    out = torch.zeros_like(x)
+    (kh, kw), (sh, sw) = k, s
+    for i in range(g.shape[2]):
+        for j in range(g.shape[3]):
+            win = x[:, :, sh * i : sh * i + kh, sw * j : sw * j + kw]
+            mask = (win == win.amax(dim=(2, 3), keepdim=True)).to(x.dtype)
+            share = g[:, :, i, j, None, None] / mask.sum(dim=(2, 3), keepdim=True)
+            out[:, :, sh * i : sh * i + kh, sw * j : sw * j + kw] += mask * share
+    return out
+
+
+def window_blocks(t: torch.Tensor, k: tuple[int, int]) -> torch.Tensor:
+    """``(N, C, H′, W′, k_h k_w)``: the values of every non-overlapping window."""
+    (n, c, h, w), (kh, kw) = t.shape, k
+    ho, wo = h // kh, w // kw
+    t = t[:, :, : ho * kh, : wo * kw].reshape(n, c, ho, kh, wo, kw)
+    return t.transpose(3, 4).reshape(n, c, ho, wo, kh * kw)
+
+
+@pytest.mark.claim(CLAIM_EX)
+@pytest.mark.dtypes("float64")
+@settings(deadline=None, max_examples=40)
+@given(case=pool_cases(), seed=st.integers(0, 2**16))
+def test_tied_maxima_split_and_pytorch_picks_one(
+    pool: Pool, device: str, dtype: torch.dtype, case: dict[str, Any], seed: int
+) -> None:
+    """Inputs with many ties (values in {0, 1, 2}), overlapping windows included: the
+    implementation's gradient is the equal split per window, summed over windows. With
+    non-overlapping windows PyTorch's gradient puts each window's upstream gradient on exactly
+    one of its maxima, and the totals per window agree."""
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randint(0, 3, case["x"].shape, generator=gen).to(device=device, dtype=dtype)
+    x.requires_grad_()
+    k, s = case["k"], case["s"]
+    y = pool(x, k, s)
+    g = (torch.rand(y.shape, generator=gen, dtype=dtype) + 0.5).to(device)  # no zero entries
+    (gx,) = torch.autograd.grad(y, x, g)
+    ref = split_gradient(x.detach(), k, s, g)
+    check_close(gx, ref, EXACT, CLAIM_EX, device, f"equal split among tied maxima, {case}")
+    if tuple(s) != tuple(k):
+        return
+    xr = x.detach().clone().requires_grad_()
+    (gr,) = torch.autograd.grad(F.max_pool2d(xr, k, s), xr, g)
+    xb, rb, ob = window_blocks(x.detach(), k), window_blocks(gr, k), window_blocks(gx, k)
+    picked = rb != 0
+    at_max = xb == xb.amax(dim=-1, keepdim=True)
+    one = bool((picked.sum(dim=-1) == 1).all() and (picked <= at_max).all())
+    assert one, failure(
+        CLAIM_EX,
+        device,
+        dtype,
+        f"PyTorch's gradient is not on exactly one maximum per window, {case}",
+        float(picked.sum(dim=-1).max()),
+        "one tied position per window",
+    )
+    check_close(ob.sum(dim=-1), rb.sum(dim=-1), EXACT, CLAIM_EX, device, "per-window totals")
