@@ -201,13 +201,10 @@ def test_greedy_pretraining_gives_a_better_start(device: str, evidence: Any) -> 
         float(adv.min()),
         f"≥ {P_MARGIN}",
     )
-    assert (adv_default > 0).all(), failure(
-        CLAIM_P,
-        device,
-        F32,
-        f"pre-trained vs default start {adv_default}",
-        float(adv_default.min()),
-        "> 0",
+    # the same estimate for "positive over the default start in each seed" is about 0.3: that
+    # comparison is recorded above, not decided (the page says so)
+    assert estimate <= 1e-6, failure(
+        CLAIM_P, device, F32, "estimated false-failure chance", estimate, "≤ 1e-6"
     )
 
 
@@ -245,6 +242,16 @@ def test_pretraining_loads_the_layer_autoencoders(device: str) -> None:
         )
         with torch.no_grad():
             h = sigmoid(h @ enc.weight.T + enc.bias)  # the codes σ(W h + b) feed the next
+    # the output layer keeps its random start (drawn first, before any pre-training)
+    for name in ("weight", "bias"):
+        check_close(
+            getattr(net.layers[-1], name),
+            getattr(ref.layers[-1], name),
+            Tol(0, 0),
+            CLAIM_P,
+            device,
+            f"the output layer's {name} is not its random start",
+        )
     with pytest.raises(ValueError, match="x must have 32 features"):
         AE.pretrain_greedy([32, 8, 2], x, epochs=1, generator=g)
 
@@ -351,6 +358,7 @@ def test_features_transfer_to_unseen_digits(device: str, evidence: Any) -> None:
     evidence.value("raw_minus_autoencoder", [round(float(v), 3) for v in d_ae])
     evidence.value("raw_minus_classifier", [round(float(v), 3) for v in d_clf])
     evidence.value("false_failure_estimate", est)
+    assert est <= 1e-6, failure(CLAIM_F, device, F32, "estimated false-failure chance", est, "≤ 1e-6")
     for name, d in (("autoencoder", d_ae), ("classifier", d_clf)):
         assert d.mean() > -T_ALLOWANCE, failure(
             CLAIM_F,
