@@ -274,6 +274,21 @@ def test_matches_sklearn_and_svd(
         device,
         "reconstruction vs sklearn",
     )
+    # the documented sign: each component's largest-magnitude entry is positive (so components
+    # are deterministic, not up to sign), and the rows are orthonormal
+    comp = fit.components
+    peak = comp.gather(1, comp.abs().argmax(1, keepdim=True))
+    assert bool((peak > 0).all()), failure(
+        CLAIM_V, device, dtype, "largest-magnitude entry of a component not positive", 0.0, "> 0"
+    )
+    check_close(
+        comp @ comp.T,
+        torch.eye(k, device=device, dtype=dtype),
+        Tol(0, 1e-12),
+        CLAIM_V,
+        device,
+        "components not orthonormal",
+    )
 
 
 @pytest.mark.claim(CLAIM_V)
