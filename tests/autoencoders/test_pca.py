@@ -222,6 +222,18 @@ def test_top_projection_has_the_largest_variance(
         )
     for u in torch.eye(d, device=device, dtype=dtype):  # coordinate axes too
         assert float(var(u)) <= float(top) + 1e-10 * scale
+    # the fitted object keeps the choice: μ is the mean or 0, and reconstruct() projects x − μ
+    assert fit.center is center
+    check_close(fit.mean, mu, Tol(0, 0), CLAIM_V, device, f"PCA.mean (center={center})")
+    u1 = fit.components[0]
+    check_close(
+        fit.reconstruct(x),
+        mu + ((x - mu) @ u1)[:, None] * u1,
+        Tol(1e-12, 1e-12 * (1.0 + float(x.abs().max()))),
+        CLAIM_V,
+        device,
+        f"reconstruct ≠ μ + u₁u₁ᵀ(x − μ) (center={center})",
+    )
 
 
 @pytest.mark.claim(CLAIM_V)
