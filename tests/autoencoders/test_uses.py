@@ -295,6 +295,40 @@ def ridge_probe(
 
 
 @pytest.mark.claim(CLAIM_F)
+def test_ridge_probe_against_brute_force_leave_one_out() -> None:
+    """The probe that decides the claim, checked against its definition: for each λ, refit
+    without each labelled example in turn (brute force), take the smallest λ with the best
+    leave-one-out accuracy, refit on all and predict; both the choice and the predictions must
+    agree with `ridge_probe`'s closed-form leave-one-out."""
+    g = torch.Generator().manual_seed(0)
+    draws, m, k = 3, 15, 4
+    f_tr = torch.randn(draws, m, k, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 5, (draws, m), generator=g)
+    f_te = torch.randn(40, k, generator=g, dtype=torch.float64)
+
+    def fit_predict(phi: torch.Tensor, t: torch.Tensor, lam: float, q: torch.Tensor) -> torch.Tensor:
+        a1 = torch.cat([phi, torch.ones(phi.shape[0], 1, dtype=phi.dtype)], 1)
+        w = torch.linalg.solve(a1.T @ a1 + lam * torch.eye(k + 1, dtype=phi.dtype), a1.T @ t)
+        return torch.cat([q, torch.ones(q.shape[0], 1, dtype=q.dtype)], 1) @ w
+
+    want = []
+    for dd in range(draws):
+        onehot = torch.nn.functional.one_hot(y[dd], 5).double()
+        accs = []
+        for lam in T_LAMBDAS.tolist():
+            hits = 0
+            for i in range(m):
+                keep = torch.arange(m) != i
+                out = fit_predict(f_tr[dd, keep], onehot[keep], lam, f_tr[dd, i : i + 1])
+                hits += int(out.argmax(-1).item() == y[dd, i].item())
+            accs.append(hits / m)
+        lam_best = T_LAMBDAS.tolist()[int(np.argmax(accs))]  # the first (smallest) best λ
+        want.append(fit_predict(f_tr[dd], onehot, lam_best, f_te).argmax(-1))
+    got = ridge_probe(f_tr, y, f_te)
+    assert torch.equal(got, torch.stack(want)), f"{CLAIM_F}: ridge_probe ≠ brute-force LOO probe"
+
+
+@pytest.mark.claim(CLAIM_F)
 def test_features_transfer_to_unseen_digits(device: str, evidence: Any) -> None:
     data = digits(device=device)
     src, tgt = data.subset((0, 1, 2, 3, 4)), data.subset((5, 6, 7, 8, 9))
