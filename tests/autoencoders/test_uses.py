@@ -306,7 +306,9 @@ def test_ridge_probe_against_brute_force_leave_one_out() -> None:
     y = torch.randint(0, 5, (draws, m), generator=g)
     f_te = torch.randn(40, k, generator=g, dtype=torch.float64)
 
-    def fit_predict(phi: torch.Tensor, t: torch.Tensor, lam: float, q: torch.Tensor) -> torch.Tensor:
+    def fit_predict(
+        phi: torch.Tensor, t: torch.Tensor, lam: float, q: torch.Tensor
+    ) -> torch.Tensor:
         a1 = torch.cat([phi, torch.ones(phi.shape[0], 1, dtype=phi.dtype)], 1)
         w = torch.linalg.solve(a1.T @ a1 + lam * torch.eye(k + 1, dtype=phi.dtype), a1.T @ t)
         return torch.cat([q, torch.ones(q.shape[0], 1, dtype=q.dtype)], 1) @ w
@@ -392,7 +394,9 @@ def test_features_transfer_to_unseen_digits(device: str, evidence: Any) -> None:
     evidence.value("raw_minus_autoencoder", [round(float(v), 3) for v in d_ae])
     evidence.value("raw_minus_classifier", [round(float(v), 3) for v in d_clf])
     evidence.value("false_failure_estimate", est)
-    assert est <= 1e-6, failure(CLAIM_F, device, F32, "estimated false-failure chance", est, "≤ 1e-6")
+    assert est <= 1e-6, failure(
+        CLAIM_F, device, F32, "estimated false-failure chance", est, "≤ 1e-6"
+    )
     for name, d in (("autoencoder", d_ae), ("classifier", d_clf)):
         assert d.mean() > -T_ALLOWANCE, failure(
             CLAIM_F,

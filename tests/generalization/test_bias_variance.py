@@ -640,7 +640,7 @@ def test_bad_input() -> None:
         BV.poly_fit(x, x, 4)
     with pytest.raises(ValueError, match="exact enumeration of 2\\^20"):
         BV.bias_variance(learner, torch.sin, torch.linspace(-1, 1, 20, dtype=F64), x, sigma=0.1)
-    with pytest.raises(ValueError, match="mean 0 and variance 1, got 0.5, 0.5"):
+    with pytest.raises(ValueError, match=r"mean 0 and variance 1, got 0\.5, 0\.5"):
         BV.Noise.discrete(torch.tensor([0.0, 1.0], dtype=F64), torch.tensor([0.5, 0.5], dtype=F64))
     with pytest.raises(ValueError, match="mean 0 and variance 1, got 0, 4"):  # mean 0, variance 4
         BV.Noise.discrete(torch.tensor([-2.0, 2.0], dtype=F64), torch.tensor([0.5, 0.5], dtype=F64))
