@@ -630,6 +630,12 @@ def test_bad_input() -> None:
     learner = BV.polynomial_learner(1)
     with pytest.raises(ValueError, match=r"sigma \(noise level\) must be ≥ 0"):
         BV.bias_variance(learner, torch.sin, x, x, sigma=-0.1)
+    with pytest.raises(ValueError, match=r"sigma must be a scalar or hold one noise level per"):
+        BV.bias_variance(learner, torch.sin, x, x, sigma=torch.ones(3, dtype=F64))
+    with pytest.raises(ValueError, match=r"sigma_eval must be a scalar or hold one noise level"):
+        BV.bias_variance(
+            learner, torch.sin, x, x[:2], sigma=0.1, sigma_eval=torch.ones(3, dtype=F64)
+        )
     with pytest.raises(ValueError, match=r"sigma \(noise level\) must be finite"):
         BV.bias_variance(learner, torch.sin, x, x, sigma=math.nan)
     with pytest.raises(ValueError, match="x_train must be finite"):
