@@ -72,6 +72,10 @@ def test_forward_and_backward(device: str, dtype: torch.dtype, tied: bool, bias:
             assert b is not None
             b.copy_(torch.randn(5, generator=g, dtype=dtype).to(device))
     x = torch.randn(7, 5, generator=g, dtype=dtype).to(device)
+    # parameters: A (k·d), B unless tied (d·k), a and b with biases (k + d), nothing else
+    count = sum(p.numel() for p in m.parameters())
+    want_count = 2 * 5 * (1 if tied else 2) + (2 + 5 if bias else 0)
+    assert count == want_count, f"{CLAIM_OPT}: {count} parameters, want {want_count}"
     enc = torch.nn.Linear(5, 2, bias=bias, device=device, dtype=dtype)
     dec = torch.nn.Linear(2, 5, bias=bias, device=device, dtype=dtype)
     with torch.no_grad():
