@@ -351,6 +351,7 @@ def test_trained_autoencoder_spans_the_pca_subspace(device: str, evidence: Any) 
     plt.close(fig)
 
 
+@pytest.mark.claim(CLAIM_OPT)
 @pytest.mark.claim(CLAIM_SPAN)
 def test_uncentred_bias_free_autoencoder_finds_the_second_moment_subspace(device: str) -> None:
     """Without biases on uncentred data the optimum is the top subspace of Σ x xᵀ, not PCA's."""
