@@ -222,6 +222,18 @@ def test_top_projection_has_the_largest_variance(
         )
     for u in torch.eye(d, device=device, dtype=dtype):  # coordinate axes too
         assert float(var(u)) <= float(top) + 1e-10 * scale
+    # the fitted object keeps the choice: μ is the mean or 0, and reconstruct() projects x − μ
+    assert fit.center is center
+    check_close(fit.mean, mu, Tol(0, 0), CLAIM_V, device, f"PCA.mean (center={center})")
+    u1 = fit.components[0]
+    check_close(
+        fit.reconstruct(x),
+        mu + ((x - mu) @ u1)[:, None] * u1,
+        Tol(1e-12, 1e-12 * (1.0 + float(x.abs().max()))),
+        CLAIM_V,
+        device,
+        f"reconstruct ≠ μ + u₁u₁ᵀ(x − μ) (center={center})",
+    )
 
 
 @pytest.mark.claim(CLAIM_V)
@@ -273,6 +285,21 @@ def test_matches_sklearn_and_svd(
         CLAIM_V,
         device,
         "reconstruction vs sklearn",
+    )
+    # the documented sign: each component's largest-magnitude entry is positive (so components
+    # are deterministic, not up to sign), and the rows are orthonormal
+    comp = fit.components
+    peak = comp.gather(1, comp.abs().argmax(1, keepdim=True))
+    assert bool((peak > 0).all()), failure(
+        CLAIM_V, device, dtype, "largest-magnitude entry of a component not positive", 0.0, "> 0"
+    )
+    check_close(
+        comp @ comp.T,
+        torch.eye(k, device=device, dtype=dtype),
+        Tol(0, 1e-12),
+        CLAIM_V,
+        device,
+        "components not orthonormal",
     )
 
 

@@ -201,13 +201,10 @@ def test_greedy_pretraining_gives_a_better_start(device: str, evidence: Any) -> 
         float(adv.min()),
         f"≥ {P_MARGIN}",
     )
-    assert (adv_default > 0).all(), failure(
-        CLAIM_P,
-        device,
-        F32,
-        f"pre-trained vs default start {adv_default}",
-        float(adv_default.min()),
-        "> 0",
+    # the same estimate for "positive over the default start in each seed" is about 0.3: that
+    # comparison is recorded above, not decided (the page says so)
+    assert estimate <= 1e-6, failure(
+        CLAIM_P, device, F32, "estimated false-failure chance", estimate, "≤ 1e-6"
     )
 
 
@@ -245,6 +242,16 @@ def test_pretraining_loads_the_layer_autoencoders(device: str) -> None:
         )
         with torch.no_grad():
             h = sigmoid(h @ enc.weight.T + enc.bias)  # the codes σ(W h + b) feed the next
+    # the output layer keeps its random start (drawn first, before any pre-training)
+    for name in ("weight", "bias"):
+        check_close(
+            getattr(net.layers[-1], name),
+            getattr(ref.layers[-1], name),
+            Tol(0, 0),
+            CLAIM_P,
+            device,
+            f"the output layer's {name} is not its random start",
+        )
     with pytest.raises(ValueError, match="x must have 32 features"):
         AE.pretrain_greedy([32, 8, 2], x, epochs=1, generator=g)
 
@@ -285,6 +292,42 @@ def ridge_probe(
         [f_te, torch.ones(f_te.shape[0], 1, dtype=f_te.dtype, device=f_te.device)], -1
     ).double()
     return (te @ w).argmax(-1)
+
+
+@pytest.mark.claim(CLAIM_F)
+def test_ridge_probe_against_brute_force_leave_one_out() -> None:
+    """The probe that decides the claim, checked against its definition: for each λ, refit
+    without each labelled example in turn (brute force), take the smallest λ with the best
+    leave-one-out accuracy, refit on all and predict; both the choice and the predictions must
+    agree with `ridge_probe`'s closed-form leave-one-out."""
+    g = torch.Generator().manual_seed(0)
+    draws, m, k = 3, 15, 4
+    f_tr = torch.randn(draws, m, k, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 5, (draws, m), generator=g)
+    f_te = torch.randn(40, k, generator=g, dtype=torch.float64)
+
+    def fit_predict(
+        phi: torch.Tensor, t: torch.Tensor, lam: float, q: torch.Tensor
+    ) -> torch.Tensor:
+        a1 = torch.cat([phi, torch.ones(phi.shape[0], 1, dtype=phi.dtype)], 1)
+        w = torch.linalg.solve(a1.T @ a1 + lam * torch.eye(k + 1, dtype=phi.dtype), a1.T @ t)
+        return torch.cat([q, torch.ones(q.shape[0], 1, dtype=q.dtype)], 1) @ w
+
+    want = []
+    for dd in range(draws):
+        onehot = torch.nn.functional.one_hot(y[dd], 5).double()
+        accs = []
+        for lam in T_LAMBDAS.tolist():
+            hits = 0
+            for i in range(m):
+                keep = torch.arange(m) != i
+                out = fit_predict(f_tr[dd, keep], onehot[keep], lam, f_tr[dd, i : i + 1])
+                hits += int(out.argmax(-1).item() == y[dd, i].item())
+            accs.append(hits / m)
+        lam_best = T_LAMBDAS.tolist()[int(np.argmax(accs))]  # the first (smallest) best λ
+        want.append(fit_predict(f_tr[dd], onehot, lam_best, f_te).argmax(-1))
+    got = ridge_probe(f_tr, y, f_te)
+    assert torch.equal(got, torch.stack(want)), f"{CLAIM_F}: ridge_probe ≠ brute-force LOO probe"
 
 
 @pytest.mark.claim(CLAIM_F)
@@ -351,6 +394,9 @@ def test_features_transfer_to_unseen_digits(device: str, evidence: Any) -> None:
     evidence.value("raw_minus_autoencoder", [round(float(v), 3) for v in d_ae])
     evidence.value("raw_minus_classifier", [round(float(v), 3) for v in d_clf])
     evidence.value("false_failure_estimate", est)
+    assert est <= 1e-6, failure(
+        CLAIM_F, device, F32, "estimated false-failure chance", est, "≤ 1e-6"
+    )
     for name, d in (("autoencoder", d_ae), ("classifier", d_clf)):
         assert d.mean() > -T_ALLOWANCE, failure(
             CLAIM_F,

@@ -190,6 +190,11 @@ def _scale(sigma: Tensor | float, like: Tensor, name: str) -> Tensor:
     )
     check_float_tensor(s, name)
     check_like(s, like, name, "x_train")
+    if s.dim() > 0 and s.shape != like.shape:
+        raise ValueError(
+            f"{name} must be a scalar or hold one noise level per point, shape "
+            f"{tuple(like.shape)}, got shape {tuple(s.shape)}"
+        )
     if s.device.type != "meta":
         if not bool(torch.isfinite(s).all()):
             raise ValueError(f"{name} (noise level) must be finite, got NaN or ±inf")
