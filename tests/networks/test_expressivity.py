@@ -94,6 +94,25 @@ def test_relu_net_is_affine_on_its_activation_region(
 
 @pytest.mark.claim(CLAIM_PWL)
 @pytest.mark.dtypes("float64")
+def test_pattern_on_a_kink_follows_the_definition(device: str, dtype: torch.dtype) -> None:
+    """The pattern records units with a *positive* pre-activation: on a kink (z = 0) the unit is
+    off, and J_P then equals autograd's Jacobian (relu′(0) = 0). N(x) = 2 relu(x) +
+    3 relu(½ − x) at x = 0: pattern (off, on), J_P = −3 (a z ≥ 0 pattern would give −1)."""
+    net = FeedForward([1, 2, 1], "relu", device=device, dtype=dtype)
+    net.load([([[1.0], [-1.0]], [0.0, 0.5]), ([[2.0, 3.0]], [0.0])])
+    x = torch.zeros(1, device=device, dtype=dtype)
+    (pattern,) = P.activation_pattern(net, x[None])
+    assert pattern[0].tolist() == [False, True], f"{CLAIM_PWL}: pattern at a kink {pattern}"
+    j_p, c_p = P.local_affine_map(net, x)
+    jac = torch.autograd.functional.jacobian(net, x)
+    want = torch.tensor([[-3.0]], device=device, dtype=dtype)
+    check_close(j_p, want, EXACT, CLAIM_PWL, device, "J_P on a kink")
+    check_close(jac, want, EXACT, CLAIM_PWL, device, "autograd's Jacobian on a kink")
+    check_close(c_p, torch.full_like(c_p, 1.5), EXACT, CLAIM_PWL, device, "c_P on a kink")
+
+
+@pytest.mark.claim(CLAIM_PWL)
+@pytest.mark.dtypes("float64")
 @settings(deadline=None)
 @given(step=st.floats(0.01, 1.0))
 def test_tanh_net_is_not_locally_affine(device: str, dtype: torch.dtype, step: float) -> None:
@@ -567,6 +586,45 @@ def test_tent_map_has_two_to_the_k_pieces(device: str, dtype: torch.dtype, k: in
         fine = torch.arange(2 ** (k + 2) + 1, device=device, dtype=dtype)[:, None] / 2 ** (k + 2)
         assert torch.equal(deep(fine), shallow(fine)), f"{CLAIM_DEPTH}: deep ≠ shallow, k={k}"
     assert P.linear_pieces(shallow, 0.0, 1.0, rtol=0.0).count == 2**k
+
+
+@pytest.mark.claim(CLAIM_DEPTH)
+@pytest.mark.parametrize("k", range(1, 5))
+@pytest.mark.dtypes("float64")
+def test_two_to_the_k_minus_one_units_cannot_equal_tent_map(
+    device: str, dtype: torch.dtype, k: int, evidence: Any
+) -> None:
+    """The impossibility half of the claim, checked exhaustively for k ≤ 4. With m = 2^k − 1
+    units, each interior kink j/2^k of Δ^k needs its own unit (the piece count of
+    `test_one_hidden_layer_pieces`), so unit j is c_j·relu(s_j (x − j/2^k)) with s_j = ±1 (|w_j|
+    is absorbed into c_j). For every one of the 2^m orientations s, the least-squares fit of
+    (c, d) to Δ^k on the grid i/2^{k+1} leaves a residual ≥ 0.1: no such network equals Δ^k.
+    With 2^k units the same fit (with one more unit, relu(x)) is exact."""
+    m = 2**k - 1
+    kinks = torch.arange(1, 2**k, device=device, dtype=dtype) / 2**k
+    x = torch.arange(2 ** (k + 1) + 1, device=device, dtype=dtype) / 2 ** (k + 1)
+    deep = C.tent_map_net(k, device=device, dtype=dtype)
+    with torch.no_grad():
+        target = deep(x[:, None])[:, 0]  # Δ^k on the grid
+    signs = torch.tensor(list(itertools.product([1.0, -1.0], repeat=m)), device=device, dtype=dtype)
+    hidden = ACT.relu(signs[:, None, :] * (x[None, :, None] - kinks))  # (2^m, grid, m)
+    design = torch.cat([hidden, torch.ones_like(hidden[..., :1])], dim=-1)  # columns c, then d
+    rhs = target.expand(signs.shape[0], -1)[..., None]
+    fit = torch.linalg.lstsq(design, rhs).solution
+    residual = float(torch.linalg.vector_norm(design @ fit - rhs, dim=(-2, -1)).min())
+    assert residual >= 0.1, failure(
+        CLAIM_DEPTH,
+        device,
+        dtype,
+        f"a net of 2^{k} − 1 = {m} units fits Δ^{k} on the grid",
+        residual,
+        "≥ 0.1",
+    )
+    # the check has power: relu(x) plus the units relu(x − j/2^k) (2^k in all) fit exactly
+    full = torch.cat([ACT.relu(x)[:, None], hidden[0], torch.ones_like(x)[:, None]], dim=-1)
+    exact = torch.linalg.lstsq(full, target[:, None]).solution
+    check_close(full @ exact, target[:, None], EXACT, CLAIM_DEPTH, device, "2^k units fit")
+    evidence.value(f"least_residual_with_2^{k}-1_units", residual)
 
 
 @st.composite
