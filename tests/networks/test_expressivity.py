@@ -701,6 +701,23 @@ def test_piece_counter_on_deep_nets(
 
 
 @pytest.mark.claim(CLAIM_DEPTH)
+@pytest.mark.dtypes("float64")
+def test_pieces_on_an_interval_with_inexact_ends(device: str, dtype: torch.dtype) -> None:
+    """On [0.1, 0.7] (ends not dyadic) Δ³ has the pieces between the kinks j/8 inside it: the
+    reported ends are a and b exactly (in the network's dtype), the values are f there, and the
+    count is 1 + #{j/8 in (0.1, 0.7)} = 6."""
+    net = C.tent_map_net(3, device=device, dtype=dtype)
+    pieces = P.linear_pieces(net, 0.1, 0.7)
+    bp = pieces.breakpoints
+    assert float(bp[0]) == 0.1 and float(bp[-1]) == 0.7, f"{CLAIM_DEPTH}: ends {bp[0]}, {bp[-1]}"
+    inner = torch.arange(1, 6, device=device, dtype=dtype) / 8  # 1/8, …, 5/8
+    check_close(bp[1:-1], inner, EXACT, CLAIM_DEPTH, device, "kinks inside [0.1, 0.7]")
+    with torch.no_grad():
+        check_close(pieces.values, net(bp[:, None])[:, 0], EXACT, CLAIM_DEPTH, device, "values")
+    assert pieces.count == 6, f"{CLAIM_DEPTH}: {pieces.count} pieces of Δ³ on [0.1, 0.7]"
+
+
+@pytest.mark.claim(CLAIM_DEPTH)
 def test_tent_map_figure(evidence: Any) -> None:
     import matplotlib.pyplot as plt
 
