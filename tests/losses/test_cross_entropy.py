@@ -146,6 +146,22 @@ def test_bce_extremes(device: str, dtype: torch.dtype) -> None:
 
 
 @pytest.mark.claim(CLAIM_BER)
+@pytest.mark.dtypes("float64")
+def test_bce_with_logits_keeps_relative_accuracy_in_the_tails(
+    device: str, dtype: torch.dtype
+) -> None:
+    """Where the loss is tiny (a confident right prediction: z ≪ 0 with y = 0, z ≫ 0 with
+    y = 1) it is ln(1 + e^{−|z|}) ≈ e^{−|z|}; the logit form keeps it to 1e-12 relative down to
+    e^{−700} (ln(1 + e^{−|z|}) with log1p, not a 1 + e^{−|z|} that rounds to 1)."""
+    mag = torch.linspace(20.0, 700.0, 69, device=device, dtype=dtype)
+    z = torch.cat([-mag, mag])
+    y = torch.cat([torch.zeros_like(mag), torch.ones_like(mag)])
+    got = L.binary_cross_entropy_with_logits(z, y, reduction="none")
+    want = torch.exp(-mag).repeat(2) - torch.exp(-2 * mag).repeat(2) / 2  # e^{−t} − e^{−2t}/2
+    check_close(got, want, Tol(rtol=1e-12, atol=0.0), CLAIM_BER, device, "tiny BCE, relative")
+
+
+@pytest.mark.claim(CLAIM_BER)
 def test_binary_losses_bad_input() -> None:
     f, y = torch.full((3,), 0.5), torch.ones(3)
     with pytest.raises(ValueError, match=r"f must hold probabilities in \[0, 1\]"):
@@ -287,6 +303,30 @@ def test_cross_entropy_is_nll_and_decomposes(
 
 
 @pytest.mark.claim(CLAIM_CAT)
+@pytest.mark.dtypes("float32", "float64")
+def test_cross_entropy_with_leading_copies(device: str, dtype: torch.dtype) -> None:
+    """The form `dlspec.train.fit` uses for `FeedForward(copies=S)`: logits (S, N, C) with one
+    label vector (N,) (or target distributions (S, N, C)) give copy s the loss of its own
+    logits; "mean" averages over copies and examples, "sum" adds them, "none" is (S, N)."""
+    g = torch.Generator(device=device).manual_seed(4)
+    z = torch.randn(3, 5, 4, generator=g, device=device, dtype=dtype) * 3
+    y = torch.tensor([0, 3, 1, 1, 2], device=device)
+    p = torch.softmax(torch.randn(3, 5, 4, generator=g, device=device, dtype=dtype), -1)
+    t = tol(dtype)
+    for target, ref_target in ((y, lambda s: y), (p, lambda s: p[s])):
+        per = torch.stack(
+            [F.cross_entropy(z[s], ref_target(s), reduction="none") for s in range(3)]
+        )
+        none = L.cross_entropy(z, target, reduction="none")
+        assert none.shape == (3, 5), f"{CLAIM_CAT}: reduction='none' shape {tuple(none.shape)}"
+        check_close(none, per, t, CLAIM_CAT, device, "copies, reduction='none'")
+        check_close(L.cross_entropy(z, target), per.mean(), t, CLAIM_CAT, device, "copies, mean")
+        check_close(
+            L.cross_entropy(z, target, reduction="sum"), per.sum(), t, CLAIM_CAT, device, "sum"
+        )
+
+
+@pytest.mark.claim(CLAIM_CAT)
 def test_cross_entropy_bad_input() -> None:
     z = torch.zeros(4, 3)
     with pytest.raises(ValueError, match=r"y must hold class labels in \[0, 3\)"):
@@ -363,6 +403,9 @@ def _logistic_data(draw: st.DrawFn) -> dict[str, Any]:
 @pytest.mark.dtypes("float64")
 @settings(deadline=None)
 @given(case=_logistic_data())
+@example(
+    case={"x": np.array([[3.0, 3.0]]), "y": np.array([0.0]), "w": np.array([3.0, 3.0]), "b": 1.0}
+)
 def test_logistic_regression_gradient_and_convexity(
     device: str, dtype: torch.dtype, case: dict[str, Any]
 ) -> None:
@@ -385,10 +428,18 @@ def test_logistic_regression_gradient_and_convexity(
 
     f = torch.sigmoid(xt @ theta)
     want = -((y - f)[:, None] * xt).sum(dim=0)  # (−Σ(y − f)x, −Σ(y − f))
-    for fn, what in ((loss, "with logits"), (loss_prob, "on probabilities")):
+    # On probabilities, 1 − f is formed from f: relative error ε/min(f, 1 − f) per example, which
+    # the gradient inherits (at z = 19 it is 4e-8, above 1e-9: hypothesis found x = w = (3, 3)).
+    small = torch.sigmoid(-(xt @ theta).abs())  # min(f, 1 − f), accurately
+    eps = torch.finfo(dtype).eps
+    cond = float((2 * eps * xt.abs().amax(dim=1) / small).sum())
+    for fn, what, atol in (
+        (loss, "with logits", 1e-9),
+        (loss_prob, "on probabilities", 1e-9 + cond),
+    ):
         th = theta.clone().requires_grad_(True)
         (g,) = torch.autograd.grad(fn(th), th)
-        check_close(g, want, Tol(rtol=1e-9, atol=1e-9), CLAIM_LG, device, f"gradient ({what})")
+        check_close(g, want, Tol(rtol=1e-9, atol=atol), CLAIM_LG, device, f"gradient ({what})")
     hess = torch.autograd.functional.hessian(loss, theta)
     want_h = (xt.T * (f * (1 - f))) @ xt  # Σ f(1 − f) x̃ x̃ᵀ
     check_close(hess, want_h, Tol(rtol=1e-9, atol=1e-9), CLAIM_LG, device, "Hessian")

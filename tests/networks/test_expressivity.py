@@ -94,6 +94,25 @@ def test_relu_net_is_affine_on_its_activation_region(
 
 @pytest.mark.claim(CLAIM_PWL)
 @pytest.mark.dtypes("float64")
+def test_pattern_on_a_kink_follows_the_definition(device: str, dtype: torch.dtype) -> None:
+    """The pattern records units with a *positive* pre-activation: on a kink (z = 0) the unit is
+    off, and J_P then equals autograd's Jacobian (relu′(0) = 0). N(x) = 2 relu(x) +
+    3 relu(½ − x) at x = 0: pattern (off, on), J_P = −3 (a z ≥ 0 pattern would give −1)."""
+    net = FeedForward([1, 2, 1], "relu", device=device, dtype=dtype)
+    net.load([([[1.0], [-1.0]], [0.0, 0.5]), ([[2.0, 3.0]], [0.0])])
+    x = torch.zeros(1, device=device, dtype=dtype)
+    (pattern,) = P.activation_pattern(net, x[None])
+    assert pattern[0].tolist() == [False, True], f"{CLAIM_PWL}: pattern at a kink {pattern}"
+    j_p, c_p = P.local_affine_map(net, x)
+    jac = torch.autograd.functional.jacobian(net, x)
+    want = torch.tensor([[-3.0]], device=device, dtype=dtype)
+    check_close(j_p, want, EXACT, CLAIM_PWL, device, "J_P on a kink")
+    check_close(jac, want, EXACT, CLAIM_PWL, device, "autograd's Jacobian on a kink")
+    check_close(c_p, torch.full_like(c_p, 1.5), EXACT, CLAIM_PWL, device, "c_P on a kink")
+
+
+@pytest.mark.claim(CLAIM_PWL)
+@pytest.mark.dtypes("float64")
 @settings(deadline=None)
 @given(step=st.floats(0.01, 1.0))
 def test_tanh_net_is_not_locally_affine(device: str, dtype: torch.dtype, step: float) -> None:
@@ -569,6 +588,45 @@ def test_tent_map_has_two_to_the_k_pieces(device: str, dtype: torch.dtype, k: in
     assert P.linear_pieces(shallow, 0.0, 1.0, rtol=0.0).count == 2**k
 
 
+@pytest.mark.claim(CLAIM_DEPTH)
+@pytest.mark.parametrize("k", range(1, 5))
+@pytest.mark.dtypes("float64")
+def test_two_to_the_k_minus_one_units_cannot_equal_tent_map(
+    device: str, dtype: torch.dtype, k: int, evidence: Any
+) -> None:
+    """The impossibility half of the claim, checked exhaustively for k ≤ 4. With m = 2^k − 1
+    units, each interior kink j/2^k of Δ^k needs its own unit (the piece count of
+    `test_one_hidden_layer_pieces`), so unit j is c_j·relu(s_j (x − j/2^k)) with s_j = ±1 (|w_j|
+    is absorbed into c_j). For every one of the 2^m orientations s, the least-squares fit of
+    (c, d) to Δ^k on the grid i/2^{k+1} leaves a residual ≥ 0.1: no such network equals Δ^k.
+    With 2^k units the same fit (with one more unit, relu(x)) is exact."""
+    m = 2**k - 1
+    kinks = torch.arange(1, 2**k, device=device, dtype=dtype) / 2**k
+    x = torch.arange(2 ** (k + 1) + 1, device=device, dtype=dtype) / 2 ** (k + 1)
+    deep = C.tent_map_net(k, device=device, dtype=dtype)
+    with torch.no_grad():
+        target = deep(x[:, None])[:, 0]  # Δ^k on the grid
+    signs = torch.tensor(list(itertools.product([1.0, -1.0], repeat=m)), device=device, dtype=dtype)
+    hidden = ACT.relu(signs[:, None, :] * (x[None, :, None] - kinks))  # (2^m, grid, m)
+    design = torch.cat([hidden, torch.ones_like(hidden[..., :1])], dim=-1)  # columns c, then d
+    rhs = target.expand(signs.shape[0], -1)[..., None]
+    fit = torch.linalg.lstsq(design, rhs).solution
+    residual = float(torch.linalg.vector_norm(design @ fit - rhs, dim=(-2, -1)).min())
+    assert residual >= 0.1, failure(
+        CLAIM_DEPTH,
+        device,
+        dtype,
+        f"a net of 2^{k} − 1 = {m} units fits Δ^{k} on the grid",
+        residual,
+        "≥ 0.1",
+    )
+    # the check has power: relu(x) plus the units relu(x − j/2^k) (2^k in all) fit exactly
+    full = torch.cat([ACT.relu(x)[:, None], hidden[0], torch.ones_like(x)[:, None]], dim=-1)
+    exact = torch.linalg.lstsq(full, target[:, None]).solution
+    check_close(full @ exact, target[:, None], EXACT, CLAIM_DEPTH, device, "2^k units fit")
+    evidence.value(f"least_residual_with_2^{k}-1_units", residual)
+
+
 @st.composite
 def _shallow_nets(draw: st.DrawFn) -> dict[str, Any]:
     m = draw(S.dims(1, 12))
@@ -640,6 +698,23 @@ def test_piece_counter_on_deep_nets(
         change = (slopes[1:] - slopes[:-1]).abs()
         assert bool((change > 1e-9 * (1 + slopes.abs().max())).all()), f"{CLAIM_DEPTH}: merge"
     assert pieces.count <= math.prod(m + 1 for m in widths), f"{CLAIM_DEPTH}: too many pieces"
+
+
+@pytest.mark.claim(CLAIM_DEPTH)
+@pytest.mark.dtypes("float64")
+def test_pieces_on_an_interval_with_inexact_ends(device: str, dtype: torch.dtype) -> None:
+    """On [0.1, 0.7] (ends not dyadic) Δ³ has the pieces between the kinks j/8 inside it: the
+    reported ends are a and b exactly (in the network's dtype), the values are f there, and the
+    count is 1 + #{j/8 in (0.1, 0.7)} = 6."""
+    net = C.tent_map_net(3, device=device, dtype=dtype)
+    pieces = P.linear_pieces(net, 0.1, 0.7)
+    bp = pieces.breakpoints
+    assert float(bp[0]) == 0.1 and float(bp[-1]) == 0.7, f"{CLAIM_DEPTH}: ends {bp[0]}, {bp[-1]}"
+    inner = torch.arange(1, 6, device=device, dtype=dtype) / 8  # 1/8, …, 5/8
+    check_close(bp[1:-1], inner, EXACT, CLAIM_DEPTH, device, "kinks inside [0.1, 0.7]")
+    with torch.no_grad():
+        check_close(pieces.values, net(bp[:, None])[:, 0], EXACT, CLAIM_DEPTH, device, "values")
+    assert pieces.count == 6, f"{CLAIM_DEPTH}: {pieces.count} pieces of Δ³ on [0.1, 0.7]"
 
 
 @pytest.mark.claim(CLAIM_DEPTH)

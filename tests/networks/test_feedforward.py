@@ -651,7 +651,37 @@ DIG_EPOCHS = 20
 DIG_LR = 1e-2
 DIG_BATCH = 64
 DIG_THRESHOLD = 0.95
-DIG_FALSE_FAILURE = 1e-6
+DIG_MEAN_THRESHOLD = 0.97  # margin check: mean error ≤ 3 %, well inside the allowed 5 %
+
+
+@pytest.mark.claim(CLAIM_DIG)
+@pytest.mark.dtypes("float32", "float64")
+def test_initialization_is_uniform_in_one_over_sqrt_fan_in(device: str, dtype: torch.dtype) -> None:
+    """The page's initialization: weights and biases i.i.d. U(−1/√fan_in, 1/√fan_in). On 400 000
+    draws (fan_in 400): every |w| ≤ b, max |w| ≥ 0.99 b (chance 0.99^n = e^{−4000} to miss),
+    |mean| ≤ 0.01 b and mean w² within 0.01 b² of b²/3 (Hoeffding: each ≤ 2e^{−20} by luck)."""
+    fan_in = 400
+    b = 1.0 / math.sqrt(fan_in)
+    g = torch.Generator(device=device).manual_seed(11)
+    layer = NET.Linear(fan_in, 1000, generator=g, device=device, dtype=dtype)
+    assert layer.bias is not None
+    w = layer.weight.detach().double()
+    bias = layer.bias.detach().double()
+    n = w.numel()
+    slack = b * torch.finfo(dtype).eps * 4  # rounding of (2u − 1)·b
+    checks = {
+        "max |w| ≤ b": float(w.abs().max()) <= b + slack,
+        "max |w| ≥ 0.99 b": float(w.abs().max()) >= 0.99 * b,
+        "|mean w| ≤ 0.01 b": abs(float(w.mean())) <= 0.01 * b,
+        "mean w² ≈ b²/3": abs(float((w * w).mean()) - b * b / 3) <= 0.01 * b * b,
+        "max |bias| ≤ b": float(bias.abs().max()) <= b + slack,
+        "max |bias| ≥ 0.9 b": float(bias.abs().max()) >= 0.9 * b,  # 0.9^1000 to miss
+        "bias not one-signed": bool((bias > 0).any() and (bias < 0).any()),
+    }
+    bad = [k for k, ok in checks.items() if not ok]
+    assert not bad, failure(
+        CLAIM_DIG, device, dtype, f"initialization of {n} weights: {bad}", 0.0, "U(±1/√fan_in)"
+    )
 
 
 def _normal_cdf(z: float) -> float:
@@ -661,7 +691,7 @@ def _normal_cdf(z: float) -> float:
 @pytest.mark.claim(CLAIM_DIG)
 def test_digits_mlp_reaches_95_percent(device: str, evidence: Any) -> None:
     """10 MLPs 64 → 64 → 10 (ReLU), trained by dlspec.train.fit on the fixed digits split,
-    each reach ≥ 95 % held-out accuracy."""
+    each reach ≥ 95 % held-out accuracy, and their mean ≥ 97 % (margin)."""
     data = digits(device=device)
     accs, curves = [], []
     for run in DIG_RUNS:
@@ -690,8 +720,12 @@ def test_digits_mlp_reaches_95_percent(device: str, evidence: Any) -> None:
         curves.append([v / DIG_COPIES for v in history.loss])
     acc = np.array(accs)
     mean, sd = float(acc.mean()), float(acc.std(ddof=1))
-    sigma = max(2 * sd, 1e-9)
-    estimate = len(acc) * _normal_cdf((DIG_THRESHOLD - mean) / sigma)
+    sigma = max(sd, 1e-9)
+    # plug-in normal *estimate* of the chance that either check fails by luck (recorded, not
+    # gated: an estimate from 10 values is itself too noisy to decide on)
+    estimate = len(acc) * _normal_cdf((DIG_THRESHOLD - mean) / sigma) + _normal_cdf(
+        (DIG_MEAN_THRESHOLD - mean) / (sigma / math.sqrt(len(acc)))
+    )
 
     import matplotlib.pyplot as plt
 
@@ -727,11 +761,11 @@ def test_digits_mlp_reaches_95_percent(device: str, evidence: Any) -> None:
         float(DIG_THRESHOLD - acc.min()),
         f"each ≥ {DIG_THRESHOLD}",
     )
-    assert estimate <= DIG_FALSE_FAILURE, failure(
+    assert mean >= DIG_MEAN_THRESHOLD, failure(
         CLAIM_DIG,
         device,
         torch.float32,
-        f"margin too thin: mean {mean:.4f}, sd {sd:.4f}: estimated false-failure chance",
-        estimate,
-        f"≤ {DIG_FALSE_FAILURE}",
+        f"margin too thin: mean held-out accuracy {mean:.4f}",
+        float(DIG_MEAN_THRESHOLD - mean),
+        f"mean ≥ {DIG_MEAN_THRESHOLD}",
     )

@@ -133,8 +133,11 @@ def binary_cross_entropy_with_logits(z: Tensor, y: Tensor, *, reduction: str = "
     _check_pair(z, "z", y, "y")
     reduction = _check_reduction(reduction)
     _check_unit_interval(y, "y", "targets")
-    # −y ln σ(z) − (1−y) ln(1−σ(z)) = ln(1 + e^{z}) − y z
-    h = softplus(z) - y * z
+    # −y ln σ(z) − (1−y) ln(1−σ(z)) = ln(1 + e^{z}) − y z = max(z, 0) − y z + ln(1 + e^{−|z|}),
+    # summed in that order so that a tiny loss (z ≫ 0 with y = 1) keeps its relative accuracy
+    zero = torch.zeros((), device=z.device, dtype=z.dtype)
+    pos = torch.where(z >= 0, z, zero)  # max(z, 0), derivative 1 at z = 0 (as in softplus)
+    h = (pos - y * z) + softplus(z - 2.0 * pos)  # softplus(−|z|) = ln(1 + e^{−|z|})
     return _reduce(h, reduction)
 
 
