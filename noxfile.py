@@ -84,16 +84,30 @@ def _run_claims(session: nox.Session, *args: str) -> None:
     _run(session, "pytest", f"--claims-json={REPORT}", *args, env={"MPLBACKEND": "Agg"})
 
 
+def _workers(posargs: list[str]) -> list[str]:
+    """pytest-xdist workers, one per core up to 4, unless the caller chose (`-n`, `-p no:xdist`).
+
+    Each worker runs torch on its share of the cores (tests/plugin.py), which also spares the
+    suite the thread oversubscription that makes small tensor work crawl on a busy machine.
+    """
+    chosen = any(
+        a.startswith(("-n", "--numprocesses", "--dist")) or a == "no:xdist" for a in posargs
+    )
+    cores = os.cpu_count() or 1
+    return [] if chosen or cores < 2 else ["-n", str(min(cores, 4))]
+
+
 @nox.session(venv_backend="none")
 def tests(session: nox.Session) -> None:
     """Run the whole claim suite on every available device; write build/claims.json.
 
-    Pass pytest options after `--`: `nox -s tests -- -n 2`, `-- --claim dropout.expectation`,
-    `-- --device cuda`, `-- --hypothesis-profile thorough`. A filtered run merges its results
-    into build/claims.json (the other claims keep their last result).
+    Runs in parallel (one pytest-xdist worker per core, up to 4; the report is the same as a
+    serial run's). Pass pytest options after `--`: `-- -n 0` (serial), `-- --claim
+    dropout.expectation`, `-- --device cuda`, `-- --hypothesis-profile thorough`. A filtered run
+    merges its results into build/claims.json (the other claims keep their last result).
     """
     _install(session, "test")
-    _run_claims(session, *session.posargs)
+    _run_claims(session, *_workers(session.posargs), *session.posargs)
 
 
 @nox.session(venv_backend="none")
