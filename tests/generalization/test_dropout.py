@@ -482,6 +482,11 @@ def test_bad_tensors_and_masks() -> None:
         D.dropout(x, 0.5, training=False, mask=torch.ones(2, 3))
     with pytest.raises(TypeError, match="mask must be a bool or floating-point tensor"):
         D.dropout(x, 0.5, mask=torch.ones(2, 3, dtype=torch.int64))
+    with pytest.raises(ValueError, match="mask must be on x's device cpu, got meta"):
+        D.dropout(x, 0.5, mask=torch.ones(2, 3, device="meta"))
+    for bad_p in (1.0, -0.2, math.nan):
+        with pytest.raises(ValueError, match=r"p must be a real number in \[0, 1\)"):
+            D.keep_mask((2, 3), bad_p, device="cpu", dtype=torch.float32)
     with pytest.raises(TypeError, match=r"generator must be a torch\.Generator"):
         D.Dropout(0.5, generator=42)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"generator must be a torch\.Generator"):
