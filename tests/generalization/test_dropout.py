@@ -1811,6 +1811,7 @@ def test_stacked_mlp_training_mode_drops_each_copy_independently(device: str) ->
             check_close(out[k], want, t, CLAIM_UF, device, f"stack copy {k} in training mode")
         assert int((out == 0).sum()) == 0, f"{CLAIM_UF}: stacked logits dropped in training mode"
         assert all(n.training for n in stack.unstack()), f"{CLAIM_UF}: unstack() left train mode"
+        assert [n.p for n in stack.unstack()] == [p] * 3, f"{CLAIM_UF}: unstack() lost p = {p}"
         stack.eval()
         assert not any(n.training for n in stack.unstack()), f"{CLAIM_UF}: unstack() left eval"
         for k, net in enumerate(nets):
@@ -1865,6 +1866,14 @@ def test_fit_copies_draws_an_independent_order_per_copy(device: str) -> None:
         assert torch.equal(labels, y[seen]), f"{CLAIM_UF}: labels do not follow the examples"
         orders = {tuple(row.tolist()) for row in seen}
         assert len(orders) == copies, f"{CLAIM_UF}: copies share a minibatch order ({epoch=})"
+    model, targets[:] = _Recorder(copies), []  # full batch: every copy gets all n examples
+    g = torch.Generator(device=device)
+    fit(model, x, y, epochs=1, generator=g, loss=loss, batch_size=None, copies=copies)
+    want = torch.arange(n, device=device).expand(copies, n)
+    assert torch.equal(model.seen[0], want) and torch.equal(targets[0], y.expand(copies, n)), (
+        f"{CLAIM_UF}: full-batch fit(copies={copies}) must pass inputs (M, n, ...) and targets "
+        f"(M, n), got {tuple(model.seen[0].shape)} and {tuple(targets[0].shape)}"
+    )
 
 
 @pytest.mark.claim(CLAIM_UF)
