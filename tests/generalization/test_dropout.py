@@ -290,6 +290,26 @@ def test_bernstein_bound_covers_the_binomial_tail(evidence: Any) -> None:
     assert MC_FALSE_FAILURE <= 9.2e-12, f"{CLAIM_EXP}: page states ≤ 9.2e-12: {MC_FALSE_FAILURE}"
     total = checks * MC_FALSE_FAILURE
     assert total <= 5.1e-8, f"{CLAIM_EXP}: page states ≤ 5.1e-8 per device and dtype: {total:.3g}"
+    # The independence test: a co-keep rate is a mean of 64,000 indicators of probability q²,
+    # b/σ = max(√(q²/(1 − q²)), √((1 − q²)/q²)); 4 drop probabilities × 4 forms × 2 axes.
+    pairs = INDEPENDENCE_SHAPE[0] * INDEPENDENCE_SHAPE[1] // 2
+    worst = max(
+        bernstein_false_failure(
+            MC_Z, pairs, max(math.sqrt(q2 / (1 - q2)), math.sqrt((1 - q2) / q2))
+        )
+        for q2 in ((1 - p) ** 2 for p in INDEPENDENCE_P)
+    )
+    independence_checks = len(INDEPENDENCE_P) * len(_forms(0.5)) * 2
+    ratios = [
+        max(math.sqrt(q * q / (1 - q * q)), math.sqrt((1 - q * q) / (q * q)))
+        for q in (1 - p for p in INDEPENDENCE_P)
+    ]
+    assert max(ratios) <= 9.95, f"{CLAIM_EXP}: page states b/σ ≤ 9.95: {max(ratios):.4f}"
+    assert worst <= 1.6e-11 and independence_checks == 32, (
+        f"{CLAIM_EXP}: page states ≤ 1.6e-11 per co-keep check and 32 checks: {worst:.3g}, "
+        f"{independence_checks}"
+    )
+    assert independence_checks * worst <= 5.2e-10, f"{CLAIM_EXP}: page states ≤ 5.2e-10"
     evidence.value("mc_draws", MC_DRAWS)
     evidence.value("mc_z", MC_Z)
     evidence.value("mc_false_failure_per_check", MC_FALSE_FAILURE)
