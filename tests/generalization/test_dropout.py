@@ -290,6 +290,26 @@ def test_bernstein_bound_covers_the_binomial_tail(evidence: Any) -> None:
     assert MC_FALSE_FAILURE <= 9.2e-12, f"{CLAIM_EXP}: page states ≤ 9.2e-12: {MC_FALSE_FAILURE}"
     total = checks * MC_FALSE_FAILURE
     assert total <= 5.1e-8, f"{CLAIM_EXP}: page states ≤ 5.1e-8 per device and dtype: {total:.3g}"
+    # The independence test: a co-keep rate is a mean of 64,000 indicators of probability q²,
+    # b/σ = max(√(q²/(1 − q²)), √((1 − q²)/q²)); 4 drop probabilities × 4 forms × 2 axes.
+    pairs = INDEPENDENCE_SHAPE[0] * INDEPENDENCE_SHAPE[1] // 2
+    worst = max(
+        bernstein_false_failure(
+            MC_Z, pairs, max(math.sqrt(q2 / (1 - q2)), math.sqrt((1 - q2) / q2))
+        )
+        for q2 in ((1 - p) ** 2 for p in INDEPENDENCE_P)
+    )
+    independence_checks = len(INDEPENDENCE_P) * len(_forms(0.5)) * 2
+    ratios = [
+        max(math.sqrt(q * q / (1 - q * q)), math.sqrt((1 - q * q) / (q * q)))
+        for q in (1 - p for p in INDEPENDENCE_P)
+    ]
+    assert max(ratios) <= 9.95, f"{CLAIM_EXP}: page states b/σ ≤ 9.95: {max(ratios):.4f}"
+    assert worst <= 1.6e-11 and independence_checks == 32, (
+        f"{CLAIM_EXP}: page states ≤ 1.6e-11 per co-keep check and 32 checks: {worst:.3g}, "
+        f"{independence_checks}"
+    )
+    assert independence_checks * worst <= 5.2e-10, f"{CLAIM_EXP}: page states ≤ 5.2e-10"
     evidence.value("mc_draws", MC_DRAWS)
     evidence.value("mc_z", MC_Z)
     evidence.value("mc_false_failure_per_check", MC_FALSE_FAILURE)
@@ -414,6 +434,13 @@ def test_low_precision_masks_use_float32_uniforms(device: str, low: str) -> None
     g = torch.Generator(device=device).manual_seed(5)
     out = D.dropout(x, p, inverted=False, generator=g)
     assert torch.equal(out, x * m_low), f"{CLAIM_EXP} [{device}, {low}]: dropout ≠ x ⊙ keep_mask"
+    for inverted in (True, False):  # an explicit (bool) mask is applied in x's dtype
+        out = D.dropout(x, p, inverted=inverted, mask=m_low.bool())
+        want = x * m_low / (1 - p) if inverted else x * m_low
+        assert out.dtype == dtype and torch.equal(out, want), (
+            f"{CLAIM_EXP} [{device}, {low}]: explicit mask (inverted={inverted}) gives "
+            f"{out.dtype}, not x ⊙ m{'/q' if inverted else ''} in {low}"
+        )
 
 
 @pytest.mark.claim(CLAIM_EXP)
@@ -475,6 +502,11 @@ def test_bad_tensors_and_masks() -> None:
         D.dropout(x, 0.5, training=False, mask=torch.ones(2, 3))
     with pytest.raises(TypeError, match="mask must be a bool or floating-point tensor"):
         D.dropout(x, 0.5, mask=torch.ones(2, 3, dtype=torch.int64))
+    with pytest.raises(ValueError, match="mask must be on x's device cpu, got meta"):
+        D.dropout(x, 0.5, mask=torch.ones(2, 3, device="meta"))
+    for bad_p in (1.0, -0.2, math.nan):
+        with pytest.raises(ValueError, match=r"p must be a real number in \[0, 1\)"):
+            D.keep_mask((2, 3), bad_p, device="cpu", dtype=torch.float32)
     with pytest.raises(TypeError, match=r"generator must be a torch\.Generator"):
         D.Dropout(0.5, generator=42)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"generator must be a torch\.Generator"):
@@ -488,6 +520,21 @@ def test_bad_tensors_and_masks() -> None:
         D.all_masks(3, dtype="float32")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="weights must have outputs's dtype"):
         D.ensemble_mean(torch.ones(4, 2), torch.ones(4, dtype=torch.float64))
+
+
+@pytest.mark.claim(CLAIM_EXP)
+def test_dropout_module_defaults_match_torch() -> None:
+    """`Dropout()` has `torch.nn.Dropout()`'s defaults: p = 0.5, the inverted form, and (our
+    addition) no generator, i.e. the global RNG."""
+    ours, ref = D.Dropout(), torch.nn.Dropout()
+    assert (ours.p, ours.inverted, ours.generator) == (ref.p, True, None) and ref.p == 0.5, (
+        f"{CLAIM_EXP}: Dropout() is {ours} (generator {ours.generator}), torch's p is {ref.p}"
+    )
+    x = torch.ones(4000, dtype=torch.float64)
+    out = ours.train()(x)  # support {0, x/q} with q = ½: the default form is the inverted one
+    assert set(out.unique().tolist()) == {0.0, 2.0}, (
+        f"{CLAIM_EXP}: Dropout()(1) gives {out.unique()}"
+    )
 
 
 @pytest.mark.claim(CLAIM_EXP)
@@ -765,7 +812,8 @@ def test_linear_layer_ensemble_equals_weight_scaling(
 @st.composite
 def _deep_affine(draw: st.DrawFn) -> dict[str, Any]:
     """An affine net of 2 or 3 layers with biases and its own drop probability per layer (0, no
-    dropout, in about a quarter of the layers), at most MAX_ENUM dropped units in all."""
+    dropout, in about a third of the layers: one of three equally likely branches), at most
+    MAX_ENUM dropped units in all."""
     layers = draw(st.integers(2, 3))
     widths = [draw(S.dims(1, 4)) for _ in range(layers)]  # masked: input and hidden widths
     while sum(widths) > MAX_ENUM:
@@ -821,6 +869,22 @@ def test_deep_affine_ensemble_scales_each_layer_by_its_own_q(
         device,
         f"deep affine ensemble ≠ (q_l W_l, b_l) net (inverted={inverted}, p={case['ps']})",
     )
+
+
+@pytest.mark.claim(CLAIM_LIN)
+def test_all_masks_rows_are_the_binary_digits_of_k(device: str) -> None:
+    """Row k of `all_masks(n)` holds the binary digits of k, d_kj = ⌊k / 2^j⌋ mod 2 (so the 2^n
+    rows are the distinct sub-networks, each once), on the requested device and dtype."""
+    for n in range(7):
+        d = D.all_masks(n, device=device)
+        want = [[(k >> j) & 1 for j in range(n)] for k in range(2**n)]
+        assert d.dtype == torch.float64 and d.device.type == torch.device(device).type, (
+            f"{CLAIM_LIN}: all_masks({n}) is {d.dtype} on {d.device}"
+        )
+        assert d.shape == (2**n, n) and d.cpu().long().tolist() == want, (
+            f"{CLAIM_LIN}: all_masks({n}) rows are not the binary digits of their index"
+        )
+    assert D.all_masks(3, device=device, dtype=torch.float32).dtype == torch.float32
 
 
 @pytest.mark.claim(CLAIM_LIN)
@@ -1164,6 +1228,15 @@ def test_softmax_arithmetic_mean_counterexample(device: str, dtype: torch.dtype,
             )
         gap = float((mean - scaled).abs().max())
         assert abs(gap - 0.24) < 0.01, f"{CLAIM_NL} [{device}, {dtype}]: the page's gap 0.24: {gap}"
+        sub = torch.softmax(z, dim=-1)  # the two sub-networks: softmax(0, 0) and softmax(10, 0)
+        check_close(
+            sub[inputs[:, 0] == 1][0],
+            torch.tensor([0.99995, 0.00005], device=device, dtype=dtype),
+            Tol(rtol=t.rtol, atol=t.atol + 5e-6),  # five printed decimals
+            CLAIM_NL,
+            device,
+            "the page's softmax(10, 0)",
+        )
 
 
 @pytest.mark.claim(CLAIM_NL)
@@ -1210,11 +1283,54 @@ def test_random_relu_nets_have_a_gap(device: str, dtype: torch.dtype, evidence: 
         min(gaps),
         f"> {GAP_FLOOR:g}",
     )
+    ratios = np.array(gaps) / np.array(spreads)
+    assert int((ratios < 1).sum()) > RANDOM_NETS // 2, failure(
+        CLAIM_NL,
+        device,
+        dtype,
+        f"the page says the gap is usually a fraction of the sub-networks' spread: ratios "
+        f"{ratios.round(3)}",
+        int((ratios < 1).sum()),
+        f"> {RANDOM_NETS // 2} nets with gap < spread",
+    )
     evidence.value("random_relu_nets", RANDOM_NETS)
     evidence.value("gap_min", min(gaps))
     evidence.value("gap_median", float(np.median(gaps)))
     evidence.value("gap_max", max(gaps))
-    evidence.value("gap_over_spread_median", float(np.median(np.array(gaps) / np.array(spreads))))
+    evidence.value("gap_over_spread_median", float(np.median(ratios)))
+    evidence.value("nets_with_gap_below_spread", int((ratios < 1).sum()))
+
+
+@pytest.mark.claim(CLAIM_NL)
+@pytest.mark.dtypes("float64")
+def test_relu_on_one_linear_piece_is_exact(device: str, dtype: torch.dtype) -> None:
+    """The narrowed statement's last case: when no pre-activation changes sign under any mask,
+    weight scaling is the exact ensemble average even with ReLUs. The random nets of the gap test
+    with W₁, b₁ and x made non-negative (every hidden pre-activation ≥ 0 for every mask), and
+    with b₁ made so negative that every hidden unit is off for every mask."""
+    p = 0.5
+    for seed in range(RANDOM_NETS):
+        net, x = _random_net(seed, device, dtype)
+        with torch.no_grad():
+            for case in ("active", "off"):
+                if case == "active":
+                    net.weights[0].abs_()
+                    net.biases[0].abs_()
+                    x = x.abs()
+                else:
+                    net.biases[0].copy_(-net.weights[0].abs().sum(dim=1) * x.abs().max() - 1)
+                inputs, prob = _subnetwork_inputs(x, p, inverted=False)
+                ensemble = D.ensemble_mean(net(inputs)[:, 0], prob)
+                scaled = net(D.dropout(x, p, training=False, inverted=False))[0]
+                scale = float(net.weights[1].abs().sum() * 10 + net.biases[1].abs().sum())
+                check_close(
+                    ensemble,
+                    scaled,
+                    _scaled_tol(dtype, scale),
+                    CLAIM_NL,
+                    device,
+                    f"net {seed} ({case} pieces): ensemble ≠ weight-scaled output",
+                )
 
 
 @pytest.mark.claim(CLAIM_NL)
@@ -1387,6 +1503,7 @@ def test_dropout_net_degrades_less_when_units_fail(device: str, evidence: Any) -
     evidence.value("advantage_min", round(float(gaps.min()), 4))
     evidence.value("advantage_mean", round(float(gaps.mean()), 4))
     evidence.value("advantage_sd", round(float(gaps.std(ddof=1)), 4))
+    evidence.value("advantage_per_seed", [round(float(v), 4) for v in gaps])
     evidence.value("false_failure_bound", UF_FALSE_FAILURE)
 
     assert int(success.sum()) >= UF_MIN_SUCCESSES, failure(
@@ -1460,6 +1577,42 @@ def test_mlp_modes_layers_and_generator(device: str, p: float) -> None:
         assert torch.equal(net(x), net(x)), f"{CLAIM_UF}: evaluation mode must be deterministic"
 
 
+@pytest.mark.claim(CLAIM_NL)
+@pytest.mark.claim(CLAIM_UF)
+def test_mlp_initialization_and_its_generator(device: str) -> None:
+    """Both pages' nets start from W_l, b_l ~ U(−1/√fan_in, 1/√fan_in), every entry drawn from
+    the given generator: support within the bound, both ends reached (each of max and −min is
+    ≥ 0.8·bound unless all n ≥ 200 entries miss a tenth of the range, chance ≤ 2·0.9^200 < 1e-9
+    per tensor), the mean within MC_Z standard errors of 0 (Bernstein, b/σ = √3: < 1e-12), and
+    the same seed gives the same net, another seed another one."""
+    sizes = [400, 300, 200]
+
+    def build(seed: int) -> MLP:
+        g = torch.Generator(device=device).manual_seed(seed)
+        return MLP(sizes, generator=g, device=device, dtype=torch.float64)
+
+    net = build(0)
+    for layer, (fan_in, w, b) in enumerate(zip(sizes, net.weights, net.biases, strict=False)):
+        bound = 1 / math.sqrt(fan_in)
+        for name, t in ((f"W_{layer + 1}", w.detach()), (f"b_{layer + 1}", b.detach())):
+            z = abs(float(t.mean())) / (bound / math.sqrt(3 * t.numel()))
+            ok = (
+                float(t.abs().max()) <= bound
+                and float(t.max()) >= 0.8 * bound
+                and float(t.min()) <= -0.8 * bound
+                and z <= MC_Z
+            )
+            assert ok, (
+                f"{CLAIM_UF}: {name} must be U(±1/√{fan_in} = ±{bound:.4f}): range "
+                f"[{float(t.min()):.4f}, {float(t.max()):.4f}], mean at {z:.1f} SE"
+            )
+    same, other = build(0), build(1)
+    for a, b_, c in zip(net.parameters(), same.parameters(), other.parameters(), strict=True):
+        assert torch.equal(a, b_) and not torch.equal(a, c), (
+            f"{CLAIM_UF}: every weight and bias must come from the generator's seed"
+        )
+
+
 @pytest.mark.claim(CLAIM_UF)
 def test_mlp_unit_masks_remove_without_rescaling(device: str) -> None:
     """unit_masks multiply the hidden outputs as given (no 1/q, no rescaling), per copy."""
@@ -1510,24 +1663,55 @@ def test_remove_units_masks(device: str) -> None:
     )
     distinct = len({tuple(row.tolist()) for row in big})
     assert distinct == 50, f"{CLAIM_UF}: 50 removal masks of 128 units, only {distinct} distinct"
+    for w_, f_, removed in (
+        (10, 0.77, 8),
+        (10, 0.73, 7),
+        (128, 0.9, 115),
+        (6, 1.0, 6),
+        (6, 0.0, 0),
+    ):
+        got = remove_units(w_, f_, count=3, device=device).sum(dim=1)  # round(f·w) removed
+        assert bool((got == w_ - removed).all()), (
+            f"{CLAIM_UF}: remove_units({w_}, {f_}) must remove round({f_}·{w_}) = {removed} "
+            f"units, kept {got.tolist()}"
+        )
+    for dt in (torch.float64, torch.float16):
+        m = remove_units(8, 0.5, count=2, device=device, dtype=dt)
+        assert m.dtype == dt and m.device.type == torch.device(device).type, (
+            f"{CLAIM_UF}: remove_units(dtype={dt}, device={device}) gave {m.dtype} on {m.device}"
+        )
 
 
 @pytest.mark.claim(CLAIM_UF)
 def test_stacked_mlp_equals_its_copies_and_trains_each_on_its_own_loss(device: str) -> None:
-    """StackedMLP's copies compute what the separate MLPs compute (shared or per-copy input), and
-    full-batch fit(copies=M) moves each copy as fit moves that MLP alone."""
-    nets = [
-        MLP(
-            [4, 5, 3], p=0.0, generator=torch.Generator(device=device).manual_seed(s), device=device
-        )
-        for s in range(3)
-    ]
+    """StackedMLP's copies compute what the separate MLPs compute (shared or per-copy input, and
+    with per-copy removal masks, which multiply without rescaling), and full-batch
+    fit(copies=M) moves each copy as fit moves that MLP alone, under Adam and under plain SGD
+    (which, unlike Adam, is not invariant to a wrong scale of each copy's gradient); its
+    History.loss is the mean of the copies' losses, and the stack is left in evaluation mode."""
+
+    def build() -> list[MLP]:
+        return [
+            MLP(
+                [4, 5, 3],
+                p=0.0,
+                generator=torch.Generator(device=device).manual_seed(s),
+                device=device,
+            )
+            for s in range(3)
+        ]
+
+    nets = build()
     stack = StackedMLP(nets).eval()
     x = torch.randn(6, 4, generator=torch.Generator(device=device).manual_seed(7), device=device)
     t = tol(torch.float32)
+    keep = remove_units(
+        5, 0.4, count=6, generator=torch.Generator(device=device).manual_seed(5), device=device
+    ).reshape(3, 2, 1, 5)  # 2 removal masks per copy
     with torch.no_grad():
         out = stack(x)
         per = stack(torch.stack([x, 2 * x, -x]))
+        removed = stack(x.expand(3, 1, 6, 4), unit_masks=[keep])  # (3, 2, 6, 3)
         for k, net in enumerate(nets):
             check_close(out[k], net(x), t, CLAIM_UF, device, f"stack copy {k}, shared input")
             check_close(
@@ -1538,20 +1722,84 @@ def test_stacked_mlp_equals_its_copies_and_trains_each_on_its_own_loss(device: s
                 device,
                 f"stack copy {k}, own input",
             )
-    y = torch.tensor([0, 1, 2, 0, 1, 2], device=device)
-    g = torch.Generator(device=device)
-    fit(stack, x, y, epochs=3, generator=g, batch_size=None, copies=3)
-    for k, net in enumerate(nets):
-        fit(net, x, y, epochs=3, generator=g, batch_size=None)
-        for a, b in zip(stack.unstack()[k].parameters(), net.parameters(), strict=True):
             check_close(
-                a.detach(),
-                b.detach(),
-                Tol(rtol=1e-5, atol=1e-6),
+                removed[k],
+                net(x, unit_masks=[keep[k]]),
+                t,
                 CLAIM_UF,
                 device,
-                f"copy {k} after 3 full-batch Adam steps",
+                f"stack copy {k} with its removal masks",
             )
+    y = torch.tensor([0, 1, 2, 0, 1, 2], device=device)
+    optimizers: dict[str, Any] = {
+        "Adam": None,
+        "SGD": lambda ps: torch.optim.SGD(ps, lr=0.5),
+    }
+    for opt_name, opt in optimizers.items():
+        nets = build()
+        stack = StackedMLP(nets)
+        g = torch.Generator(device=device)
+        hist = fit(stack, x, y, epochs=3, generator=g, batch_size=None, copies=3, optimizer=opt)
+        assert not stack.training, f"{CLAIM_UF}: fit(copies=3) must leave the stack in eval mode"
+        losses = []
+        for k, net in enumerate(nets):
+            losses.append(
+                fit(net, x, y, epochs=3, generator=g, batch_size=None, optimizer=opt).loss
+            )
+            for a, b in zip(stack.unstack()[k].parameters(), net.parameters(), strict=True):
+                check_close(
+                    a.detach(),
+                    b.detach(),
+                    Tol(rtol=1e-5, atol=1e-6),
+                    CLAIM_UF,
+                    device,
+                    f"copy {k} after 3 full-batch {opt_name} steps",
+                )
+        check_close(
+            torch.tensor(hist.loss),
+            torch.tensor(losses).mean(dim=0),
+            Tol(rtol=1e-5, atol=1e-6),
+            CLAIM_UF,
+            device,
+            f"fit(copies=3).loss ≠ the mean of the copies' losses ({opt_name})",
+        )
+
+
+@pytest.mark.claim(CLAIM_UF)
+def test_fit_copies_is_reproducible_from_its_generator(device: str) -> None:
+    """fit(copies=M) with minibatches and dropout draws everything (orders and masks) from its
+    generator: the same seed gives the same trained stack, another seed another one, and the
+    global RNG is left alone."""
+
+    def train(seed: int) -> StackedMLP:
+        nets = [
+            MLP(
+                [4, 6, 3],
+                p=0.5,
+                generator=torch.Generator(device=device).manual_seed(s),
+                device=device,
+            )
+            for s in range(2)
+        ]
+        stack = StackedMLP(nets)
+        x = torch.randn(
+            20, 4, generator=torch.Generator(device=device).manual_seed(1), device=device
+        )
+        y = torch.arange(20, device=device) % 3
+        g = torch.Generator(device=device).manual_seed(seed)
+        fit(stack, x, y, epochs=2, generator=g, batch_size=8, copies=2)
+        return stack
+
+    state = torch.get_rng_state()
+    cuda_state = torch.cuda.get_rng_state() if torch.device(device).type == "cuda" else None
+    a, b, c = train(0), train(0), train(1)
+    assert torch.equal(torch.get_rng_state(), state) and (
+        cuda_state is None or torch.equal(torch.cuda.get_rng_state(), cuda_state)
+    ), f"{CLAIM_UF}: fit(copies=2) used the global RNG"
+    for pa, pb, pc in zip(a.parameters(), b.parameters(), c.parameters(), strict=True):
+        assert torch.equal(pa, pb) and not torch.equal(pa, pc), (
+            f"{CLAIM_UF}: fit(copies=2) must be reproducible from its generator's seed"
+        )
 
 
 @pytest.mark.claim(CLAIM_UF)
@@ -1582,7 +1830,10 @@ def test_stacked_mlp_training_mode_drops_each_copy_independently(device: str) ->
             want = _manual_forward(net, x, [m[k] for m in masks], q)
             check_close(out[k], want, t, CLAIM_UF, device, f"stack copy {k} in training mode")
         assert int((out == 0).sum()) == 0, f"{CLAIM_UF}: stacked logits dropped in training mode"
+        assert all(n.training for n in stack.unstack()), f"{CLAIM_UF}: unstack() left train mode"
+        assert [n.p for n in stack.unstack()] == [p] * 3, f"{CLAIM_UF}: unstack() lost p = {p}"
         stack.eval()
+        assert not any(n.training for n in stack.unstack()), f"{CLAIM_UF}: unstack() left eval"
         for k, net in enumerate(nets):
             check_close(stack(x)[k], net.eval()(x), t, CLAIM_UF, device, f"stack copy {k}, eval")
 
@@ -1635,6 +1886,14 @@ def test_fit_copies_draws_an_independent_order_per_copy(device: str) -> None:
         assert torch.equal(labels, y[seen]), f"{CLAIM_UF}: labels do not follow the examples"
         orders = {tuple(row.tolist()) for row in seen}
         assert len(orders) == copies, f"{CLAIM_UF}: copies share a minibatch order ({epoch=})"
+    model, targets[:] = _Recorder(copies), []  # full batch: every copy gets all n examples
+    g = torch.Generator(device=device)
+    fit(model, x, y, epochs=1, generator=g, loss=loss, batch_size=None, copies=copies)
+    want = torch.arange(n, device=device).expand(copies, n)
+    assert torch.equal(model.seen[0], want) and torch.equal(targets[0], y.expand(copies, n)), (
+        f"{CLAIM_UF}: full-batch fit(copies={copies}) must pass inputs (M, n, ...) and targets "
+        f"(M, n), got {tuple(model.seen[0].shape)} and {tuple(targets[0].shape)}"
+    )
 
 
 @pytest.mark.claim(CLAIM_UF)
