@@ -115,14 +115,21 @@ def test_non_autoregressive_makes_one_call(length: int, batch: int, vocab: int) 
     us=st.lists(st.floats(0.0, 1.0, exclude_max=True), min_size=1, max_size=16),
 )
 @example(weights=[0.5, 0.0, 0.5], us=[0.0, 0.4999, 0.5, 0.9999])
+# F(V−1) = 1 − 2⁻⁵² by rounding and the last token has probability 0: u = 1 − 2⁻⁵³ lies above F
+@example(
+    weights=[0.23653920902754189, 0.0359241002187428, 0.014490831608383, 0.7130458591693, 0.0],
+    us=[1.0 - 2**-53, 0.5],
+)
 def test_categorical_is_the_inverse_cdf(weights: list[float], us: list[float]) -> None:
-    """The inverse-CDF draw equals torch.searchsorted(cdf, u, right=True) (the native oracle)."""
+    """The inverse-CDF draw equals torch.searchsorted(cdf, u, right=True) (the native oracle),
+    clamped to the last token of positive probability when rounding leaves F(V−1) < u."""
     p = torch.tensor(weights, dtype=torch.float64)
     p = p / p.sum()
     u = torch.tensor(us, dtype=torch.float64)
     probs = p.expand(len(us), len(weights))
     got = G.categorical(probs, u)
-    ref = torch.searchsorted(p.cumsum(0), u, right=True).clamp_max(len(weights) - 1)
+    last = int(torch.nonzero(p > 0).max())
+    ref = torch.searchsorted(p.cumsum(0), u, right=True).clamp_max(last)
     assert torch.equal(got, ref), f"{CLAIM_AR}: categorical {got.tolist()} != oracle {ref.tolist()}"
     assert bool((p[got] > 0).all()), f"{CLAIM_AR}: drew a token of probability 0"
 
