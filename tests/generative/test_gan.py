@@ -409,7 +409,7 @@ def _trained() -> tuple[N.Generator, N.Discriminator, torch.Tensor, torch.Tensor
 
 
 def offline_study() -> int:
-    """Rerun the offline study behind STUDY_SUCCESS (not part of the suite: about a minute of
+    """Rerun the offline study behind STUDY_SUCCESS (not part of the suite: about 20 s of
     one core): `python -m tests.generative.test_gan` prints the successes per master seed."""
     total = 0
     for master in STUDY_SEEDS:
