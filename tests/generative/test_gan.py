@@ -20,6 +20,7 @@ import torch
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from scipy.optimize import brentq
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import beta as beta_dist
 from scipy.stats import binom
@@ -306,6 +307,27 @@ def test_disjoint_supports_give_a_constant_and_no_gradient(
 
 
 @pytest.mark.claim(CLAIM_J)
+def test_disjoint_supports_that_can_meet_have_an_infinite_slope() -> None:
+    """The zero gradient needs the supports to stay disjoint near the current generator. With
+    p_data = (1, 0) and p_g = (s, 1 − s), the supports are disjoint at s = 0, but C(s) = s log s −
+    (1 + s) log(1 + s): C(s)/s ≈ log s − 1 → −∞, the one-sided slope at s = 0 is −∞, not 0.
+    Also V(D*, G) = 0 there with D* = (1, 0) (D* takes the values 0 and 1 exactly)."""
+    p = torch.tensor([1.0, 0.0], dtype=torch.float64)
+    q0 = torch.tensor([0.0, 1.0], dtype=torch.float64)
+    d0 = N.optimal_discriminator(p, q0)
+    assert d0.tolist() == [1.0, 0.0] and float(N.value_discrete(d0, p, q0)) == 0.0
+    assert float(N.generator_criterion(p, q0)) == 0.0
+    for s in (1e-3, 1e-6, 1e-9):
+        q = torch.tensor([s, 1.0 - s], dtype=torch.float64)
+        slope = float(N.generator_criterion(p, q)) / s
+        closed = math.log(s) - (1 + s) * math.log1p(s) / s
+        assert abs(slope - closed) <= 1e-6 * abs(closed), failure(
+            CLAIM_J, "cpu", "float64", f"C(s)/s at s={s}", slope - closed, "rel 1e-6"
+        )
+        assert slope <= math.log(s) - 0.99, f"{CLAIM_J}: C(s)/s = {slope} at s = {s}"
+
+
+@pytest.mark.claim(CLAIM_J)
 def test_jsd_gradients() -> None:
     """gradcheck of JSD and C(G) through softmax parametrizations (float64)."""
     lp = torch.randn(5, dtype=torch.float64, requires_grad=True)
@@ -328,12 +350,19 @@ STEPS, BATCH, LR, HIDDEN = 1500, 64, 1e-2, 16
 TOL_MEAN = 0.25  # |mean − μ| ≤ 0.25 σ
 TOL_SD = 0.25  # |sd/σ − 1| ≤ 0.25
 MIN_SUCCESS = 40  # of COPIES seeds must meet both tolerances
-#: An offline study (seeds 0 and 1 of the batch, 128 runs of this configuration) succeeded in 122;
-#: the one-sided 99.9% Clopper–Pearson lower bound on the per-seed success rate:
+#: An offline study of this configuration (master seeds 0 and 1, 2 × 64 seeds; `offline_study()`
+#: below reruns it: 62 + 60) succeeded in 122 of 128 runs. It is independent of the deciding run
+#: (master seed 2026). The one-sided 99.9% Clopper–Pearson lower bound on the per-seed rate:
+STUDY_SEEDS, DECIDING_SEED = (0, 1), 2026
 STUDY_SUCCESS, STUDY_RUNS = 122, 128
 P_LOW = float(beta_dist.ppf(1e-3, STUDY_SUCCESS, STUDY_RUNS - STUDY_SUCCESS + 1))
-#: P(fewer than MIN_SUCCESS successes of COPIES) if each seed succeeds with probability P_LOW.
+#: P(fewer than MIN_SUCCESS successes of COPIES) if each seed succeeds with probability P_LOW
+#: (and smaller for any higher rate): the false-failure chance, given a rate of at least P_LOW.
 FALSE_FAILURE = float(binom.cdf(MIN_SUCCESS - 1, COPIES, P_LOW))
+#: The same argument the other way round: the rate below which the false-failure chance would
+#: exceed 1e-6, and the chance that a rate that low gives the study's 122 or more of 128.
+P_STAR = float(brentq(lambda p: binom.cdf(MIN_SUCCESS - 1, COPIES, p) - 1e-6, 0.5, 0.999))
+STUDY_LUCK = float(binom.sf(STUDY_SUCCESS - 1, STUDY_RUNS, P_STAR))
 EVAL_SAMPLES = 1 << 14
 
 
@@ -349,9 +378,12 @@ def _one_thread() -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
-@functools.cache
-def _trained() -> tuple[N.Generator, N.Discriminator, torch.Tensor, torch.Tensor, torch.Tensor]:
-    gen = torch.Generator().manual_seed(2026)
+def _train(
+    master_seed: int,
+) -> tuple[N.Generator, N.Discriminator, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """COPIES GANs of the page's configuration trained as one batch from one master seed: the
+    models, 2¹⁴ generated samples per copy, and their means and standard deviations."""
+    gen = torch.Generator().manual_seed(master_seed)
     g = N.Generator(COPIES, generator=gen, dtype=torch.float32)
     d = N.Discriminator(COPIES, hidden=(HIDDEN,), generator=gen, dtype=torch.float32)
 
@@ -365,6 +397,30 @@ def _trained() -> tuple[N.Generator, N.Discriminator, torch.Tensor, torch.Tensor
     return g, d, x, x.mean(dim=(1, 2)), x.std(dim=(1, 2))
 
 
+def _success(mean: torch.Tensor, sd: torch.Tensor) -> torch.Tensor:
+    """Per copy: |mean − μ| ≤ 0.25 σ and |sd/σ − 1| ≤ 0.25."""
+    return ((mean - MU).abs() / SIGMA <= TOL_MEAN) & ((sd / SIGMA - 1).abs() <= TOL_SD)
+
+
+@functools.cache
+def _trained() -> tuple[N.Generator, N.Discriminator, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The deciding run: master seed 2026 (the offline study used 0 and 1)."""
+    return _train(DECIDING_SEED)
+
+
+def offline_study() -> int:
+    """Rerun the offline study behind STUDY_SUCCESS (not part of the suite: about 20 s of
+    one core): `python -m tests.generative.test_gan` prints the successes per master seed."""
+    total = 0
+    for master in STUDY_SEEDS:
+        *_, mean, sd = _train(master)
+        n = int(_success(mean, sd).sum())
+        print(f"master seed {master}: {n} of {COPIES} seeds succeed")
+        total += n
+    print(f"total {total} of {COPIES * len(STUDY_SEEDS)} (STUDY_SUCCESS = {STUDY_SUCCESS})")
+    return total
+
+
 @pytest.mark.claim(CLAIM_L)
 def test_gan_learns_mean_and_spread(evidence: Any) -> None:
     import matplotlib
@@ -375,17 +431,22 @@ def test_gan_learns_mean_and_spread(evidence: Any) -> None:
     _, d, x, mean, sd = _trained()
     err_mean = (mean - MU).abs() / SIGMA
     err_sd = (sd / SIGMA - 1).abs()
-    ok = (err_mean <= TOL_MEAN) & (err_sd <= TOL_SD)
-    successes = int(ok.sum())
+    successes = int(_success(mean, sd).sum())
     evidence.value("successes", successes)
     evidence.value("copies", COPIES)
     evidence.value("median_mean_error_sigmas", float(err_mean.median()))
     evidence.value("median_sd_rel_error", float(err_sd.median()))
     evidence.value("p_low", P_LOW)
     evidence.value("false_failure", FALSE_FAILURE)
+    evidence.value(
+        "success_rate_lower_bound_999",
+        float(beta_dist.ppf(1e-3, successes, COPIES - successes + 1)),
+    )
     assert FALSE_FAILURE <= 1e-6
-    # the page prints these: p_low, the bound, and the expected failures (study rate, p_low)
+    # the page prints these: p_low, the bound, p*, the study's luck at p*, the expected failures
     assert f"{P_LOW:.3f}" == "0.865" and f"{FALSE_FAILURE:.1e}" == "3.1e-07"
+    assert f"{P_STAR:.3f}" == "0.857" and f"{STUDY_LUCK:.1e}" == "4.2e-04"
+    assert binom.cdf(MIN_SUCCESS - 1, COPIES, P_STAR) == pytest.approx(1e-6, rel=1e-6)
     fails_study = COPIES * (STUDY_RUNS - STUDY_SUCCESS) / STUDY_RUNS
     fails_low = COPIES * (1 - P_LOW)
     assert round(fails_study) == 3 and round(fails_low) == 9
@@ -447,6 +508,81 @@ def test_value_function_matches_bce_with_logits(device: str, dtype: torch.dtype)
     check_close(
         N.log_sigmoid(z), F.logsigmoid(z), t, CLAIM_L, device, "log_sigmoid vs F.logsigmoid"
     )
+
+
+@pytest.mark.claim(CLAIM_L)
+def test_log_sigmoid_is_finite_for_large_logits() -> None:
+    """log σ(z) = min(z, 0) − log(1 + e^{−|z|}) stays finite where e^{−z} overflows."""
+    for dtype in (torch.float32, torch.float64):
+        z = torch.tensor([-1000.0, -100.0, 0.0, 100.0, 1000.0], dtype=dtype)
+        got = N.log_sigmoid(z)
+        assert bool(torch.isfinite(got).all()), f"{CLAIM_L}: log_sigmoid({z.tolist()}) = {got}"
+        assert got[0] == -1000.0 and got[-1] == 0.0 and abs(float(got[2]) + math.log(2)) < 1e-6
+
+
+def _oracle_stack(params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """The page's nets per copy with torch's own ops: tanh hidden layers, a linear output."""
+    n = len([k for k in params if k.startswith("net.weights.")])
+    a = x
+    for i in range(n):
+        w, b = params[f"net.weights.{i}"], params[f"net.biases.{i}"]
+        z = torch.baddbmm(b, a, w.transpose(1, 2))  # per copy: a Wᵀ + b
+        a = z if i == n - 1 else torch.tanh(z)
+    return a
+
+
+@pytest.mark.claim(CLAIM_L)
+def test_train_gan_matches_a_reference_loop() -> None:
+    """Three rounds of train_gan equal an explicit loop with torch's Adam (β = (0.5, 0.999)),
+    the linearly decaying learning rate, F.logsigmoid for V (D ascends it) and the
+    non-saturating generator loss −E log D(G(z)), drawing data and noise in the same order.
+    The affine generator starts at G(z) = z; the nets' forward passes equal the oracle's."""
+    import torch.nn.functional as F
+
+    f64 = torch.float64
+    init = torch.Generator().manual_seed(9)
+    g = N.Generator(2, generator=init, dtype=f64)
+    d = N.Discriminator(2, hidden=(4,), generator=init, dtype=f64)
+    z0 = torch.randn((2, 5, 1), generator=init, dtype=f64)
+    assert torch.equal(g(z0), z0), f"{CLAIM_L}: the affine generator does not start at G(z) = z"
+    gp = {k: v.detach().clone().requires_grad_(True) for k, v in g.named_parameters()}
+    dp = {k: v.detach().clone().requires_grad_(True) for k, v in d.named_parameters()}
+    x0 = torch.randn((2, 6, 1), generator=init, dtype=f64)
+    check_close(d(x0), _oracle_stack(dp, x0), Tol(1e-14, 1e-14), CLAIM_L, "cpu", "D forward")
+
+    def data(n: int, rng: torch.Generator) -> torch.Tensor:
+        return MU + SIGMA * torch.randn((2, n, 1), generator=rng, dtype=f64)
+
+    steps, batch, lr = 3, 8, 0.05
+    hist = N.train_gan(
+        g, d, data, steps=steps, batch_size=batch, generator=torch.Generator().manual_seed(4), lr=lr
+    )
+    rng = torch.Generator().manual_seed(4)
+    opt_d = torch.optim.Adam(dp.values(), lr=lr, betas=(0.5, 0.999))
+    opt_g = torch.optim.Adam(gp.values(), lr=lr, betas=(0.5, 0.999))
+    values = []
+    for t in range(steps):
+        for opt in (opt_d, opt_g):
+            opt.param_groups[0]["lr"] = lr * (1 - t / steps)
+        x = data(batch, rng)
+        fake = _oracle_stack(gp, torch.randn((2, batch, 1), generator=rng, dtype=f64)).detach()
+        v = F.logsigmoid(_oracle_stack(dp, x)).mean((1, 2)) + F.logsigmoid(
+            -_oracle_stack(dp, fake)
+        ).mean((1, 2))
+        opt_d.zero_grad()
+        (-v.sum()).backward()  # type: ignore[no-untyped-call]
+        opt_d.step()
+        values.append(v.detach())
+        zg = torch.randn((2, batch, 1), generator=rng, dtype=f64)
+        g_loss = -F.logsigmoid(_oracle_stack(dp, _oracle_stack(gp, zg))).mean((1, 2))
+        opt_g.zero_grad()
+        g_loss.sum().backward()  # type: ignore[no-untyped-call]
+        opt_g.step()
+    tol = Tol(1e-12, 1e-12)
+    for which, model, ref in (("G", g, gp), ("D", d, dp)):
+        for name, p in model.named_parameters():
+            check_close(p.detach(), ref[name].detach(), tol, CLAIM_L, "cpu", f"{which} {name}")
+    check_close(torch.stack(hist.value), torch.stack(values), tol, CLAIM_L, "cpu", "history of V")
 
 
 @pytest.mark.claim(CLAIM_L)
@@ -513,3 +649,7 @@ def test_training_refuses_bad_arguments() -> None:
         d(torch.zeros(2, 4, 1))
     with pytest.raises(ValueError, match="real_logits and fake_logits"):
         N.value_function(torch.zeros(3), torch.zeros(3))
+
+
+if __name__ == "__main__":
+    offline_study()

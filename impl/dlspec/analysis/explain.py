@@ -316,7 +316,11 @@ def _sample_features(device: torch.device, dtype: torch.dtype) -> Sample:
             masks[0, :2] = 1
             masks[1, 2:] = 1
             delta = occlusion(self.net, x[0], 1, masks, fill=0.5)
-            out: Tensor = self.cut(x).sum() + delta.sum()
+            # occlusion_map builds its own patch masks: they must land on x's device
+            omap = occlusion_map(
+                lambda t: self.net(t.reshape(t.shape[0], -1)), x[0].reshape(2, 2), 1, 1
+            )
+            out: Tensor = self.cut(x).sum() + delta.sum() + omap.sum()
             return out
 
     return Both(), (torch.randn(3, 4, device=device, dtype=dtype),)

@@ -75,7 +75,11 @@ def categorical(probs: Tensor, u: Tensor) -> Tensor:
         )
     cdf = probs.cumsum(dim=-1)  # F(k) = Σ_{j ≤ k} p_j
     k = (cdf <= u.unsqueeze(-1)).sum(dim=-1)  # number of k with F(k) ≤ u
-    return k.clamp_max(probs.shape[-1] - 1)  # u ≥ F(V−1) only by rounding
+    # u ≥ F(V−1) happens only by rounding (F(V−1) can be 1 − 2⁻⁵²): then take the last token of
+    # positive probability, never one of probability 0.
+    idx = torch.arange(probs.shape[-1], device=probs.device)
+    last = torch.where(probs > 0, idx, torch.zeros_like(idx)).amax(dim=-1)
+    return torch.minimum(k, last)
 
 
 @dataclass(frozen=True)
