@@ -178,6 +178,28 @@ def test_bad_input_is_refused(device: str, dtype: torch.dtype) -> None:
             call()
 
 
+@pytest.mark.claim(CLAIM_TORCH)
+@pytest.mark.parametrize("kind", ["lstm", "rnn"])
+def test_default_initialization_is_torchs(device: str, dtype: torch.dtype, kind: str) -> None:
+    """Every parameter starts U(−1/√H, 1/√H), as in torch.nn.LSTM/RNN (the page's conditions):
+    all entries inside, and for the weight matrices (n ≥ 1024 draws) the extremes within 5 % of
+    both ends (the largest of n uniforms falls short by more than that with chance
+    0.975^n < 1e-11)."""
+    h = 16
+    cls = LSTM_IMPL if kind == "lstm" else RNN
+    layer = cls(64, h, generator=_gen(3), device=device, dtype=dtype)
+    bound = 1.0 / math.sqrt(h)
+    for name in NAMES:
+        p = getattr(layer, name).detach().double()
+        lo, hi = float(p.min()) / bound, float(p.max()) / bound
+        ok = lo >= -1 - 1e-3 and hi <= 1 + 1e-3
+        if p.numel() >= 1024:
+            ok = ok and lo <= -0.95 and hi >= 0.95
+        assert ok, failure(
+            CLAIM_TORCH, device, dtype, f"{kind}.{name} range / (1/√H)", max(-lo, hi), "[0.95, 1]"
+        )
+
+
 # =================================================================================================
 # lstm.constant-error-carousel
 # =================================================================================================
@@ -512,3 +534,26 @@ def test_lstm_does_not_beat_rnn_at_t100_in_a_small_budget(
         float(MEM_SEEDS - k_lstm),
         f"≥ {MEM_LSTM_MIN_FAIL}",
     )
+
+
+@pytest.mark.claim(CLAIM_MEMORY)
+@pytest.mark.dtypes("float64")
+@pytest.mark.parametrize("kind", ["lstm", "rnn"])
+@pytest.mark.parametrize("ensemble", [None, 3])
+def test_sequence_classifier_reads_the_last_hidden_state(
+    device: str, dtype: torch.dtype, kind: str, ensemble: int | None
+) -> None:
+    """The read-out of the page's conditions: logits = V s_T + c, with s_T = h_T for an LSTM
+    (not its cell c_T), member by member for an ensemble."""
+    g = _gen(11)
+    kw: dict[str, Any] = {"ensemble": ensemble, "generator": g, "device": device, "dtype": dtype}
+    rec = LSTM_IMPL(2, 4, forget_bias=2.0, **kw) if kind == "lstm" else RNN(2, 4, **kw)
+    model = SequenceClassifier(rec, 3, generator=g)
+    with torch.no_grad():
+        model.bias.copy_(torch.randn(model.bias.shape, generator=g, dtype=dtype).to(device))
+    lead = (ensemble,) if ensemble else ()
+    x = torch.randn(*lead, 5, 7, 2, generator=g, dtype=dtype).to(device)
+    out, _ = rec(x)
+    h_last = out[..., -1, :]  # h_T (LSTM) or s_T (RNN): the last output
+    want = torch.einsum("...bh,...ch->...bc", h_last, model.weight) + model.bias.unsqueeze(-2)
+    check_close(model(x), want, EXACT, CLAIM_MEMORY, device, f"{kind} read-out V s_T + c")

@@ -224,6 +224,22 @@ def test_bound_is_attained(
     )
 
 
+@pytest.mark.claim(CLAIM_VANISH)
+@pytest.mark.dtypes("float64")
+@pytest.mark.parametrize("act", ["tanh", "sigmoid", "identity"])
+def test_gamma_is_sup_of_the_derivative(device: str, dtype: torch.dtype, act: str) -> None:
+    """γ = sup |φ′| (1 for tanh and the identity, ¼ for σ), measured on a grid by autograd
+    through torch's own functions: a larger γ would make the bound vacuous, a smaller one false."""
+    z = torch.linspace(-6.0, 6.0, 12001, dtype=dtype, device=device).requires_grad_(True)
+    fn = {"tanh": torch.tanh, "sigmoid": torch.sigmoid, "identity": lambda v: v * 1.0}[act]
+    (d,) = torch.autograd.grad(fn(z).sum(), z)
+    sup = float(d.abs().max())  # the grid contains z = 0, where every sup is attained
+    layer = RNN_IMPL(1, 2, nonlinearity=act, device=device, dtype=dtype)
+    assert abs(layer.gamma - sup) <= 1e-12, failure(
+        CLAIM_VANISH, device, dtype, f"γ of {act}", layer.gamma, f"sup|φ′| = {sup}"
+    )
+
+
 # =================================================================================================
 # rnn.exploding
 # =================================================================================================
