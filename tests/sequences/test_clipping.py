@@ -363,6 +363,10 @@ def _exploding_run(device: str, dtype: torch.dtype, clip: bool) -> torch.Tensor:
     q, _ = torch.linalg.qr(torch.randn(m, STAB_H, STAB_H, generator=g, dtype=dtype))
     with torch.no_grad():
         rnn.weight_hh.copy_(STAB_RHO * q)
+    sv = torch.linalg.svdvals(rnn.weight_hh.detach().double())  # all ρ: ‖W^T‖ = ρ^T exactly
+    assert float((sv / STAB_RHO - 1).abs().max()) <= 1e-5 and 237 <= STAB_RHO**STAB_T <= 238, (
+        failure(CLAIM_STAB, device, dtype, "W = ρQ with ρ^30 ≈ 237", float(sv.max()), "1.2")
+    )
     model = _BatchMajor(SequenceClassifier(rnn, 1, generator=g)).to(
         device
     )  # one output: regression

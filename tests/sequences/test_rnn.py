@@ -372,6 +372,18 @@ def test_saturated_three_identity_vanishes(
     lin = state_jacobian(layer, x, torch.zeros(1, n, dtype=dtype, device=device))
     check_close(lin, 3.0**30 * eye, EXACT, CLAIM_ONE_SIDED, device, "J_30 = 3^30 I from h_0 = 0")
     evidence.value("saturated_J30", expected)
+    # The page's printed 3^30 ≈ 2.06e14, and the fixed point h* = tanh(3h*) ≈ 0.995 with
+    # 3(1 − h*²) ≈ 0.03 (the factor the saturated product tends to).
+    h_star = 1.0
+    for _ in range(200):
+        h_star = math.tanh(3.0 * h_star)
+    slope = 3.0 * (1.0 - h_star**2)
+    assert 2.055e14 <= 3.0**30 <= 2.065e14 and 0.9945 <= h_star <= 0.9955, failure(
+        CLAIM_ONE_SIDED, device, dtype, "printed 3^30 ≈ 2.06e14, h* ≈ 0.995", h_star, "0.995"
+    )
+    assert 0.025 <= slope <= 0.035, failure(
+        CLAIM_ONE_SIDED, device, dtype, "printed 3(1 − h*²) ≈ 0.03", slope, "[0.025, 0.035]"
+    )
     # Pascanu's parametrization x_t = W tanh(x_{t−1}) from x_0 = 1 gives a different number.
     xs, prod = 1.0, 1.0
     for _ in range(30):
