@@ -363,6 +363,10 @@ def _exploding_run(device: str, dtype: torch.dtype, clip: bool) -> torch.Tensor:
     q, _ = torch.linalg.qr(torch.randn(m, STAB_H, STAB_H, generator=g, dtype=dtype))
     with torch.no_grad():
         rnn.weight_hh.copy_(STAB_RHO * q)
+    sv = torch.linalg.svdvals(rnn.weight_hh.detach().double())  # all ρ: ‖W^T‖ = ρ^T exactly
+    assert float((sv / STAB_RHO - 1).abs().max()) <= 1e-5 and 237 <= STAB_RHO**STAB_T <= 238, (
+        failure(CLAIM_STAB, device, dtype, "W = ρQ with ρ^30 ≈ 237", float(sv.max()), "1.2")
+    )
     model = _BatchMajor(SequenceClassifier(rnn, 1, generator=g)).to(
         device
     )  # one output: regression
@@ -468,3 +472,42 @@ def test_clipping_stabilizes_exploding_rnn(
     fig.tight_layout()
     evidence.figure(fig, "clip-training-curves")
     plt.close(fig)
+
+
+@pytest.mark.claim(CLAIM_STAB)
+@pytest.mark.parametrize("marker", [False, True])
+def test_memory_task_contract(device: str, dtype: torch.dtype, marker: bool) -> None:
+    """The task the claim trains on: x_1 = 2y − 1 = ±1, x_2.. ~ N(0, noise²) (independent of y),
+    with marker=True a second feature that is 1 at step 1 and 0 after; on x's device and dtype."""
+    from dlspec.data.memory import memory_task
+
+    g = torch.Generator(device=device).manual_seed(5)
+    n, steps, noise = 4000, 6, 0.7
+    x, y = memory_task(
+        n, steps, generator=g, noise=noise, marker=marker, device=device, dtype=dtype
+    )
+    assert x.shape == (n, steps, 2 if marker else 1) and y.shape == (n,), failure(
+        CLAIM_STAB, device, dtype, f"shapes {tuple(x.shape)}, {tuple(y.shape)}", 0.0, "as stated"
+    )
+    assert x.device.type == y.device.type == torch.device(device).type
+    assert x.dtype == dtype and y.dtype == torch.int64
+    cue = x[:, 0, 0].double()
+    assert bool((cue == 2.0 * y.double() - 1.0).all()), failure(
+        CLAIM_STAB, device, dtype, "cue ≠ 2y − 1", float((cue - (2 * y - 1)).abs().max()), "0"
+    )
+    frac = float(y.double().mean())  # Bernoulli(½): sd 0.0079 at n = 4000; 6 sd = 0.047
+    assert abs(frac - 0.5) <= 0.05, failure(
+        CLAIM_STAB, device, dtype, "P(y = 1)", frac, "0.5 ± 0.05"
+    )
+    rest = x[:, 1:, 0].double()
+    sd = float(rest.std())  # 20 000 draws: relative sd of the sample sd ≈ 0.005; 10 sd = 0.05
+    assert abs(sd / noise - 1) <= 0.05 and abs(float(rest.mean())) <= 0.05, failure(
+        CLAIM_STAB, device, dtype, "distractor sd", sd, f"{noise} ± 5 %"
+    )
+    if marker:
+        flag = x[..., 1]
+        want = torch.zeros_like(flag)
+        want[:, 0] = 1.0
+        assert bool((flag == want).all()), failure(
+            CLAIM_STAB, device, dtype, "marker not 1 at step 1 only", 1.0, "0"
+        )

@@ -224,6 +224,22 @@ def test_bound_is_attained(
     )
 
 
+@pytest.mark.claim(CLAIM_VANISH)
+@pytest.mark.dtypes("float64")
+@pytest.mark.parametrize("act", ["tanh", "sigmoid", "identity"])
+def test_gamma_is_sup_of_the_derivative(device: str, dtype: torch.dtype, act: str) -> None:
+    """γ = sup |φ′| (1 for tanh and the identity, ¼ for σ), measured on a grid by autograd
+    through torch's own functions: a larger γ would make the bound vacuous, a smaller one false."""
+    z = torch.linspace(-6.0, 6.0, 12001, dtype=dtype, device=device).requires_grad_(True)
+    fn = {"tanh": torch.tanh, "sigmoid": torch.sigmoid, "identity": lambda v: v * 1.0}[act]
+    (d,) = torch.autograd.grad(fn(z).sum(), z)
+    sup = float(d.abs().max())  # the grid contains z = 0, where every sup is attained
+    layer = RNN_IMPL(1, 2, nonlinearity=act, device=device, dtype=dtype)
+    assert abs(layer.gamma - sup) <= 1e-12, failure(
+        CLAIM_VANISH, device, dtype, f"γ of {act}", layer.gamma, f"sup|φ′| = {sup}"
+    )
+
+
 # =================================================================================================
 # rnn.exploding
 # =================================================================================================
@@ -356,6 +372,18 @@ def test_saturated_three_identity_vanishes(
     lin = state_jacobian(layer, x, torch.zeros(1, n, dtype=dtype, device=device))
     check_close(lin, 3.0**30 * eye, EXACT, CLAIM_ONE_SIDED, device, "J_30 = 3^30 I from h_0 = 0")
     evidence.value("saturated_J30", expected)
+    # The page's printed 3^30 ≈ 2.06e14, and the fixed point h* = tanh(3h*) ≈ 0.995 with
+    # 3(1 − h*²) ≈ 0.03 (the factor the saturated product tends to).
+    h_star = 1.0
+    for _ in range(200):
+        h_star = math.tanh(3.0 * h_star)
+    slope = 3.0 * (1.0 - h_star**2)
+    assert 2.055e14 <= 3.0**30 <= 2.065e14 and 0.9945 <= h_star <= 0.9955, failure(
+        CLAIM_ONE_SIDED, device, dtype, "printed 3^30 ≈ 2.06e14, h* ≈ 0.995", h_star, "0.995"
+    )
+    assert 0.025 <= slope <= 0.035, failure(
+        CLAIM_ONE_SIDED, device, dtype, "printed 3(1 − h*²) ≈ 0.03", slope, "[0.025, 0.035]"
+    )
     # Pascanu's parametrization x_t = W tanh(x_{t−1}) from x_0 = 1 gives a different number.
     xs, prod = 1.0, 1.0
     for _ in range(30):

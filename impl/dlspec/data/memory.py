@@ -54,14 +54,11 @@ def memory_task(
 
 @register("memory.memory_task", backward=False)
 def _sample_memory(device: torch.device, dtype: torch.dtype) -> Sample:
-    g = torch.Generator(device=device) if device.type != "meta" else None
+    # The meta device has no generator of its own, but a CPU generator drives meta tensors
+    # (shapes and dtypes only). marker=True so that the flag feature's device is checked too.
+    g = torch.Generator() if device.type == "meta" else torch.Generator(device=device)
 
     def f() -> tuple[Tensor, Tensor]:
-        if g is None:  # the meta device has no generator: shapes and dtypes only
-            return (
-                torch.empty(4, 6, 1, device=device, dtype=dtype),
-                torch.empty(4, device=device, dtype=torch.int64),
-            )
-        return memory_task(4, 6, generator=g, device=device, dtype=dtype)
+        return memory_task(4, 6, generator=g, marker=True, device=device, dtype=dtype)
 
     return f, ()
