@@ -351,6 +351,15 @@ class Evidence:
 
 
 @pytest.fixture
+def one_thread() -> Iterator[None]:
+    """torch on one CPU thread for the test, restored after (see tests/threads.py)."""
+    from tests.threads import one_thread as block
+
+    with block():
+        yield
+
+
+@pytest.fixture
 def evidence(request: pytest.FixtureRequest) -> Evidence:
     """Record values and figures that the site shows beside the test's claims."""
     report = request.config.getoption("--claims-json")

@@ -16,6 +16,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from dlspec.analysis.batching import interleaved_medians, per_example
 from dlspec.nn.linear import Linear
+from tests.threads import one_thread
 from tests.tolerances import check_close, failure, tol
 
 CLAIM = "compute.matrix-beats-loop"
@@ -70,16 +71,12 @@ def test_batch_is_many_times_faster(device: str, dtype: torch.dtype, evidence: A
     gen = torch.Generator().manual_seed(0)
     layer = Linear(WIDTH, WIDTH, generator=gen, dtype=dtype).to(device)
     x = torch.randn(BATCH, WIDTH, generator=gen, dtype=dtype).to(device)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # one thread: a busy machine cannot stall a thread pool's barrier
-    try:
-        with torch.no_grad():
-            t = interleaved_medians(
-                {"batched": lambda: layer(x), "loop": lambda: per_example(layer, x)},
-                repeats=REPEATS,
-            )
-    finally:
-        torch.set_num_threads(threads)
+    # One thread: a busy machine cannot stall a thread pool's barrier.
+    with one_thread(), torch.no_grad():
+        t = interleaved_medians(
+            {"batched": lambda: layer(x), "loop": lambda: per_example(layer, x)},
+            repeats=REPEATS,
+        )
     ratio = t["loop"] / t["batched"]
     evidence.value("batched_ms", round(1e3 * t["batched"], 4))
     evidence.value("loop_ms", round(1e3 * t["loop"], 3))

@@ -21,6 +21,7 @@ from dlspec.nn.cnn import CNN
 from dlspec.nn.linear import FeedForward
 from dlspec.nn.losses import cross_entropy
 from dlspec.train import accuracy, fit
+from tests.threads import one_thread
 from tests.tolerances import EXACT, check_close, failure
 
 CLAIM = "cnn.digits"
@@ -67,9 +68,7 @@ def _normal_cdf(z: float) -> float:
 @pytest.fixture(scope="module")
 def trained() -> dict[str, Any]:
     """Train the CNN and both MLPs once (float32, CPU, one thread) for the tests below."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_thread():
         data = digits()
         g = torch.Generator().manual_seed(0)
         cnn = CNN(channels=CHANNELS, hidden=HIDDEN, models=SEEDS, generator=g)
@@ -101,8 +100,6 @@ def trained() -> dict[str, Any]:
             out[f"acc_{name}"] = accuracy(mlp, data.x_test, data.y_test).numpy()
             out[f"params_{name}"] = n_params(mlp, SEEDS)
         return out
-    finally:
-        torch.set_num_threads(threads)
 
 
 @pytest.mark.slow  # trains 10 CNNs and 20 MLPs: about 15 s of one core

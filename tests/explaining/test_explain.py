@@ -25,6 +25,7 @@ from dlspec.nn.activations import softmax
 from dlspec.nn.linear import FeedForward, Linear
 from dlspec.train import accuracy, fit
 from tests import strategies as S
+from tests.threads import one_thread
 from tests.tolerances import EXACT, Tol, check_close, failure
 
 CLAIM_SAL = "explain.saliency-linear"
@@ -59,12 +60,8 @@ def _digits_net() -> tuple[FeedForward, Any]:
     data = digits(dtype=F64)
     gen = torch.Generator().manual_seed(0)
     net = FeedForward([64, 32, 16, 10], "relu", generator=gen, dtype=F64)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_thread():
         fit(net, data.x_train, data.y_train, epochs=15, generator=gen, lr=3e-3)
-    finally:
-        torch.set_num_threads(threads)
     return net, data
 
 

@@ -27,6 +27,7 @@ from dlspec.nn import dropout as D
 from dlspec.nn.mlp import MLP, StackedMLP, remove_units
 from dlspec.train import accuracy, fit
 from tests import strategies as S
+from tests.threads import one_thread
 from tests.tolerances import EXACT, Tol, check_close, failure, tol
 
 MAX_ENUM = 10  # largest number of enumerated units in the hypothesis tests (2^10 sub-networks)
@@ -1451,15 +1452,11 @@ def test_dropout_net_degrades_less_when_units_fail(device: str, evidence: Any) -
     import matplotlib.pyplot as plt
 
     data = digits(device=device)
-    threads = torch.get_num_threads()
     # Matmuls of 64×128 per copy: one thread is faster than several on a shared CPU (two threads
-    # measured 13x slower on a loaded 2-core machine); the thread count is restored below.
-    torch.set_num_threads(1)
-    try:
+    # measured 13x slower on a loaded 2-core machine).
+    with one_thread():
         stacks = {p: _train_stack(p, data, device) for p in (0.0, UF_P)}
         curves = _removal_curves(stacks, data, device)
-    finally:
-        torch.set_num_threads(threads)
     plain, drop = np.stack(curves[0.0], axis=1), np.stack(curves[UF_P], axis=1)  # (M, fractions)
     at = UF_FRACTIONS.index(UF_REMOVED)
     lost_plain = plain[:, 0] - plain[:, at]  # accuracy lost per seed

@@ -7,10 +7,8 @@ values at points), ``D* = p/(p + q)``, ``V(D, G) = Σ p log D + q log(1 − D)``
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -26,6 +24,7 @@ from scipy.stats import beta as beta_dist
 from scipy.stats import binom
 
 from dlspec.nn import gan as N
+from tests.threads import one_thread
 from tests.tolerances import EXACT, Tol, check_close, failure
 
 CLAIM_D = "gan.optimal-discriminator"
@@ -366,18 +365,6 @@ STUDY_LUCK = float(binom.sf(STUDY_SUCCESS - 1, STUDY_RUNS, P_STAR))
 EVAL_SAMPLES = 1 << 14
 
 
-@contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
-    """Tiny kernels: on a loaded machine extra threads only contend (minutes instead of
-    seconds), so training runs on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 def _train(
     master_seed: int,
 ) -> tuple[N.Generator, N.Discriminator, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -390,7 +377,7 @@ def _train(
     def data(n: int, rng: torch.Generator) -> torch.Tensor:
         return MU + SIGMA * torch.randn((COPIES, n, 1), generator=rng)
 
-    with _one_thread():
+    with one_thread():
         N.train_gan(g, d, data, steps=STEPS, batch_size=BATCH, generator=gen, lr=LR)
     with torch.no_grad():
         x = g(torch.randn((COPIES, EVAL_SAMPLES, 1), generator=gen))
@@ -596,7 +583,7 @@ def test_discriminator_ascends_v() -> None:
     def data(n: int, rng: torch.Generator) -> torch.Tensor:
         return MU + SIGMA * torch.randn((8, n, 1), generator=rng, dtype=torch.float64)
 
-    with _one_thread():
+    with one_thread():
         hist = N.train_gan(
             g, d, data, steps=40, batch_size=BATCH, generator=gen, lr=LR, decay=False
         )

@@ -339,16 +339,6 @@ def _clip_each_member(model: torch.nn.Module, c: float, members: int) -> None:
         CLIP.clip_by_norm(views, c)
 
 
-@pytest.fixture
-def one_thread() -> Any:
-    """Train on one CPU thread: these tensors are small, and on a loaded machine OpenMP's
-    two-thread barriers made each small batched matmul about 1000× slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _exploding_run(device: str, dtype: torch.dtype, clip: bool) -> torch.Tensor:
     """Train the M linear RNNs; return every step's member losses, shape (steps + 1, M)."""
     from dlspec.data.memory import memory_task

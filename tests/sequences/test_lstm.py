@@ -459,16 +459,6 @@ def _memory_successes(kind: str, device: str, dtype: torch.dtype) -> torch.Tenso
     return torch.stack(solved)
 
 
-@pytest.fixture
-def one_thread() -> Any:
-    """Train on one CPU thread: these tensors are small, and on a loaded machine OpenMP's
-    two-thread barriers made each small batched matmul about 1000× slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.mark.claim(CLAIM_MEMORY)
 @pytest.mark.slow
 @pytest.mark.dtypes("float32")
