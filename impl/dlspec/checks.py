@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -29,6 +30,7 @@ __all__ = [
     "check_like",
     "check_probability",
     "check_real",
+    "check_sizes",
 ]
 
 
@@ -90,6 +92,13 @@ def check_int(value: Any, name: str, *, low: int = 1, high: int | None = None) -
     if v < low or (high is not None and v > high):
         raise ValueError(f"{name} must be an integer {rng}, got {v}")
     return v
+
+
+def check_sizes(sizes: Any, name: str = "sizes") -> list[int]:
+    """Layer widths: a sequence of at least 2 integers ≥ 1, as a list of `int`."""
+    if isinstance(sizes, str | bytes) or not isinstance(sizes, Sequence) or len(sizes) < 2:
+        raise ValueError(f"{name} must be a sequence of at least 2 layer widths, got {sizes!r}")
+    return [check_int(s, f"{name}[{i}]") for i, s in enumerate(sizes)]
 
 
 def check_flag(value: Any, name: str) -> bool:

@@ -15,16 +15,13 @@ from dlspec.nn import autoencoder as AE
 from dlspec.nn.activations import sigmoid
 from dlspec.nn.linear import FeedForward, Linear
 from dlspec.train import accuracy, fit
+from tests.stats import normal_cdf
 from tests.tolerances import Tol, check_close, failure
 
 CLAIM_O = "ae.outlier-score"
 CLAIM_P = "ae.pretraining"
 CLAIM_F = "ae.features-transfer"
 F32 = torch.float32
-
-
-def _normal_cdf(z: float) -> float:
-    return 0.5 * math.erfc(-z / math.sqrt(2.0))
 
 
 # =================================================================================================
@@ -186,7 +183,7 @@ def test_greedy_pretraining_gives_a_better_start(device: str, evidence: Any) -> 
     adv = np.array(acc["pretrained"]) - np.array(acc["small"])
     adv_default = np.array(acc["pretrained"]) - np.array(acc["default"])
     sd = float(adv.std(ddof=1))
-    estimate = P_SEEDS * _normal_cdf((P_MARGIN - float(adv.mean())) / max(2 * sd, 1e-9))
+    estimate = P_SEEDS * normal_cdf((P_MARGIN - float(adv.mean())) / max(2 * sd, 1e-9))
     for k, v in acc.items():
         evidence.value(f"test_accuracy_{k}", [round(a, 3) for a in v])
         evidence.value(f"first_epoch_loss_{k}", [round(a, 3) for a in first_loss[k]])
@@ -384,7 +381,7 @@ def test_features_transfer_to_unseen_digits(device: str, evidence: Any) -> None:
     d_ae, d_clf = raw - aef, raw - clf_
     # plug-in normal estimate, twice the measured seed-to-seed spread, of P(mean ≤ −T_ALLOWANCE)
     est = sum(
-        _normal_cdf(
+        normal_cdf(
             -(float(d.mean()) + T_ALLOWANCE)
             * math.sqrt(T_SEEDS)
             / max(2 * float(d.std(ddof=1)), 1e-9)

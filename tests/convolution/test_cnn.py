@@ -21,6 +21,7 @@ from dlspec.nn.cnn import CNN
 from dlspec.nn.linear import FeedForward
 from dlspec.nn.losses import cross_entropy
 from dlspec.train import accuracy, fit
+from tests.stats import normal_cdf
 from tests.threads import one_thread
 from tests.tolerances import EXACT, check_close, failure
 
@@ -59,10 +60,6 @@ def summed_loss(models: int) -> Any:
 
 def n_params(net: nn.Module, models: int = 1) -> int:
     return sum(p.numel() for p in net.parameters()) // models
-
-
-def _normal_cdf(z: float) -> float:
-    return 0.5 * math.erfc(-z / math.sqrt(2.0))
 
 
 @pytest.fixture(scope="module")
@@ -123,8 +120,8 @@ def test_cnn_matches_a_larger_mlp(trained: dict[str, Any], evidence: Any) -> Non
         # An estimate, not a bound (the page says so).
         se_cnn = f * max(s_cnn, 1e-9) / math.sqrt(SEEDS)
         se_diff = f * math.sqrt(s_cnn**2 + s_wide**2) / math.sqrt(SEEDS) + 1e-12
-        p_thr = _normal_cdf((THRESHOLD - m_cnn) / se_cnn)
-        return p_thr + _normal_cdf((-SIMILAR - d) / se_diff) + _normal_cdf((d - SIMILAR) / se_diff)
+        p_thr = normal_cdf((THRESHOLD - m_cnn) / se_cnn)
+        return p_thr + normal_cdf((-SIMILAR - d) / se_diff) + normal_cdf((d - SIMILAR) / se_diff)
 
     # Seeds at which the conservative (f = 2) threshold term reaches 1e-6 (z = 4.75).
     z6 = 4.753424308822899  # Φ(−z6) = 1e-6

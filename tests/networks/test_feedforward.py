@@ -28,6 +28,7 @@ from dlspec.nn import linear as NET
 from dlspec.nn.losses import cross_entropy
 from dlspec.train import accuracy, fit
 from tests import strategies as S
+from tests.stats import normal_cdf
 from tests.tolerances import EXACT, Tol, check_close, failure, tol
 
 # =================================================================================================
@@ -684,10 +685,6 @@ def test_initialization_is_uniform_in_one_over_sqrt_fan_in(device: str, dtype: t
     )
 
 
-def _normal_cdf(z: float) -> float:
-    return 0.5 * math.erfc(-z / math.sqrt(2.0))
-
-
 @pytest.mark.claim(CLAIM_DIG)
 def test_digits_mlp_reaches_95_percent(device: str, evidence: Any) -> None:
     """10 MLPs 64 → 64 → 10 (ReLU), trained by dlspec.train.fit on the fixed digits split,
@@ -723,7 +720,7 @@ def test_digits_mlp_reaches_95_percent(device: str, evidence: Any) -> None:
     sigma = max(sd, 1e-9)
     # plug-in normal *estimate* of the chance that either check fails by luck (recorded, not
     # gated: an estimate from 10 values is itself too noisy to decide on)
-    estimate = len(acc) * _normal_cdf((DIG_THRESHOLD - mean) / sigma) + _normal_cdf(
+    estimate = len(acc) * normal_cdf((DIG_THRESHOLD - mean) / sigma) + normal_cdf(
         (DIG_MEAN_THRESHOLD - mean) / (sigma / math.sqrt(len(acc)))
     )
 

@@ -23,6 +23,7 @@ from dlspec.analysis.jacobians import cell_jacobian, forget_product, state_jacob
 from dlspec.data.memory import memory_task
 from dlspec.nn import lstm as L
 from dlspec.nn.rnn import RNN, SequenceClassifier
+from tests.stats import binomial_cdf, binomial_sf
 from tests.tolerances import EXACT, Tol, check_close, failure
 
 #: The seam: the LSTM under test (any class with LSTM's constructor, forward and trace).
@@ -409,16 +410,6 @@ MEM_PILOT = {"rnn": (107, 160), "lstm": (48, 160)}
 MEM_CONSERVATIVE = {"rnn": 0.52, "lstm": 0.45}
 
 
-def _binom_cdf(k: int, n: int, p: float) -> float:
-    """P(Bin(n, p) ≤ k), summed exactly term by term."""
-    return sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k + 1))
-
-
-def _binom_sf(k: int, n: int, p: float) -> float:
-    """P(Bin(n, p) > k), summed term by term (no cancellation)."""
-    return sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k + 1, n + 1))
-
-
 def _memory_sequences(device: str, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
     """The two inputs of the task, per ensemble member: x_1 = ±1, x_2 = … = x_T = 0, y = [x_1 > 0].
 
@@ -487,14 +478,14 @@ def test_lstm_unreliable_and_rnn_not_stuck_at_t100(
     plt.close(fig)
     # Chance of a false failure if the true rates are the conservative ones (an estimate built on
     # the pilot: exact binomial tails at rates the pilot makes unlikely to be too favourable).
-    p_rnn_short = _binom_cdf(MEM_RNN_MIN - 1, MEM_SEEDS, MEM_CONSERVATIVE["rnn"])
-    p_lstm_over = _binom_sf(MEM_SEEDS - MEM_LSTM_MIN_FAIL, MEM_SEEDS, MEM_CONSERVATIVE["lstm"])
+    p_rnn_short = binomial_cdf(MEM_RNN_MIN - 1, MEM_SEEDS, MEM_CONSERVATIVE["rnn"])
+    p_lstm_over = binomial_sf(MEM_SEEDS - MEM_LSTM_MIN_FAIL, MEM_SEEDS, MEM_CONSERVATIVE["lstm"])
     # The conservative rates lie beyond the pilot's one-sided 1e-4 Clopper–Pearson limits: a rate
     # that low (high) would have produced the pilot's count or more (fewer) with chance ≤ 1e-4.
     k_r, n_r = MEM_PILOT["rnn"]
     k_l, n_l = MEM_PILOT["lstm"]
-    tail_r = _binom_sf(k_r - 1, n_r, MEM_CONSERVATIVE["rnn"])
-    tail_l = _binom_cdf(k_l, n_l, MEM_CONSERVATIVE["lstm"])
+    tail_r = binomial_sf(k_r - 1, n_r, MEM_CONSERVATIVE["rnn"])
+    tail_l = binomial_cdf(k_l, n_l, MEM_CONSERVATIVE["lstm"])
     assert max(tail_r, tail_l) <= 1e-4, failure(
         CLAIM_MEMORY, device, dtype, "conservative rates inside pilot limits", tail_r, "≤ 1e-4"
     )

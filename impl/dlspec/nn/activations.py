@@ -31,6 +31,7 @@ __all__ = [
     "ACTIVATIONS",
     "activation",
     "identity",
+    "log_sigmoid",
     "log_softmax",
     "maxout",
     "relu",
@@ -67,6 +68,12 @@ def tanh(z: Tensor) -> Tensor:
     t_pos = -torch.expm1(-2.0 * pos) / (1.0 + torch.exp(-2.0 * pos))  # z ≥ 0
     t_neg = torch.expm1(2.0 * neg) / (1.0 + torch.exp(2.0 * neg))  # z < 0: tanh is odd
     return torch.where(z >= 0, t_pos, t_neg)
+
+
+def log_sigmoid(z: Tensor) -> Tensor:
+    """`log σ(z) = −softplus(−z) = −ln(1 + e^{−z})`, finite for every finite `z`; its derivative
+    is `σ(−z) = 1 − σ(z)`, also at `z = 0` (a form through `|z|` would give 1 there, not ½)."""
+    return -softplus(-check_float_tensor(z, "z"))
 
 
 def softplus(z: Tensor) -> Tensor:

@@ -36,6 +36,7 @@ from dlspec.checks import (
     check_like,
     check_probability,
 )
+from dlspec.nn.activations import log_sigmoid
 from dlspec.registry import Sample, register
 
 __all__ = [
@@ -242,12 +243,6 @@ def normalized_geometric_mean(log_outputs: Tensor, weights: Tensor) -> Tensor:
         )
     log_g = torch.tensordot(weights, log_outputs, dims=1)  # log G(y) = Σ_d P(d) log p_d(y)
     return torch.exp(log_g - torch.logsumexp(log_g, dim=-1, keepdim=True))  # G(y) / Σ_y' G(y')
-
-
-def log_sigmoid(s: Tensor) -> Tensor:
-    """`log σ(s) = −log(1 + e^{−s})`, stable for large `|s|`."""
-    softplus_neg = torch.log1p(torch.exp(-s.abs())) + (-s).clamp_min(0)  # log(1 + e^{−s})
-    return -softplus_neg
 
 
 def logistic_nwgm(s: Tensor, weights: Tensor) -> Tensor:

@@ -37,7 +37,7 @@ from dlspec.checks import (
     check_like,
     check_real,
 )
-from dlspec.nn.activations import tanh
+from dlspec.nn.activations import log_sigmoid, tanh
 from dlspec.nn.linear import uniform_init
 from dlspec.registry import Sample, register
 
@@ -167,12 +167,6 @@ def generator_criterion(p_data: Tensor, p_g: Tensor) -> Tensor:
 
 
 # -- models and the training loop -----------------------------------------------------------------
-
-
-def log_sigmoid(z: Tensor) -> Tensor:
-    """`log σ(z) = −log(1 + e^{−z}) = min(z, 0) − log(1 + e^{−|z|})`, finite for every finite z."""
-    check_float_tensor(z, "z")
-    return torch.clamp_max(z, 0.0) - torch.log1p(torch.exp(-z.abs()))
 
 
 def value_function(real_logits: Tensor, fake_logits: Tensor) -> Tensor:

@@ -24,7 +24,13 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from dlspec.checks import check_float_dtype, check_float_tensor, check_generator, check_int
+from dlspec.checks import (
+    check_float_dtype,
+    check_float_tensor,
+    check_generator,
+    check_int,
+    check_sizes,
+)
 from dlspec.nn.activations import activation, maxout
 from dlspec.registry import Sample, register
 
@@ -150,9 +156,7 @@ class FeedForward(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        if isinstance(sizes, str | bytes) or not isinstance(sizes, Sequence) or len(sizes) < 2:
-            raise ValueError(f"sizes must be a sequence of at least 2 layer widths, got {sizes!r}")
-        self.sizes = [check_int(s, f"sizes[{i}]") for i, s in enumerate(sizes)]
+        self.sizes = check_sizes(sizes)
         self.activation_name, self.output_name = activation, output
         self.act = _activation(activation, "activation")
         self.out_act = _activation(output, "output")

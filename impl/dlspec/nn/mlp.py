@@ -11,30 +11,24 @@ seeds train in one `fit(..., copies=M)`.
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from dlspec.checks import check_float_dtype, check_float_tensor, check_int, check_probability
+from dlspec.checks import (
+    check_float_dtype,
+    check_float_tensor,
+    check_int,
+    check_probability,
+    check_sizes,
+)
 from dlspec.nn.dropout import check_drop_probability, dropout
+from dlspec.nn.linear import uniform_init
 from dlspec.registry import Sample, register
 
 __all__ = ["MLP", "StackedMLP", "remove_units"]
-
-
-def _check_sizes(sizes: Any) -> list[int]:
-    if not isinstance(sizes, Sequence) or len(sizes) < 2:
-        raise ValueError(f"sizes must be a sequence of at least 2 layer widths, got {sizes!r}")
-    out = []
-    for s in sizes:
-        if isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 1:
-            raise ValueError(f"sizes must hold positive integers, got {sizes!r}")
-        out.append(int(s))
-    return out
 
 
 class MLP(nn.Module):
@@ -55,20 +49,16 @@ class MLP(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        self.sizes = _check_sizes(sizes)
+        self.sizes = check_sizes(sizes)
         self.p = check_drop_probability(p)
         dtype = check_float_dtype(dtype if dtype is not None else torch.get_default_dtype())
         self.weights = nn.ParameterList()
         self.biases = nn.ParameterList()
         for fan_in, fan_out in zip(self.sizes[:-1], self.sizes[1:], strict=True):
-            bound = 1.0 / math.sqrt(fan_in)
-
-            def uniform(*shape: int, bound: float = bound) -> Tensor:
-                u = torch.rand(shape, generator=generator, device=device, dtype=dtype)
-                return (2.0 * u - 1.0) * bound  # U(−bound, bound)
-
-            self.weights.append(nn.Parameter(uniform(fan_out, fan_in)))  # W_l: (out, in)
-            self.biases.append(nn.Parameter(uniform(fan_out)))  # b_l
+            kw: dict[str, Any] = {"generator": generator, "device": device, "dtype": dtype}
+            w = uniform_init((fan_out, fan_in), fan_in, **kw)  # W_l: (out, in)
+            self.weights.append(nn.Parameter(w))
+            self.biases.append(nn.Parameter(uniform_init((fan_out,), fan_in, **kw)))  # b_l
 
     @property
     def hidden_sizes(self) -> list[int]:

@@ -21,7 +21,6 @@ Claims served: `rnn.matches-torch`, `rnn.vanishing-bound`, `rnn.exploding`,
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
@@ -29,6 +28,7 @@ from torch import Tensor, nn
 
 from dlspec.checks import check_float_dtype, check_float_tensor, check_generator, check_int
 from dlspec.nn.activations import activation
+from dlspec.nn.linear import uniform_init
 from dlspec.registry import Sample, register
 
 __all__ = [
@@ -89,8 +89,7 @@ def _init(
     shape: tuple[int, ...], hidden: int, generator: torch.Generator | None, kw: dict[str, Any]
 ) -> nn.Parameter:
     """`U(−1/√H, 1/√H)`, the default of `torch.nn.RNN` and `torch.nn.LSTM`."""
-    u = torch.rand(shape, generator=generator, **kw)
-    return nn.Parameter((2.0 * u - 1.0) / math.sqrt(hidden))
+    return nn.Parameter(uniform_init(shape, hidden, generator=generator, **kw))
 
 
 def _copy(param: Tensor, value: Tensor, name: str) -> None:
