@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 __all__ = [
+    "check_copies",
     "check_finite",
     "check_flag",
     "check_float_dtype",
@@ -99,6 +100,12 @@ def check_sizes(sizes: Any, name: str = "sizes") -> list[int]:
     if isinstance(sizes, str | bytes) or not isinstance(sizes, Sequence) or len(sizes) < 2:
         raise ValueError(f"{name} must be a sequence of at least 2 layer widths, got {sizes!r}")
     return [check_int(s, f"{name}[{i}]") for i, s in enumerate(sizes)]
+
+
+def check_copies(value: Any, name: str = "copies") -> tuple[int, ...]:
+    """The leading shape of a batch of independent models: `()` for one model (`None`), `(M,)`
+    for `M ≥ 1` copies (the `copies=`/`ensemble=` arguments)."""
+    return () if value is None else (check_int(value, name),)
 
 
 def check_flag(value: Any, name: str) -> bool:

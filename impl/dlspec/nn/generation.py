@@ -33,6 +33,7 @@ import torch
 from torch import Tensor, nn
 
 from dlspec.checks import (
+    check_copies,
     check_float_dtype,
     check_float_tensor,
     check_generator,
@@ -165,8 +166,30 @@ class PairModel(nn.Module):
     dimension `C` on every table and log-probability), so that several seeds fit as one batch.
     """
 
-    vocab: int
-    lead: tuple[int, ...]
+    def __init__(
+        self,
+        vocab: int = 2,
+        *,
+        copies: int | None = None,
+        init_scale: float = 1.0,
+        generator: torch.Generator | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        self.vocab = check_int(vocab, "vocab", low=2)
+        self.lead = check_copies(copies)
+        self._scale = check_real(init_scale, "init_scale", low=0.0)
+        self._init = (check_generator(generator), device, dtype)
+        self._build()
+
+    def _build(self) -> None:
+        """Create the model's parameters with `_logits()` (each subclass)."""
+        raise NotImplementedError
+
+    def _logits(self, *shape: int) -> nn.Parameter:
+        """`init_scale · N(0, 1)` logits of shape `(*lead, *shape)`."""
+        return _logits((*self.lead, *shape), self._scale, *self._init)
 
     def log_joint(self) -> Tensor:
         """`log Q(y_1, y_2)` as a `(vocab, vocab)` table."""
@@ -187,10 +210,6 @@ class PairModel(nn.Module):
         return self.log_prob(tokens)
 
 
-def _lead(copies: int | None) -> tuple[int, ...]:
-    return () if copies is None else (check_int(copies, "copies"),)
-
-
 def _logits(
     shape: tuple[int, ...],
     scale: float,
@@ -206,21 +225,8 @@ def _logits(
 class Factorized(PairModel):
     """`Q = q_1 ⊗ q_2`, `q_t = softmax(θ_t)`: independent per-position outputs."""
 
-    def __init__(
-        self,
-        vocab: int = 2,
-        *,
-        copies: int | None = None,
-        init_scale: float = 1.0,
-        generator: torch.Generator | None = None,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> None:
-        super().__init__()
-        self.vocab = check_int(vocab, "vocab", low=2)
-        scale = check_real(init_scale, "init_scale", low=0.0)
-        self.lead = _lead(copies)
-        self.theta = _logits((*self.lead, 2, self.vocab), scale, generator, device, dtype)
+    def _build(self) -> None:
+        self.theta = self._logits(2, self.vocab)
 
     def log_joint(self) -> Tensor:
         lq = log_softmax(self.theta)  # log q_1, log q_2
@@ -241,14 +247,19 @@ class Mixture(PairModel):
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
-        super().__init__()
-        self.vocab = check_int(vocab, "vocab", low=2)
-        self.components = check_int(components, "components")
-        scale = check_real(init_scale, "init_scale", low=0.0)
-        self.lead = _lead(copies)
-        k, v = self.components, self.vocab
-        self.alpha = _logits((*self.lead, k), scale, generator, device, dtype)
-        self.theta = _logits((*self.lead, k, 2, v), scale, generator, device, dtype)
+        self.components = check_int(components, "components")  # _build() reads it
+        super().__init__(
+            vocab,
+            copies=copies,
+            init_scale=init_scale,
+            generator=generator,
+            device=device,
+            dtype=dtype,
+        )
+
+    def _build(self) -> None:
+        self.alpha = self._logits(self.components)
+        self.theta = self._logits(self.components, 2, self.vocab)
 
     def log_joint(self) -> Tensor:
         log_pi = log_softmax(self.alpha)  # log π_k
@@ -263,22 +274,9 @@ class Autoregressive(PairModel):
     """`Q(y_1, y_2) = q_1(y_1) q_2(y_2 | y_1)`, `q_1 = softmax(θ_1)`,
     `q_2(· | y_1) = softmax(Θ_2[y_1])`."""
 
-    def __init__(
-        self,
-        vocab: int = 2,
-        *,
-        copies: int | None = None,
-        init_scale: float = 1.0,
-        generator: torch.Generator | None = None,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> None:
-        super().__init__()
-        self.vocab = check_int(vocab, "vocab", low=2)
-        scale = check_real(init_scale, "init_scale", low=0.0)
-        self.lead = _lead(copies)
-        self.theta1 = _logits((*self.lead, self.vocab), scale, generator, device, dtype)
-        self.theta2 = _logits((*self.lead, self.vocab, self.vocab), scale, generator, device, dtype)
+    def _build(self) -> None:
+        self.theta1 = self._logits(self.vocab)
+        self.theta2 = self._logits(self.vocab, self.vocab)
 
     def log_joint(self) -> Tensor:
         lq1 = log_softmax(self.theta1)  # log q_1(y_1)

@@ -26,7 +26,13 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from dlspec.checks import check_float_dtype, check_float_tensor, check_generator, check_int
+from dlspec.checks import (
+    check_copies,
+    check_float_dtype,
+    check_float_tensor,
+    check_generator,
+    check_int,
+)
 from dlspec.nn.activations import activation
 from dlspec.nn.linear import uniform_init
 from dlspec.registry import Sample, register
@@ -119,7 +125,7 @@ def check_torch_module(module: Any, cls: type[nn.Module], name: str) -> nn.Modul
 
 def check_ensemble(ensemble: Any) -> tuple[int, ...]:
     """`()` for one layer, `(M,)` for an ensemble of `M ≥ 1` independent layers."""
-    return () if ensemble is None else (check_int(ensemble, "ensemble"),)
+    return check_copies(ensemble, "ensemble")
 
 
 def input_drive(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
