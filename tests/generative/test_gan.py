@@ -518,11 +518,11 @@ def test_log_sigmoid_is_finite_for_large_logits() -> None:
 
 def _oracle_stack(params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
     """The page's nets per copy with torch's own ops: tanh hidden layers, a linear output."""
-    n = len([k for k in params if k.startswith("net.weights.")])
+    n = len([k for k in params if k.endswith(".weight")])
     a = x
     for i in range(n):
-        w, b = params[f"net.weights.{i}"], params[f"net.biases.{i}"]
-        z = torch.baddbmm(b, a, w.transpose(1, 2))  # per copy: a Wᵀ + b
+        w, b = params[f"net.layers.{i}.weight"], params[f"net.layers.{i}.bias"]
+        z = torch.baddbmm(b[:, None, :], a, w.transpose(1, 2))  # per copy: a Wᵀ + b
         a = z if i == n - 1 else torch.tanh(z)
     return a
 

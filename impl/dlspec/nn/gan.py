@@ -30,15 +30,13 @@ import torch
 from torch import Tensor, nn
 
 from dlspec.checks import (
-    check_float_dtype,
     check_float_tensor,
-    check_generator,
     check_int,
     check_like,
     check_real,
 )
-from dlspec.nn.activations import log_sigmoid, tanh
-from dlspec.nn.linear import uniform_init
+from dlspec.nn.activations import log_sigmoid
+from dlspec.nn.linear import FeedForward, Linear
 from dlspec.registry import Sample, register
 
 __all__ = [
@@ -184,50 +182,25 @@ def value_function(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
     return v
 
 
-class _Stack(nn.Module):
-    """`copies` independent feedforward nets `sizes[0] → … → sizes[-1]` with tanh hidden layers,
-    weights of shape `(copies, out, in)`: input `(copies, N, in)`, output `(copies, N, out)`."""
+def _stack(
+    sizes: Sequence[int],
+    copies: int,
+    generator: torch.Generator | None,
+    device: torch.device | str | None,
+    dtype: torch.dtype | None,
+) -> FeedForward:
+    """`copies` independent nets `sizes[0] → … → sizes[-1]`, tanh hidden layers, linear output:
+    input `(copies, N, in)`, output `(copies, N, out)`."""
+    copies = check_int(copies, "copies")
+    return FeedForward(
+        sizes, "tanh", copies=copies, generator=generator, device=device, dtype=dtype
+    )
 
-    def __init__(
-        self,
-        sizes: Sequence[int],
-        copies: int,
-        generator: torch.Generator | None,
-        device: torch.device | str | None,
-        dtype: torch.dtype | None,
-    ) -> None:
-        super().__init__()
-        self.copies = check_int(copies, "copies")
-        self.sizes = [check_int(s, f"sizes[{i}]") for i, s in enumerate(sizes)]
-        if len(self.sizes) < 2:
-            raise ValueError(f"sizes must hold at least 2 widths, got {list(sizes)!r}")
-        generator = check_generator(generator)
-        dtype = check_float_dtype(dtype if dtype is not None else torch.get_default_dtype())
-        self.weights = nn.ParameterList()
-        self.biases = nn.ParameterList()
-        for a, b in zip(self.sizes[:-1], self.sizes[1:], strict=True):
-            w = uniform_init(
-                (self.copies, b, a), a, generator=generator, device=device, dtype=dtype
-            )
-            c = uniform_init(
-                (self.copies, 1, b), a, generator=generator, device=device, dtype=dtype
-            )
-            self.weights.append(nn.Parameter(w))
-            self.biases.append(nn.Parameter(c))
 
-    def forward(self, x: Tensor) -> Tensor:
-        check_float_tensor(x, "x", dim=3)
-        if x.shape[0] != self.copies or x.shape[2] != self.sizes[0]:
-            raise ValueError(
-                f"x must have shape (copies={self.copies}, N, {self.sizes[0]}), "
-                f"got {tuple(x.shape)}"
-            )
-        a = x
-        last = len(self.weights) - 1
-        for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
-            z = a @ w.transpose(-1, -2) + b  # z = a Wᵀ + b, one W per copy
-            a = z if i == last else tanh(z)
-        return a
+def _copies(net: FeedForward) -> int:
+    first = net.layers[0]
+    assert isinstance(first, Linear) and first.copies is not None
+    return first.copies
 
 
 class Generator(nn.Module):
@@ -250,16 +223,18 @@ class Generator(nn.Module):
     ) -> None:
         super().__init__()
         self.noise_dim = check_int(noise_dim, "noise_dim")
-        self.net = _Stack([noise_dim, *hidden, out_dim], copies, generator, device, dtype)
+        self.net = _stack([noise_dim, *hidden, out_dim], copies, generator, device, dtype)
         if not hidden and noise_dim == out_dim:
+            first = self.net.layers[0]
+            assert isinstance(first, Linear) and first.bias is not None
             with torch.no_grad():  # start at the identity: G(z) = z
-                eye = torch.eye(out_dim, device=self.net.weights[0].device)
-                self.net.weights[0].copy_(eye.expand_as(self.net.weights[0]))
-                self.net.biases[0].zero_()
+                eye = torch.eye(out_dim, device=first.weight.device)
+                first.weight.copy_(eye.expand_as(first.weight))
+                first.bias.zero_()
 
     @property
     def copies(self) -> int:
-        return self.net.copies
+        return _copies(self.net)
 
     def forward(self, z: Tensor) -> Tensor:
         return self.net(z)  # type: ignore[no-any-return]
@@ -280,7 +255,11 @@ class Discriminator(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        self.net = _Stack([in_dim, *hidden, 1], copies, generator, device, dtype)
+        self.net = _stack([in_dim, *hidden, 1], copies, generator, device, dtype)
+
+    @property
+    def copies(self) -> int:
+        return _copies(self.net)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)  # type: ignore[no-any-return]
@@ -323,8 +302,8 @@ def train_gan(
     if not isinstance(decay, bool):
         raise TypeError(f"decay must be a bool (True or False), got {type(decay).__name__}")
     copies = gen.copies
-    if disc.net.copies != copies:
-        raise ValueError(f"disc must hold gen's {copies} copies, got {disc.net.copies}")
+    if disc.copies != copies:
+        raise ValueError(f"disc must hold gen's {copies} copies, got {disc.copies}")
     p0 = next(gen.parameters())
     opt_d = torch.optim.Adam(disc.parameters(), lr=lr, betas=betas)
     opt_g = torch.optim.Adam(gen.parameters(), lr=lr, betas=betas)
