@@ -111,6 +111,25 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session(venv_backend="none")
+def quick(session: nox.Session) -> None:
+    """Fast local feedback: the claim suite with the `quick` hypothesis profile (8 examples per
+    property), leaving out the tests marked `slow` (the long seeded experiments).
+
+    Their claims keep their last result in build/claims.json (a filtered run merges), so the
+    report is not a complete one of this commit: the site says so until a full `nox -s tests`.
+    """
+    _install(session, "test")
+    _run_claims(
+        session,
+        "--hypothesis-profile=quick",
+        "-m",
+        "not slow",
+        *_workers(session.posargs),
+        *session.posargs,
+    )
+
+
+@nox.session(venv_backend="none")
 def thorough(session: nox.Session) -> None:
     """The claim suite with the `thorough` hypothesis profile (many more examples)."""
     _install(session, "test")

@@ -79,6 +79,8 @@ hypothesis.settings.register_profile(
     **_base,
 )
 hypothesis.settings.register_profile("thorough", max_examples=1000, **_base)
+# `nox -s quick`: fast local feedback (the slow seeded experiments are left out there)
+hypothesis.settings.register_profile("quick", max_examples=8, **_base)
 hypothesis.settings.load_profile(
     os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev")
 )
