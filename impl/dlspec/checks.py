@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 __all__ = [
+    "check_callable",
     "check_copies",
     "check_finite",
     "check_flag",
@@ -29,6 +30,7 @@ __all__ = [
     "check_index_tensor",
     "check_int",
     "check_like",
+    "check_module",
     "check_probability",
     "check_real",
     "check_sizes",
@@ -176,3 +178,20 @@ def check_finite(x: Tensor, name: str) -> Tensor:
     if x.device.type != "meta" and not bool(torch.isfinite(x).all()):
         raise ValueError(f"{name} must be finite, got NaN or ±inf entries")
     return x
+
+
+# -- issue 12 item 1 (bad input): checks for callables and modules passed as arguments ----------
+
+
+def check_callable(value: Any, name: str) -> Any:
+    """`value` itself if it is callable (a function, a module), else a `TypeError` naming `name`."""
+    if not callable(value):
+        raise TypeError(f"{name} must be callable, got {type(value).__name__}")
+    return value
+
+
+def check_module(value: Any, name: str, cls: type[torch.nn.Module] = torch.nn.Module) -> Any:
+    """`value` itself if it is a `cls` (a `torch.nn.Module` by default), else a `TypeError`."""
+    if not isinstance(value, cls):
+        raise TypeError(f"{name} must be a {cls.__name__}, got {type(value).__name__}")
+    return value

@@ -10,7 +10,7 @@ backward) pass assumes the CPU.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -60,3 +60,53 @@ def modules() -> list[str]:
 
     found = pkgutil.walk_packages(dlspec.__path__, prefix="dlspec.")
     return sorted(info.name for info in found if not info.name.rsplit(".", 1)[-1].startswith("_"))
+
+
+# -- valid calls of each public entry point, for the bad-input test (claim `compute.bad-input`) --
+
+
+@dataclass(frozen=True)
+class Call:
+    """One valid call of a public entry point: `fn(**kwargs)` succeeds.
+
+    For a class, `forward` (when given) is a valid call of the instance `fn(**kwargs)`. The
+    bad-input test derives invalid arguments from each value's type and from `fn`'s signature
+    (a non-bool for a bool, an integer tensor for a float one, NaN for a float, ...); the other
+    fields declare what the type alone cannot tell:
+
+    - `ranges`: the valid interval of a number (or of each entry of a sequence of numbers), in
+      interval notation (`"(0, 1]"`, `"[0, inf)"`); integers default to `"[1, inf)"`;
+    - `ndim`: tensors whose number of dimensions is fixed;
+    - `finite`: tensors that must hold no NaN or ±inf;
+    - `nonempty`: tensors that must hold at least one entry;
+    - `free`: arguments for which the type gives no invalid value (e.g. `x` of a
+      shape-agnostic function is still checked for its dtype unless named here);
+    - `parts`: the names the error messages give the parts of a tuple argument (`"state"` of
+      an LSTM is `("h0", "c0")`); a message naming a part names the argument.
+    """
+
+    fn: Callable[..., Any]
+    kwargs: dict[str, Any]
+    forward: dict[str, Any] | None = None
+    ranges: dict[str, str] = field(default_factory=dict)
+    ndim: tuple[str, ...] = ()
+    finite: tuple[str, ...] = ()
+    nonempty: tuple[str, ...] = ()
+    free: tuple[str, ...] = ()
+    parts: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+CallMaker = Callable[[torch.device, torch.dtype], list[Call]]
+CALLS: list[CallMaker] = []
+
+
+def register_calls(make: CallMaker) -> CallMaker:
+    """Register a maker of valid calls (a decorator); `calls()` gathers them all."""
+    CALLS.append(make)
+    return make
+
+
+def calls(device: torch.device, dtype: torch.dtype) -> list[Call]:
+    """Every registered valid call, built on `device` with `dtype`, after importing `dlspec`."""
+    entries()
+    return [c for make in CALLS for c in make(device, dtype)]

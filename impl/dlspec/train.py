@@ -19,8 +19,17 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from dlspec.checks import check_float_tensor, check_int, check_real
+from dlspec.checks import (
+    check_callable,
+    check_finite,
+    check_float_tensor,
+    check_index_tensor,
+    check_int,
+    check_module,
+    check_real,
+)
 from dlspec.nn.losses import cross_entropy
+from dlspec.registry import Call, register_calls
 
 __all__ = ["History", "accuracy", "fit"]
 
@@ -76,7 +85,11 @@ def fit(
       copy's gradient is that of its own mean loss. `History.loss` is then the mean over copies.
     - The model is left in evaluation mode.
     """
-    check_float_tensor(x, "x")
+    check_module(model, "model")
+    check_finite(check_float_tensor(x, "x"), "x")
+    check_callable(loss, "loss")
+    if optimizer is not None:
+        check_callable(optimizer, "optimizer")
     if not isinstance(y, Tensor):
         raise TypeError(f"y must be a torch.Tensor, got {type(y).__name__}")
     n = x.shape[0] if x.dim() else 0
@@ -145,7 +158,11 @@ def accuracy(model: nn.Module, x: Tensor, y: Tensor, **kwargs: Any) -> Tensor:
     mean is over the last dimension of the predictions, so leading copies give one accuracy
     each.
     """
+    check_module(model, "model")
     check_float_tensor(x, "x")
+    check_index_tensor(y, "y")
+    if y.device != x.device:
+        raise ValueError(f"y must be on x's device {x.device}, got {y.device}")
     was_training = model.training
     model.eval()
     try:
@@ -155,3 +172,23 @@ def accuracy(model: nn.Module, x: Tensor, y: Tensor, **kwargs: Any) -> Tensor:
         model.train(was_training)
     acc: Tensor = (logits.argmax(dim=-1) == y).to(x.dtype).mean(dim=-1)
     return acc
+
+
+@register_calls
+def _calls_train(device: torch.device, dtype: torch.dtype) -> list[Call]:
+    from dlspec.nn.linear import FeedForward
+
+    x = torch.randn(6, 3, device=device, dtype=dtype)
+    y = torch.tensor([0, 1, 0, 1, 1, 0], device=device)
+    g = torch.Generator(device=device).manual_seed(0)
+    net = FeedForward([3, 2], device=device, dtype=dtype)
+    return [
+        Call(
+            fit,
+            {"model": net, "x": x, "y": y, "epochs": 1, "generator": g, "batch_size": 3},
+            ranges={"lr": "(0, inf)", "epochs": "[0, inf)"},
+            finite=("x",),
+            nonempty=("x",),
+        ),
+        Call(accuracy, {"model": net, "x": x, "y": y}),
+    ]

@@ -203,7 +203,7 @@ def test_closed_forms_refuse_bad_input() -> None:
     p = torch.tensor([0.5, 0.5], dtype=torch.float64)
     with pytest.raises(ValueError, match="p_data must sum to 1"):
         N.value_discrete(p, torch.tensor([0.5, 0.6], dtype=torch.float64) * 0 + 0.6, p)
-    with pytest.raises(ValueError, match="p_g must sum to 1"):
+    with pytest.raises(ValueError, match="q must sum to 1"):
         N.jsd(p, torch.tensor([0.2, 0.2], dtype=torch.float64))
     with pytest.raises(ValueError, match="non-negative"):
         N.jsd(p, torch.tensor([1.5, -0.5], dtype=torch.float64))
@@ -213,9 +213,9 @@ def test_closed_forms_refuse_bad_input() -> None:
         N.generator_criterion(p, torch.full((3,), 1 / 3, dtype=torch.float64))
     with pytest.raises(ValueError, match=r"d must hold discriminator outputs in \[0, 1\]"):
         N.value_discrete(torch.tensor([0.5, 1.5], dtype=torch.float64), p, p)
-    with pytest.raises(TypeError, match="p_data must be a floating-point tensor"):
+    with pytest.raises(TypeError, match="p must be a floating-point tensor"):
         N.jsd(torch.tensor([1, 0]), p)
-    with pytest.raises(TypeError, match="p_g must have p_data's dtype"):
+    with pytest.raises(TypeError, match="q must have p's dtype"):
         N.jsd(p, p.float())
 
 

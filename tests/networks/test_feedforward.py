@@ -636,7 +636,7 @@ def test_softmax_bad_input() -> None:
         ACT.softmax([1.0, 2.0])  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="z must be a floating-point tensor"):
         ACT.log_softmax(torch.ones(3, dtype=torch.int32))
-    with pytest.raises(ValueError, match="activation must be one of"):
+    with pytest.raises(ValueError, match="activation name must be one of"):
         ACT.activation("gelu")
 
 

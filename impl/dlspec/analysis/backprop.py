@@ -20,7 +20,7 @@ from torch import Tensor
 
 from dlspec.checks import check_float_tensor, check_generator, check_like
 from dlspec.nn.linear import FeedForward, Linear
-from dlspec.registry import Sample, register
+from dlspec.registry import Call, Sample, register, register_calls
 
 __all__ = ["backward", "derivative", "he_init", "input_gradient", "layer_gradient_norms"]
 
@@ -32,6 +32,9 @@ def derivative(name: str, z: Tensor, a: Tensor) -> Tensor:
     convention), `identity′ = 1`.
     """
     check_float_tensor(z, "z")
+    check_like(check_float_tensor(a, "a"), z, "a", "z")
+    if a.shape != z.shape:
+        raise ValueError(f"a must have z's shape {tuple(z.shape)}, got {tuple(a.shape)}")
     if name == "sigmoid":
         return a * (1.0 - a)  # σ′ = σ(1 − σ) ≤ 1/4
     if name == "tanh":
@@ -146,3 +149,21 @@ def _sample_backward(device: torch.device, dtype: torch.dtype) -> Sample:
 
     x = torch.randn(5, 3, device=device, dtype=dtype, requires_grad=True)
     return f, (x, torch.randn(5, 2, device=device, dtype=dtype))
+
+
+@register_calls
+def _calls_backprop(device: torch.device, dtype: torch.dtype) -> list[Call]:
+    net = FeedForward([3, 4, 2], "sigmoid", output="tanh", device=device, dtype=dtype)
+    x = torch.randn(5, 3, device=device, dtype=dtype)
+    v = torch.randn(5, 2, device=device, dtype=dtype)
+    z = torch.randn(5, 4, device=device, dtype=dtype)
+    g = torch.Generator(device=device).manual_seed(0)
+    args = {"net": net, "x": x, "grad_output": v}
+    return [
+        *(
+            Call(fn, args, ndim=("grad_output",))
+            for fn in (backward, input_gradient, layer_gradient_norms)
+        ),
+        Call(derivative, {"name": "tanh", "z": z, "a": torch.tanh(z)}),
+        Call(he_init, {"net": FeedForward([3, 4, 2], device=device, dtype=dtype), "generator": g}),
+    ]

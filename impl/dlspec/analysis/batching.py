@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from dlspec.checks import check_float_tensor, check_int
-from dlspec.registry import Sample, register
+from dlspec.registry import Call, Sample, register, register_calls
 
 __all__ = ["interleaved_medians", "per_example"]
 
@@ -72,3 +72,16 @@ def _sample_per_example(device: torch.device, dtype: torch.dtype) -> Sample:
         return per_example(layer, x)
 
     return f, (torch.randn(4, 5, device=device, dtype=dtype, requires_grad=True),)
+
+
+@register_calls
+def _calls_batching(device: torch.device, dtype: torch.dtype) -> list[Call]:
+    x = torch.randn(4, 5, device=device, dtype=dtype)
+    return [
+        Call(per_example, {"fn": torch.tanh, "x": x}),
+        Call(
+            interleaved_medians,
+            {"fns": {"a": lambda: None}, "repeats": 3, "warmup": 0},
+            ranges={"warmup": "[0, inf)"},
+        ),
+    ]

@@ -20,13 +20,16 @@ training noise itself (`fit.bias-variance-train-point`). Serves `fit.bias-varian
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from dlspec.checks import (
+    check_callable,
     check_finite,
     check_flag,
     check_float_tensor,
@@ -34,7 +37,7 @@ from dlspec.checks import (
     check_int,
     check_like,
 )
-from dlspec.registry import Sample, register
+from dlspec.registry import Call, Sample, register, register_calls
 
 __all__ = [
     "BiasVariance",
@@ -55,20 +58,20 @@ MAX_ENUMERATED = 1 << 16
 
 def vandermonde(x: Tensor, degree: int) -> Tensor:
     """$\\Phi$ with columns $x^0, x^1, \\dots, x^p$: `(..., n) → (..., n, p + 1)`."""
-    check_float_tensor(x, "x")
+    check_finite(check_float_tensor(x, "x"), "x")
     p = check_int(degree, "degree", low=0)
     powers = torch.arange(p + 1, device=x.device, dtype=x.dtype)
     return x.unsqueeze(-1) ** powers  # Φ_ij = x_i^j
 
 
-def _check_design(x: Tensor, y: Tensor, degree: int) -> int:
-    check_float_tensor(x, "x")
-    check_float_tensor(y, "y")
-    check_like(y, x, "y", "x")
+def _check_design(x: Tensor, y: Tensor, degree: int, xn: str = "x", yn: str = "y") -> int:
+    check_finite(check_float_tensor(x, xn), xn)
+    check_finite(check_float_tensor(y, yn), yn)
+    check_like(y, x, yn, xn)
     p = check_int(degree, "degree", low=0)
     if x.dim() == 0 or x.shape[-1] < p + 1:
         raise ValueError(
-            f"x must hold at least degree + 1 = {p + 1} points along its last dimension, "
+            f"{xn} must hold at least degree + 1 = {p + 1} points along its last dimension, "
             f"got shape {tuple(x.shape)}"
         )
     return p
@@ -89,6 +92,7 @@ def poly_fit(x: Tensor, y: Tensor, degree: int) -> Tensor:
 def poly_eval(coef: Tensor, x: Tensor) -> Tensor:
     """$\\sum_j c_j x^j$ (coefficients `(..., p + 1)`, points `(..., m)`)."""
     check_float_tensor(coef, "coef")
+    check_like(check_float_tensor(x, "x"), coef, "x", "coef")
     return (vandermonde(x, coef.shape[-1] - 1) @ coef.unsqueeze(-1)).squeeze(-1)
 
 
@@ -96,8 +100,9 @@ def smoother_matrix(x_train: Tensor, degree: int, x_eval: Tensor) -> Tensor:
     """$S$ `(m, n)` with $\\hat f(x_{\\text{eval}}) = S y$: $S = \\Phi_0 (\\Phi^\\top\\Phi)^{-1}
     \\Phi^\\top$, computed as $\\Phi_0 R^{-1} Q^\\top$. At the training points $S$ is the hat
     matrix $H$, a projector; $s_{ii}$ is the leverage of point $i$."""
-    p = _check_design(x_train, x_train, degree)
-    check_float_tensor(x_eval, "x_eval")
+    p = _check_design(x_train, x_train, degree, "x_train", "x_train")
+    check_like(check_float_tensor(x_eval, "x_eval"), x_train, "x_eval", "x_train")
+    check_finite(x_eval, "x_eval")
     q, r = torch.linalg.qr(vandermonde(x_train, p))
     phi0 = vandermonde(x_eval, p)
     # Φ₀ R⁻¹ = (R⁻ᵀ Φ₀ᵀ)ᵀ
@@ -124,6 +129,16 @@ class Noise:
 
     values: Tensor | None = None
     probs: Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if (self.values is None) != (self.probs is None):
+            raise ValueError("values and probs must be given together (or neither: normal noise)")
+        if self.values is not None and self.probs is not None:
+            check_finite(check_float_tensor(self.values, "values", dim=1), "values")
+            check_like(
+                check_float_tensor(self.probs, "probs", dim=1), self.values, "probs", "values"
+            )
+            check_finite(self.probs, "probs")
 
     @staticmethod
     def rademacher(
@@ -182,9 +197,16 @@ class BiasVariance:
         return self.noise + self.bias2 + self.variance
 
 
+def _real(value: Any, name: str) -> float:
+    """A Python real as a float (its range is checked with the tensor), else a `TypeError`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number or a tensor, got {type(value).__name__}")
+    return float(value)
+
+
 def _scale(sigma: Tensor | float, like: Tensor, name: str) -> Tensor:
     s = (
-        torch.as_tensor(sigma, device=like.device, dtype=like.dtype)
+        torch.as_tensor(_real(sigma, name), device=like.device, dtype=like.dtype)
         if not isinstance(sigma, Tensor)
         else sigma
     )
@@ -226,8 +248,13 @@ def bias_variance(
     - `sigma`, `sigma_eval`: noise levels $\\ge 0$ (scalars or one per point; `sigma_eval`
       defaults to `sigma` when scalar).
     """
+    check_callable(learner, "learner")
+    check_callable(f, "f")
     check_float_tensor(x_train, "x_train", dim=1)
     check_finite(x_train, "x_train")
+    if noise is not None and not isinstance(noise, Noise):
+        raise TypeError(f"noise must be a Noise or None, got {type(noise).__name__}")
+    draws = check_int(draws, "draws", low=0)  # used (and then ≥ 2) only when exact=False
     at_train = check_flag(at_training_points, "at_training_points")
     exact = check_flag(exact, "exact")
     generator = check_generator(generator)
@@ -319,3 +346,48 @@ def _sample_bv(device: torch.device, dtype: torch.dtype) -> Sample:
         return r.expected_error, r.decomposition
 
     return g, (x, x0)
+
+
+@register_calls
+def _calls_bias_variance(device: torch.device, dtype: torch.dtype) -> list[Call]:
+    x = torch.linspace(-1, 1, 7, device=device, dtype=dtype)
+    y = torch.randn(7, device=device, dtype=dtype)
+    g = torch.Generator(device=device).manual_seed(0)
+    noise = Noise.rademacher(device=device, dtype=dtype)
+    deg = {"degree": "[0, inf)"}
+    xs = ("x", "x_train", "x_eval")
+    return [
+        Call(Noise, {"values": noise.values, "probs": noise.probs}, finite=("values", "probs")),
+        Call(vandermonde, {"x": x, "degree": 2}, ranges=deg, finite=xs),
+        Call(poly_fit, {"x": x, "y": y, "degree": 2}, ranges=deg, finite=("x", "y")),
+        Call(poly_eval, {"coef": torch.ones(3, device=device, dtype=dtype), "x": x}),
+        Call(polynomial_learner, {"degree": 2}, ranges=deg),
+        Call(smoother_matrix, {"x_train": x, "degree": 2, "x_eval": x[:3]}, ranges=deg, finite=xs),
+        Call(
+            bias_variance,
+            {
+                "learner": polynomial_learner(1),
+                "f": torch.sin,
+                "x_train": x,
+                "x_eval": x[:2],
+                "sigma": 0.5,
+                "noise": noise,
+            },
+            finite=xs,
+            ranges={"sigma": "[0, inf)", "sigma_eval": "[0, inf)", "draws": "[0, inf)"},
+        ),
+        Call(
+            bias_variance,
+            {
+                "learner": polynomial_learner(1),
+                "f": torch.sin,
+                "x_train": x,
+                "sigma": 0.5,
+                "exact": False,
+                "draws": 3,
+                "generator": g,
+                "at_training_points": True,
+            },
+            ranges={"sigma": "[0, inf)", "draws": "[2, inf)"},
+        ),
+    ]

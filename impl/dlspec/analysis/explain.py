@@ -22,13 +22,23 @@ Claims served: `explain.saliency-linear`, `explain.perturbation-first-order`,
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from dlspec.checks import check_float_tensor, check_generator, check_int, check_like, check_real
+from dlspec.checks import (
+    check_callable,
+    check_finite,
+    check_float_dtype,
+    check_float_tensor,
+    check_generator,
+    check_int,
+    check_like,
+    check_real,
+)
 from dlspec.nn.linear import FeedForward, Linear
-from dlspec.registry import Sample, register
+from dlspec.registry import Call, Sample, register, register_calls
 
 __all__ = [
     "FeatureExtractor",
@@ -57,6 +67,7 @@ def saliency(f: Model, x: Tensor, target: int) -> Tensor:
     The examples are independent, so the gradient of `Σ_n S_c(x_n)` with respect to the batch
     holds each example's own gradient. The result has `x`'s shape and no graph.
     """
+    check_callable(f, "f")
     check_float_tensor(x, "x")
     xg = x.detach().requires_grad_(True)
     with torch.enable_grad():
@@ -69,6 +80,7 @@ def saliency(f: Model, x: Tensor, target: int) -> Tensor:
 def perturbation_sensitivity(f: Model, x: Tensor, target: int, eps: float) -> Tensor:
     """`(S_c(x + ε e_i) − S_c(x)) / ε` for every feature `i` of one input `x` (any shape); the
     result has `x`'s shape. All perturbed copies go through `f` as one batch of `1 + x.numel()`."""
+    check_callable(f, "f")
     check_float_tensor(x, "x")
     eps = check_real(eps, "eps", low=0.0, low_open=True, meaning="the perturbation size")
     n = x.numel()
@@ -89,7 +101,8 @@ def occlusion(
     m ⊙ v` with `v = fill` (a number, or a tensor of `x`'s shape such as a mean image). One
     batch of `1 + P` inputs goes through `f`.
     """
-    check_float_tensor(x, "x")
+    check_callable(f, "f")
+    check_finite(check_float_tensor(x, "x"), "x")
     check_float_tensor(masks, "masks")
     check_like(masks, x, "masks", "x")
     if masks.shape[1:] != x.shape or masks.shape[0] == 0:
@@ -135,6 +148,7 @@ def patch_masks(
     """Masks `(H′·W′, H, W)` of a `ph × pw` patch slid with `stride` (default: the patch, i.e.
     non-overlapping tiles) over an `H × W` image; `H′ = ⌊(H − ph)/sh⌋ + 1`."""
     height, width = check_int(height, "height"), check_int(width, "width")
+    dtype = check_float_dtype(dtype)
     ph, pw = _pair(patch, "patch")
     if ph > height or pw > width:
         raise ValueError(
@@ -186,6 +200,8 @@ def weighted_least_squares(
     check_float_tensor(weights, "weights", dim=1)
     check_like(y, z, "y", "z")
     check_like(weights, z, "weights", "z")
+    for t, name in ((z, "z"), (y, "y"), (weights, "weights")):
+        check_finite(t, name)
     n, d = z.shape
     if y.shape[0] != n or weights.shape[0] != n:
         raise ValueError(f"y and weights must hold one entry per row of z ({n})")
@@ -227,7 +243,8 @@ def local_surrogate(
     `π_n = exp(−‖z_n − x‖² / kernel_width²)`; then `weighted_least_squares(z, f(z), π, alpha)`.
     Returns `(β, β_0)`: the surrogate `g(z) = β_0 + βᵀ z`.
     """
-    check_float_tensor(x, "x", dim=1)
+    check_callable(f, "f")
+    check_finite(check_float_tensor(x, "x", dim=1), "x")
     samples = check_int(samples, "samples", low=2)
     scale = check_real(scale, "scale", low=0.0, low_open=True)
     width = check_real(kernel_width, "kernel_width", low=0.0, low_open=True)
@@ -253,7 +270,8 @@ def activation_maximization(
 
     `score` maps one input (of `x0`'s shape) to a 0-d tensor. Returns the last iterate.
     """
-    check_float_tensor(x0, "x0")
+    check_callable(score, "score")
+    check_finite(check_float_tensor(x0, "x0"), "x0")
     r = check_real(radius, "radius", low=0.0, meaning="the norm bound r ≥ 0")
     steps = check_int(steps, "steps", low=0)
     lr = check_real(lr, "lr", low=0.0, low_open=True, meaning="the step size")
@@ -347,3 +365,62 @@ def _sample_gradients(device: torch.device, dtype: torch.dtype) -> Sample:
         return s, p, a
 
     return f, (torch.randn(2, 4, device=device, dtype=dtype),)
+
+
+@register_calls
+def _calls_explain(device: torch.device, dtype: torch.dtype) -> list[Call]:
+    where: dict[str, Any] = {"device": device, "dtype": dtype}
+    net = FeedForward([4, 5, 3, 2], "tanh", **where)
+    x = torch.randn(4, **where)
+    masks = torch.eye(4, **where)
+    g = torch.Generator(device=device).manual_seed(0)
+    image = torch.randn(2, 2, **where)
+    flat = lambda t: net(t.reshape(t.shape[0], -1))  # noqa: E731
+    w = torch.rand(6, **where)
+    cls = {"target": "[0, 1]"}
+    return [
+        Call(
+            FeatureExtractor,
+            {"net": net, "layer": 2},
+            forward={"x": x[None]},
+            ranges={"layer": "[1, 2]"},
+        ),
+        Call(
+            activation_maximization,
+            {"score": lambda t: net(t)[..., 0], "x0": x, "radius": 1.0, "steps": 2},
+            ranges={"radius": "[0, inf)", "steps": "[0, inf)", "lr": "(0, inf)"},
+            finite=("x0",),
+        ),
+        Call(
+            local_surrogate,
+            {"f": lambda t: net(t)[..., 0], "x": x, "samples": 8, "generator": g},
+            ranges={"scale": "(0, inf)", "kernel_width": "(0, inf)", "alpha": "[0, inf)"},
+            finite=("x",),
+        ),
+        Call(
+            occlusion,
+            {"f": net, "x": x, "target": 1, "masks": masks, "fill": 0.5},
+            ranges=cls,
+            finite=("x",),
+        ),
+        Call(
+            occlusion_map,
+            {"f": flat, "image": image, "target": 1, "patch": 1},
+            ranges=cls,
+            ndim=("image",),
+        ),
+        Call(patch_masks, {"height": 4, "width": 3, "patch": 2, "stride": 1, **where}),
+        Call(
+            perturbation_sensitivity,
+            {"f": net, "x": x, "target": 0, "eps": 0.1},
+            ranges={**cls, "eps": "(0, inf)"},
+        ),
+        Call(saliency, {"f": net, "x": x[None], "target": 0}, ranges=cls),
+        Call(
+            weighted_least_squares,
+            {"z": torch.randn(6, 3, **where), "y": torch.randn(6, **where), "weights": w},
+            ndim=("z", "y", "weights"),
+            finite=("z", "y", "weights"),
+            ranges={"alpha": "[0, inf)"},
+        ),
+    ]

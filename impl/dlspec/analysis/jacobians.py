@@ -20,14 +20,15 @@ Claims served: `rnn.vanishing-bound`, `rnn.exploding`, `rnn.bounds-one-sided`,
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor
 
-from dlspec.checks import check_float_tensor
+from dlspec.checks import check_callable, check_float_tensor
 from dlspec.nn.lstm import LSTM
 from dlspec.nn.rnn import RNN, check_state
-from dlspec.registry import Sample, register
+from dlspec.registry import Call, Sample, register, register_calls
 
 __all__ = ["batched_jacobian", "cell_jacobian", "forget_product", "state_jacobian"]
 
@@ -38,6 +39,7 @@ def batched_jacobian(fn: Callable[[Tensor], Tensor], s: Tensor) -> Tensor:
     Row `k` of every `J[b]` is the gradient of `Σ_b fn(s)[b, k]` (rows are independent, so the
     sum separates them); the `m` rows come from one batched backward pass.
     """
+    check_callable(fn, "fn")
     s = check_float_tensor(s, "s", dim=2)
     s = s.detach().requires_grad_(True)
     with torch.enable_grad():
@@ -108,3 +110,19 @@ def _sample_lstm_jacobians(device: torch.device, dtype: torch.dtype) -> Sample:
         return cell_jacobian(lstm, x, h0, c0), forget_product(lstm, x, h0, c0)
 
     return f, (x, h0, c0)
+
+
+@register_calls
+def _calls_jacobians(device: torch.device, dtype: torch.dtype) -> list[Call]:
+    where: dict[str, Any] = {"device": device, "dtype": dtype}
+    rnn, lstm = RNN(2, 3, **where), LSTM(2, 3, **where)
+    x = torch.randn(2, 4, 2, **where)
+    s0 = torch.randn(2, 3, **where)
+    state = {"x": x, "h0": s0, "c0": s0}
+    seq = ("x", "h0", "c0", "s0")
+    return [
+        Call(state_jacobian, {"rnn": rnn, "x": x, "s0": s0}, ndim=seq[1:]),
+        Call(cell_jacobian, {"lstm": lstm, **state}, ndim=seq[1:]),
+        Call(forget_product, {"lstm": lstm, **state}, ndim=seq[1:]),
+        Call(batched_jacobian, {"fn": torch.tanh, "s": s0}, ndim=("s",)),
+    ]

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from dlspec.checks import check_finite, check_flag, check_float_tensor, check_int
-from dlspec.registry import Sample, register
+from dlspec.checks import check_finite, check_flag, check_float_tensor, check_int, check_like
+from dlspec.registry import Call, Sample, register, register_calls
 
 __all__ = [
     "PCA",
@@ -124,7 +124,7 @@ def pca(x: Tensor, k: int, *, center: bool) -> PCA:
 
 
 def _orthonormal_basis(a: Tensor, name: str) -> Tensor:
-    check_float_tensor(a, name, dim=2)
+    check_finite(check_float_tensor(a, name, dim=2), name)
     if a.shape[1] < 1 or a.shape[1] > a.shape[0]:
         raise ValueError(
             f"{name} must be a (d, k) basis with 1 ≤ k ≤ d columns, got shape {tuple(a.shape)}"
@@ -140,6 +140,7 @@ def principal_angles(a: Tensor, b: Tensor) -> Tensor:
     (Björck and Golub 1973). The largest angle of two $k$-dimensional subspaces satisfies
     $\\sin\\theta_{\\max} = \\|P_a - P_b\\|_2$."""
     qa, qb = _orthonormal_basis(a, "a"), _orthonormal_basis(b, "b")
+    check_like(b, a, "b", "a")
     if qa.shape[0] != qb.shape[0]:
         raise ValueError(f"a and b must live in the same R^d, got {qa.shape[0]} and {qb.shape[0]}")
     m = min(qa.shape[1], qb.shape[1])
@@ -157,7 +158,8 @@ def components_from_decoder(decoder: Tensor, sigma: Tensor) -> Tensor:
     of $(V W)^\\top$ `(k, d)` by decreasing eigenvalue (sign as in `pca`). Exact when
     $\\mathrm{span}(B)$ is the top-$k$ eigenspace of $\\Sigma$ (`ae.subspace-not-components`)."""
     v = _orthonormal_basis(decoder, "decoder")
-    check_float_tensor(sigma, "sigma", dim=2)
+    check_like(check_float_tensor(sigma, "sigma", dim=2), decoder, "sigma", "decoder")
+    check_finite(sigma, "sigma")
     if sigma.shape != (v.shape[0], v.shape[0]):
         raise ValueError(
             f"sigma must be ({v.shape[0]}, {v.shape[0]}), got shape {tuple(sigma.shape)}"
@@ -190,3 +192,31 @@ def _sample_components(device: torch.device, dtype: torch.dtype) -> Sample:
     b = torch.randn(5, 2, device=device, dtype=dtype, requires_grad=True)
     s = torch.randn(5, 5, device=device, dtype=dtype)
     return components_from_decoder, (b, s @ s.T)
+
+
+@register_calls
+def _calls_pca(device: torch.device, dtype: torch.dtype) -> list[Call]:
+    x = torch.randn(10, 4, device=device, dtype=dtype)
+    s = torch.randn(5, 5, device=device, dtype=dtype)
+    xs = ("x",)
+    return [
+        Call(
+            pca,
+            {"x": x, "k": 2, "center": True},
+            ranges={"k": "[1, 4]"},
+            ndim=xs,
+            finite=xs,
+            nonempty=xs,
+        ),
+        Call(covariance, {"x": x, "center": False}, ndim=xs, finite=xs, nonempty=xs),
+        Call(scatter, {"x": x, "center": True}, ndim=xs, finite=xs, nonempty=xs),
+        Call(
+            principal_angles, {"a": x[:5, :2], "b": x[:5, 1:]}, ndim=("a", "b"), finite=("a", "b")
+        ),
+        Call(
+            components_from_decoder,
+            {"decoder": x[:5, :2], "sigma": s @ s.T},
+            ndim=("decoder", "sigma"),
+            finite=("decoder", "sigma"),
+        ),
+    ]

@@ -26,7 +26,7 @@ from torch import Tensor
 
 from dlspec.checks import check_float_tensor, check_real
 from dlspec.nn.linear import FeedForward, Linear
-from dlspec.registry import Sample, register
+from dlspec.registry import Call, Sample, register, register_calls
 
 __all__ = ["Pieces", "activation_pattern", "linear_pieces", "local_affine_map"]
 
@@ -149,3 +149,15 @@ def _sample_local_affine_map(device: torch.device, dtype: torch.dtype) -> Sample
         return j, c, activation_pattern(net, x[None])
 
     return f, (torch.randn(3, device=device, dtype=dtype),)
+
+
+@register_calls
+def _calls_pieces(device: torch.device, dtype: torch.dtype) -> list[Call]:
+    net = FeedForward([1, 4, 1], "relu", device=device, dtype=dtype)
+    deep = FeedForward([3, 4, 4, 2], "relu", device=device, dtype=dtype)
+    x = torch.randn(3, device=device, dtype=dtype)
+    return [
+        Call(activation_pattern, {"net": deep, "x": x[None]}),
+        Call(local_affine_map, {"net": deep, "x": x}, ndim=("x",)),
+        Call(linear_pieces, {"net": net, "a": -1.0, "b": 1.0}, ranges={"rtol": "[0, inf)"}),
+    ]

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from dlspec.checks import check_float_dtype, check_int
+from dlspec.registry import Call, register_calls
 
 __all__ = ["TRAIN_SIZE", "Digits", "digits"]
 
@@ -73,3 +74,14 @@ def digits(
     xt = torch.as_tensor(x[order], dtype=dtype, device=device)
     yt = torch.as_tensor(y[order], dtype=torch.long, device=device)
     return Digits(xt[:train_size], yt[:train_size], xt[train_size:], yt[train_size:])
+
+
+@register_calls
+def _calls_digits(device: torch.device, dtype: torch.dtype) -> list[Call]:
+    return [
+        Call(
+            digits,
+            {"device": device, "dtype": dtype, "train_size": 100},
+            ranges={"train_size": "[1, 1796]"},
+        )
+    ]

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from dlspec.checks import check_flag, check_float_dtype, check_int, check_real
-from dlspec.registry import Sample, register
+from dlspec.registry import Call, Sample, register, register_calls
 
 __all__ = ["memory_task"]
 
@@ -62,3 +62,15 @@ def _sample_memory(device: torch.device, dtype: torch.dtype) -> Sample:
         return memory_task(4, 6, generator=g, marker=True, device=device, dtype=dtype)
 
     return f, ()
+
+
+@register_calls
+def _calls_memory(device: torch.device, dtype: torch.dtype) -> list[Call]:
+    g = torch.Generator(device=device).manual_seed(0)
+    return [
+        Call(
+            memory_task,
+            {"n": 4, "steps": 6, "generator": g, "marker": True, "device": device, "dtype": dtype},
+            ranges={"noise": "[0, inf)"},
+        )
+    ]

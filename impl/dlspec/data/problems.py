@@ -17,18 +17,22 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from dlspec.checks import (
+    check_callable,
+    check_finite,
     check_float_dtype,
     check_float_tensor,
     check_generator,
     check_int,
+    check_like,
     check_real,
 )
-from dlspec.registry import Sample, register
+from dlspec.registry import Call, Sample, register, register_calls
 
 __all__ = [
     "MULTI_BASIN_SMOOTHNESS",
@@ -54,6 +58,7 @@ def random_orthogonal(
     """A random `d × d` orthogonal matrix (QR of a Gaussian matrix, signs fixed by `R`'s diagonal:
     Haar-distributed)."""
     d = check_int(d, "d")
+    dtype = check_float_dtype(dtype)
     g = torch.randn(d, d, generator=check_generator(generator), device=device, dtype=dtype)
     q, r = torch.linalg.qr(g)
     out: Tensor = q * torch.sign(torch.diagonal(r)).unsqueeze(0)
@@ -84,7 +89,7 @@ def quadratic(
 ) -> Quadratic:
     """The quadratic with Hessian `A = Q diag(λ) Qᵀ` (`Q` drawn from `generator`) and linear term
     `b` (drawn standard normal when not given). Eigenvalues must be positive (`A ≻ 0`)."""
-    lam = check_float_tensor(eigenvalues, "eigenvalues", dim=1)
+    lam = check_finite(check_float_tensor(eigenvalues, "eigenvalues", dim=1), "eigenvalues")
     if lam.numel() < 1 or (lam.device.type != "meta" and not bool((lam > 0).all())):
         raise ValueError("eigenvalues must be a non-empty 1-D tensor of positive numbers")
     generator = check_generator(generator)
@@ -95,7 +100,8 @@ def quadratic(
     if b is None:
         b = torch.randn(d, generator=generator, device=lam.device, dtype=lam.dtype)
     else:
-        check_float_tensor(b, "b", dim=1)
+        check_like(check_float_tensor(b, "b", dim=1), lam, "b", "eigenvalues")
+        check_finite(b, "b")
         if b.shape != (d,):
             raise ValueError(f"b must have shape ({d},), got {tuple(b.shape)}")
     return Quadratic(a=a, b=b, eigenvalues=lam, eigenvectors=q)
@@ -149,13 +155,21 @@ def least_squares(
 
 def ls_loss(x: Tensor, y: Tensor, w: Tensor) -> Tensor:
     """`½ ‖Xw − y‖²`; its Hessian is `XᵀX`."""
+    check_float_tensor(x, "x", dim=2)
+    check_like(check_float_tensor(y, "y", dim=1), x, "y", "x")
+    check_like(check_float_tensor(w, "w", dim=1), x, "w", "x")
+    if y.shape[0] != x.shape[0] or w.shape[0] != x.shape[1]:
+        raise ValueError(
+            f"x (n, d), y (n,) and w (d,) must agree, got {tuple(x.shape)}, {tuple(y.shape)} "
+            f"and {tuple(w.shape)}"
+        )
     r = x @ w - y
     return 0.5 * (r * r).sum()
 
 
 def hessian_condition(x: Tensor) -> Tensor:
     """`κ(XᵀX) = λ_max/λ_min`, the condition number of least squares' Hessian."""
-    check_float_tensor(x, "x", dim=2)
+    check_finite(check_float_tensor(x, "x", dim=2), "x")
     lam = torch.linalg.eigvalsh(x.T @ x)  # ascending
     out: Tensor = lam[-1] / lam[0]
     return out
@@ -192,8 +206,11 @@ def steps_to_tolerance(
 ) -> int | None:
     """The first `k` with `loss(x_k) − floor ≤ tol · (loss(x_0) − floor)`, `x_{k+1}` one step of
     the optimizer from `x_k` (`None` if `max_steps` pass first)."""
-    check_float_tensor(x0, "x0")
+    check_callable(loss, "loss")
+    check_finite(check_float_tensor(x0, "x0"), "x0")
+    check_callable(make_optimizer, "make_optimizer")
     tol = check_real(tol, "tol", low=0.0, low_open=True)
+    floor = check_real(floor, "floor")
     max_steps = check_int(max_steps, "max_steps", low=0)
     p = torch.nn.Parameter(x0.detach().clone())
     opt = make_optimizer([p])
@@ -220,3 +237,45 @@ def _sample_problems(device: torch.device, dtype: torch.dtype) -> Sample:
         return q.loss(x) + huber(x).sum(-1) + multi_basin(x).sum(-1)
 
     return f, (torch.randn(2, 3, device=device, dtype=dtype, requires_grad=True),)
+
+
+@register_calls
+def _calls_problems(device: torch.device, dtype: torch.dtype) -> list[Call]:
+    where: dict[str, Any] = {"device": device, "dtype": dtype}
+    g = torch.Generator(device=device).manual_seed(0)
+    x = torch.randn(2, 3, **where)
+    lam = torch.tensor([1.0, 2.0, 3.0], **where)
+    xs = ("x",)
+    return [
+        Call(hessian_condition, {"x": torch.randn(6, 3, **where)}, ndim=xs, finite=xs),
+        Call(huber, {"x": x, "delta": 0.5}, ranges={"delta": "(0, inf)"}),
+        Call(multi_basin, {"x": x}),
+        Call(
+            ls_loss,
+            {"x": torch.randn(6, 3, **where), "y": torch.randn(6, **where), "w": lam},
+            ndim=("x", "y", "w"),
+        ),
+        Call(
+            least_squares,
+            {"n": 6, "scales": [1.0, 2.0], "correlation": 0.3, "generator": g, **where},
+            ranges={"correlation": "(-1, 1)"},
+        ),
+        Call(
+            quadratic,
+            {"eigenvalues": lam, "generator": g, "b": lam},
+            ndim=("eigenvalues", "b"),
+            finite=("eigenvalues", "b"),
+        ),
+        Call(random_orthogonal, {"d": 3, "generator": g, **where}),
+        Call(
+            steps_to_tolerance,
+            {
+                "loss": lambda w: (w**2).sum(),
+                "x0": lam,
+                "make_optimizer": lambda ps: torch.optim.SGD(ps, lr=0.4),
+                "max_steps": 5,
+            },
+            ranges={"tol": "(0, inf)", "max_steps": "[0, inf)"},
+            finite=("x0",),
+        ),
+    ]

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from dlspec.checks import check_finite, check_float_tensor, check_like
-from dlspec.registry import Sample, register
+from dlspec.registry import Call, Sample, register, register_calls
 
 __all__ = ["NotFittedError", "Standardizer", "standardize"]
 
@@ -74,3 +74,14 @@ def standardize(x: Tensor) -> Tensor:
 @register("standardize.Standardizer", backward=False)
 def _sample_standardizer(device: torch.device, dtype: torch.dtype) -> Sample:
     return standardize, (torch.randn(5, 3, device=device, dtype=dtype),)
+
+
+@register_calls
+def _calls_standardize(device: torch.device, dtype: torch.dtype) -> list[Call]:
+    x = torch.randn(5, 3, device=device, dtype=dtype)
+    xs = ("x",)
+    return [
+        Call(standardize, {"x": x}, ndim=xs, finite=xs, nonempty=xs),
+        Call(Standardizer().fit, {"x": x}, ndim=xs, finite=xs, nonempty=xs),
+        Call(Standardizer().fit(x).transform, {"x": x}),
+    ]

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from dlspec.checks import check_float_tensor, check_int
-from dlspec.registry import Sample, register
+from dlspec.registry import Call, Sample, register, register_calls
 
 __all__ = [
     "ACTIVATIONS",
@@ -107,6 +107,7 @@ def identity(z: Tensor) -> Tensor:
 
 def _check_dim(z: Tensor, dim: int) -> int:
     check_float_tensor(z, "z")
+    check_int(dim, "dim", low=-(2**63))  # an integer; its range is checked below
     if z.dim() == 0:
         raise ValueError("z must have at least one dimension (the logits), got a 0-d tensor")
     if not -z.dim() <= dim < z.dim():
@@ -159,7 +160,7 @@ ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
 def activation(name: Any) -> Callable[[Tensor], Tensor]:
     """The activation called `name` (one of `ACTIVATIONS`), else an error naming the choices."""
     if not isinstance(name, str) or name not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {name!r}")
+        raise ValueError(f"activation name must be one of {sorted(ACTIVATIONS)}, got {name!r}")
     return ACTIVATIONS[name]
 
 
@@ -178,3 +179,19 @@ def _sample_activations(device: torch.device, dtype: torch.dtype) -> Sample:
         )
 
     return f, (torch.randn(3, 4, device=device, dtype=dtype, requires_grad=True),)
+
+
+@register_calls
+def _calls_activations(device: torch.device, dtype: torch.dtype) -> list[Call]:
+    z = torch.randn(3, 4, device=device, dtype=dtype)
+    dim = {"dim": "[-2, 1]"}
+    return [
+        *(
+            Call(f, {"z": z})
+            for f in (identity, log_sigmoid, relu, sigmoid, softplus, square, tanh)
+        ),
+        Call(softmax, {"z": z, "dim": 0}, ranges=dim),
+        Call(log_softmax, {"z": z, "dim": -1}, ranges=dim),
+        Call(maxout, {"z": z, "k": 2}, ranges={"k": "[1, 4]"}),
+        Call(activation, {"name": "tanh"}),
+    ]

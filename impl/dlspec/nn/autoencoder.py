@@ -25,11 +25,13 @@ from dlspec.checks import (
     check_float_tensor,
     check_generator,
     check_int,
+    check_like,
+    check_module,
     check_real,
 )
 from dlspec.nn.dropout import dropout
 from dlspec.nn.linear import FeedForward, Linear
-from dlspec.registry import Sample, register
+from dlspec.registry import Call, Sample, register, register_calls
 
 __all__ = [
     "Autoencoder",
@@ -182,7 +184,7 @@ def reconstruction_loss(output: Tensor, target: Tensor) -> Tensor:
     """$\\frac1N \\sum_t \\|x_t - r_t\\|^2$: squared error summed over features, averaged over the
     batch (`output`, `target` of the same shape `(N, d)`)."""
     check_float_tensor(output, "output")
-    check_float_tensor(target, "target")
+    check_like(check_float_tensor(target, "target"), output, "target", "output")
     if output.shape != target.shape or output.dim() < 1:
         raise ValueError(
             f"output and target must have the same shape, got {tuple(output.shape)} and "
@@ -214,6 +216,7 @@ class Denoising(nn.Module):
 
     def __init__(self, model: nn.Module, noise: str = "gaussian", level: float = 0.1) -> None:
         super().__init__()
+        check_module(model, "model")
         if noise not in ("gaussian", "masking"):
             raise ValueError(f"noise must be 'gaussian' or 'masking', got {noise!r}")
         if noise == "gaussian":
@@ -243,6 +246,7 @@ class Denoising(nn.Module):
 def outlier_scores(model: nn.Module, x: Tensor) -> Tensor:
     """Reconstruction error $\\|x_t - r(x_t)\\|^2$ per row (evaluation mode, no gradients):
     large for points off the manifold the autoencoder learned (`ae.outlier-score`)."""
+    check_module(model, "model")
     check_float_tensor(x, "x", dim=2)
     check_finite(x, "x")
     was = model.training
@@ -260,7 +264,9 @@ def roc_auc(inliers: Tensor, outliers: Tensor) -> Tensor:
     """$P(s_{\\text{out}} > s_{\\text{in}}) + \\tfrac12 P(s_{\\text{out}} = s_{\\text{in}})$ for
     two score vectors (the Mann–Whitney form of the ROC AUC), from ranks."""
     check_float_tensor(inliers, "inliers", dim=1)
-    check_float_tensor(outliers, "outliers", dim=1)
+    check_like(check_float_tensor(outliers, "outliers", dim=1), inliers, "outliers", "inliers")
+    check_finite(inliers, "inliers")
+    check_finite(outliers, "outliers")
     n0, n1 = inliers.numel(), outliers.numel()
     if n0 == 0 or n1 == 0:
         raise ValueError("inliers and outliers must both be non-empty")
@@ -404,3 +410,55 @@ def _sample_scores(device: torch.device, dtype: torch.dtype) -> Sample:
         torch.randn(6, 4, device=device, dtype=dtype),
         torch.randn(3, 4, device=device, dtype=dtype),
     )
+
+
+@register_calls
+def _calls_autoencoder(device: torch.device, dtype: torch.dtype) -> list[Call]:
+    x = torch.rand(4, 6, device=device, dtype=dtype)
+    where: dict[str, Any] = {"device": device, "dtype": dtype}
+    ae = Autoencoder([6, 3], "tanh", output="sigmoid", **where)
+    net = FeedForward([6, 4, 3, 2], "sigmoid", **where)
+    g = torch.Generator(device=device).manual_seed(0)
+    return [
+        Call(
+            LinearAutoencoder,
+            {"d": 6, "k": 2, "tied": True, "bias": True, **where},
+            forward={"x": x},
+        ),
+        Call(
+            Autoencoder,
+            {"sizes": [6, 3], "activation": "tanh", "output": "sigmoid", **where},
+            forward={"x": x},
+        ),
+        Call(
+            Denoising,
+            {"model": ae, "noise": "masking", "level": 0.3},
+            forward={"x": x},
+            ranges={"level": "[0, 1)"},
+        ),
+        Call(
+            Denoising,
+            {"model": ae, "noise": "gaussian", "level": 0.3},
+            forward={"x": x},
+            ranges={"level": "[0, inf)"},
+        ),
+        Call(Truncated, {"net": net, "depth": 2}, forward={"x": x}, ranges={"depth": "[1, 3]"}),
+        Call(reconstruction_loss, {"output": ae(x), "target": x}),
+        Call(gaussian_noise, {"x": x, "sigma": 0.2, "generator": g}, ranges={"sigma": "[0, inf)"}),
+        Call(masking_noise, {"x": x, "p": 0.3, "generator": g}, ranges={"p": "[0, 1)"}),
+        Call(outlier_scores, {"model": ae, "x": x}, ndim=("x",)),
+        Call(
+            roc_auc,
+            {"inliers": x[:, 0].contiguous(), "outliers": x[:3, 1].contiguous()},
+            ndim=("inliers", "outliers"),
+            nonempty=("inliers", "outliers"),
+            finite=("inliers", "outliers"),
+        ),
+        Call(
+            pretrain_greedy,
+            {"sizes": [6, 3, 2], "x": x, "epochs": 1, "generator": g, "batch_size": 2},
+            ranges={"lr": "(0, inf)", "epochs": "[0, inf)"},
+            ndim=("x",),
+            nonempty=("x",),
+        ),
+    ]

@@ -29,7 +29,7 @@ from dlspec.checks import check_float_dtype, check_float_tensor, check_generator
 from dlspec.nn.activations import relu
 from dlspec.nn.conv import Conv2d, max_pool2d
 from dlspec.nn.linear import Linear
-from dlspec.registry import Sample, register
+from dlspec.registry import Call, Sample, register, register_calls
 
 __all__ = ["CNN"]
 
@@ -119,3 +119,10 @@ class CNN(nn.Module):
 def _sample_cnn(device: torch.device, dtype: torch.dtype) -> Sample:
     net = CNN(channels=(2, 3), hidden=5, models=2, device=device, dtype=dtype)
     return net, (torch.randn(3, 1, 8, 8, device=device, dtype=dtype),)
+
+
+@register_calls
+def _calls_cnn(device: torch.device, dtype: torch.dtype) -> list[Call]:
+    x = torch.randn(3, 1, 8, 8, device=device, dtype=dtype)
+    init = {"channels": (2, 3), "hidden": 5, "models": 2, "device": device, "dtype": dtype}
+    return [Call(CNN, init, forward={"x": x}, ndim=("x",))]

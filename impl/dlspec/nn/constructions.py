@@ -24,9 +24,15 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from dlspec.checks import check_float_dtype, check_float_tensor, check_int, check_real
+from dlspec.checks import (
+    check_finite,
+    check_float_dtype,
+    check_float_tensor,
+    check_int,
+    check_real,
+)
 from dlspec.nn.linear import FeedForward
-from dlspec.registry import Sample, register
+from dlspec.registry import Call, Sample, register, register_calls
 
 __all__ = [
     "interpolating_relu_net",
@@ -68,7 +74,7 @@ def interpolating_relu_net(a: float, b: float, values: Tensor) -> FeedForward:
     the `n + 1 = len(values)` knots of `[a, b]`) on `[a, b]`; on the left of `a` it is constant,
     on the right of `b` it continues the last slope. Device and dtype are `values`'."""
     a, b = _check_interval(a, b)
-    check_float_tensor(values, "values", dim=1)
+    check_finite(check_float_tensor(values, "values", dim=1), "values")
     n = values.shape[0] - 1
     if n < 1:
         raise ValueError(f"values must hold f at n + 1 ≥ 2 knots, got {values.shape[0]}")
@@ -144,3 +150,21 @@ def _sample_constructions(device: torch.device, dtype: torch.dtype) -> Sample:
         return total
 
     return f, (torch.rand(5, 1, device=device, dtype=dtype, requires_grad=True),)
+
+
+@register_calls
+def _calls_constructions(device: torch.device, dtype: torch.dtype) -> list[Call]:
+    values = torch.tensor([0.0, 1.0, -1.0, 2.0], device=device, dtype=dtype)
+    where: dict[str, Any] = {"device": device, "dtype": dtype}
+    return [
+        Call(
+            interpolating_relu_net,
+            {"a": -1.0, "b": 2.0, "values": values},
+            ndim=("values",),
+            finite=("values",),
+        ),
+        Call(knots, {"a": -1.0, "b": 2.0, "n": 4, **where}),
+        Call(parity_net, {"n": 4, **where}),
+        Call(shallow_tent_map_net, {"k": 3, **where}),
+        Call(tent_map_net, {"k": 3, **where}),
+    ]

@@ -32,7 +32,7 @@ from torch import Tensor, nn
 
 from dlspec.checks import check_flag, check_float_dtype, check_float_tensor, check_generator
 from dlspec.nn.linear import uniform_init
-from dlspec.registry import Sample, register
+from dlspec.registry import Call, Sample, register, register_calls
 
 __all__ = [
     "PADDING_MODES",
@@ -76,25 +76,30 @@ def _check_images(x: Any, name: str = "x") -> Tensor:
     return t
 
 
-def _check_mode(padding_mode: Any) -> str:
+def _check_mode(padding_mode: Any, name: str = "padding_mode") -> str:
     if padding_mode not in PADDING_MODES:
-        raise ValueError(f"padding_mode must be one of {PADDING_MODES}, got {padding_mode!r}")
+        raise ValueError(f"{name} must be one of {PADDING_MODES}, got {padding_mode!r}")
     return str(padding_mode)
 
 
 def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0) -> int:
     """`⌊(size + 2·padding − kernel) / stride⌋ + 1`, the output length along one axis.
 
-    Raises a `ValueError` naming `kernel_size` when the kernel is larger than the padded input
+    Raises a `ValueError` naming `kernel` when the kernel is larger than the padded input
     (`kernel > size + 2·padding`): no window fits.
     """
+    return _output_size(size, kernel, stride, padding, "kernel")
+
+
+def _output_size(size: int, kernel: int, stride: int, padding: int, kernel_name: str) -> int:
+    """`conv_output_size`, its errors naming the kernel `kernel_name` (the caller's argument)."""
     size = _pair(size, "size", 1)[0]
-    kernel = _pair(kernel, "kernel_size", 1)[0]
+    kernel = _pair(kernel, kernel_name, 1)[0]
     stride = _pair(stride, "stride", 1)[0]
     padding = _pair(padding, "padding", 0)[0]
     if kernel > size + 2 * padding:
         raise ValueError(
-            f"kernel_size must be at most the padded input size {size} + 2·{padding} = "
+            f"{kernel_name} must be at most the padded input size {size} + 2·{padding} = "
             f"{size + 2 * padding}, got {kernel}"
         )
     return (size + 2 * padding - kernel) // stride + 1
@@ -111,7 +116,7 @@ def pad2d(x: Tensor, padding: int | tuple[int, int], mode: str = "zeros") -> Ten
     """
     x = _check_images(x)
     ph, pw = _pair(padding, "padding", 0)
-    mode = _check_mode(mode)
+    mode = _check_mode(mode, "mode")
     n, c, h, w = x.shape
     if ph == 0 and pw == 0:
         return x
@@ -163,8 +168,8 @@ def conv2d(
         _check_same(bias, x, "bias")
         if bias.shape[0] != c_out:
             raise ValueError(f"bias must have shape ({c_out},), got {tuple(bias.shape)}")
-    ho = conv_output_size(h, kh, sh, ph)  # H′ = ⌊(H + 2p_h − k_h)/s_h⌋ + 1
-    wo = conv_output_size(w, kw, sw, pw)
+    ho = _output_size(h, kh, sh, ph, "kernel_size")  # H′ = ⌊(H + 2p_h − k_h)/s_h⌋ + 1
+    wo = _output_size(w, kw, sw, pw, "kernel_size")
     xp = pad2d(x, (ph, pw), mode)  # x̃
     # im2col: cols[n, c, (a, β), i, j] = x̃[n, c, s_h i + a, s_w j + β], one strided view per tap
     taps = [
@@ -282,7 +287,7 @@ def conv_matrix(
     ph, pw = _pair(padding, "padding", 0)
     mode = _check_mode(padding_mode)
     c_out, c_in, kh, kw = weight.shape
-    ho, wo = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
+    ho, wo = _output_size(h, kh, sh, ph, "kernel_size"), _output_size(w, kw, sw, pw, "kernel_size")
     dev = weight.device
 
     def ar(k: int) -> Tensor:
@@ -417,3 +422,55 @@ def _sample_conv_matrix(device: torch.device, dtype: torch.dtype) -> Sample:
 def _sample_pool(device: torch.device, dtype: torch.dtype) -> Sample:
     pool = MaxPool2d((2, 3), stride=(1, 2))
     return pool, (torch.randn(2, 3, 5, 7, device=device, dtype=dtype, requires_grad=True),)
+
+
+@register_calls
+def _calls_conv(device: torch.device, dtype: torch.dtype) -> list[Call]:
+    x = torch.randn(2, 4, 7, 6, device=device, dtype=dtype)
+    w = torch.randn(6, 2, 3, 2, device=device, dtype=dtype)
+    b = torch.randn(6, device=device, dtype=dtype)
+    where: dict[str, Any] = {"device": device, "dtype": dtype}
+    pad = {"padding": "[0, inf)"}
+    return [
+        Call(
+            Conv2d,
+            {
+                "in_channels": 4,
+                "out_channels": 6,
+                "kernel_size": (3, 2),
+                "stride": (2, 1),
+                "padding": 1,
+                "groups": 2,
+                **where,
+            },
+            forward={"x": x},
+            ranges=pad,
+            ndim=("x",),
+        ),
+        Call(
+            conv2d,
+            {"x": x, "weight": w, "bias": b, "stride": 2, "padding": (1, 0), "groups": 2},
+            ranges=pad,
+            ndim=("x", "weight", "bias"),
+        ),
+        Call(
+            conv_matrix,
+            {
+                "weight": w[:, :, :2],
+                "input_size": (5, 4),
+                "stride": 2,
+                "padding": 1,
+                "padding_mode": "circular",
+            },
+            ranges=pad,
+            ndim=("weight",),
+        ),
+        Call(conv_output_size, {"size": 7, "kernel": 3, "stride": 2, "padding": 1}, ranges=pad),
+        Call(conv_parameter_count, {"c_in": 3, "c_out": 4, "k": 3}),
+        Call(
+            dense_parameter_count, {"c_in": 3, "h": 5, "w": 5, "c_out": 4, "h_out": 3, "w_out": 3}
+        ),
+        Call(max_pool2d, {"x": x, "kernel_size": (2, 3), "stride": (1, 2)}, ndim=("x",)),
+        Call(MaxPool2d, {"kernel_size": 2, "stride": 1}, forward={"x": x}, ndim=("x",)),
+        Call(pad2d, {"x": x, "padding": (1, 2), "mode": "zeros"}, ranges=pad, ndim=("x",)),
+    ]

@@ -37,7 +37,7 @@ from dlspec.checks import (
     check_probability,
 )
 from dlspec.nn.activations import log_sigmoid
-from dlspec.registry import Sample, register
+from dlspec.registry import Call, Sample, register, register_calls
 
 __all__ = [
     "MAX_ENUMERATED_UNITS",
@@ -86,6 +86,8 @@ def keep_mask(
     low-precision `dtype` (bfloat16 has 8 bits of mantissa) does not bias the keep rate.
     """
     p = check_drop_probability(p)
+    shape = tuple(check_int(n, f"shape[{i}]", low=0) for i, n in enumerate(shape))
+    dtype = check_float_dtype(dtype)
     u_dtype = torch.float64 if dtype == torch.float64 else torch.float32
     u = torch.rand(shape, generator=generator, device=device, dtype=u_dtype)  # u_i ~ U[0, 1)
     return (u >= p).to(dtype)  # P(m_i = 1) = P(u_i ≥ p) = 1 − p = q
@@ -297,3 +299,36 @@ def _sample_ensemble(device: torch.device, dtype: torch.dtype) -> Sample:
     b = torch.randn(classes, device=device, dtype=dtype, requires_grad=True)
     v = torch.randn(n, device=device, dtype=dtype)
     return f, (w, b, v)
+
+
+@register_calls
+def _calls_dropout(device: torch.device, dtype: torch.dtype) -> list[Call]:
+    x = torch.randn(3, 4, device=device, dtype=dtype)
+    masks = all_masks(3, device=device, dtype=dtype)  # (8, 3)
+    w = mask_probabilities(masks, 0.6)
+    drop = {"p": "[0, 1)"}
+    return [
+        Call(check_drop_probability, {"p": 0.3}, ranges=drop, free=("name",)),
+        Call(
+            keep_mask,
+            {"shape": (3, 4), "p": 0.3, "device": device, "dtype": dtype},
+            ranges={**drop, "shape": "[0, inf)"},
+        ),
+        Call(dropout, {"x": x, "p": 0.3}, ranges=drop),
+        Call(
+            dropout,
+            {"x": x, "p": 0.3, "inverted": False, "mask": (x > 0).to(dtype)},
+            ranges=drop,
+            free=("mask",),
+        ),  # a bool and a float mask are both valid
+        Call(Dropout, {"p": 0.3}, forward={"x": x}, ranges=drop),
+        Call(
+            all_masks,
+            {"n": 3, "device": device, "dtype": dtype},
+            ranges={"n": f"[0, {MAX_ENUMERATED_UNITS}]"},
+        ),
+        Call(mask_probabilities, {"masks": masks, "q": 0.6}, ranges={"q": "[0, 1]"}),
+        Call(ensemble_mean, {"outputs": masks @ x[:, :3].T, "weights": w}),
+        Call(normalized_geometric_mean, {"log_outputs": masks @ x[:, :3].T, "weights": w}),
+        Call(logistic_nwgm, {"s": masks[:, 0], "weights": w}),
+    ]

@@ -25,19 +25,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from dlspec.checks import (
+    check_callable,
     check_float_tensor,
     check_int,
     check_like,
+    check_module,
     check_real,
 )
 from dlspec.nn.activations import log_sigmoid
 from dlspec.nn.linear import FeedForward, Linear
-from dlspec.registry import Sample, register
+from dlspec.registry import Call, Sample, register, register_calls
 
 __all__ = [
     "Discriminator",
@@ -83,21 +86,23 @@ def check_pmf(p: object, name: str) -> Tensor:
     return t
 
 
-def _check_density_pair(p: object, q: object, pmf: bool) -> tuple[Tensor, Tensor]:
+def _check_density_pair(
+    p: object, q: object, pmf: bool, names: tuple[str, str] = ("p_data", "p_g")
+) -> tuple[Tensor, Tensor]:
+    pn, qn = names
     if pmf:
-        p_t, q_t = check_pmf(p, "p_data"), check_pmf(q, "p_g")
+        p_t, q_t = check_pmf(p, pn), check_pmf(q, qn)
     else:
-        p_t, q_t = check_float_tensor(p, "p_data"), check_float_tensor(q, "p_g")
-        for t, name in ((p_t, "p_data"), (q_t, "p_g")):
+        p_t, q_t = check_float_tensor(p, pn), check_float_tensor(q, qn)
+        for t, name in ((p_t, pn), (q_t, qn)):
             if t.device.type != "meta" and (
                 not bool(torch.isfinite(t).all()) or bool((t < 0).any())
             ):
                 raise ValueError(f"{name} must hold finite, non-negative density values")
-    check_like(q_t, p_t, "p_g", "p_data")
+    check_like(q_t, p_t, qn, pn)
     if p_t.shape != q_t.shape:
         raise ValueError(
-            f"p_data and p_g must have the same shape, got {tuple(p_t.shape)} and "
-            f"{tuple(q_t.shape)}"
+            f"{pn} and {qn} must have the same shape, got {tuple(p_t.shape)} and {tuple(q_t.shape)}"
         )
     return p_t, q_t
 
@@ -124,7 +129,7 @@ def value_discrete(d: Tensor, p_data: Tensor, p_g: Tensor) -> Tensor:
     check_like(d, p, "d", "p_data")
     if d.shape != p.shape:
         raise ValueError(f"d must have p_data's shape {tuple(p.shape)}, got {tuple(d.shape)}")
-    if d.device.type != "meta" and bool(((d < 0) | (d > 1)).any()):
+    if d.device.type != "meta" and not bool(((d >= 0) & (d <= 1)).all()):  # NaN fails too
         raise ValueError("d must hold discriminator outputs in [0, 1]")
     v: Tensor = (torch.xlogy(p, d) + torch.xlogy(q, 1 - d)).sum(dim=-1)
     return v
@@ -133,7 +138,7 @@ def value_discrete(d: Tensor, p_data: Tensor, p_g: Tensor) -> Tensor:
 def kl_divergence(p: Tensor, q: Tensor) -> Tensor:
     """`KL(p‖q) = Σ p log(p/q)` over the last dimension, natural log, `0 log 0 = 0`
     (`+∞` where `q = 0 < p`)."""
-    p, q = _check_density_pair(p, q, pmf=True)
+    p, q = _check_density_pair(p, q, pmf=True, names=("p", "q"))
     kl: Tensor = (torch.xlogy(p, p) - torch.xlogy(p, q)).sum(dim=-1)
     return kl
 
@@ -143,7 +148,7 @@ def jsd(p: Tensor, q: Tensor) -> Tensor:
 
     `0 ≤ JSD ≤ log 2`; 0 iff `p = q`, `log 2` iff the supports are disjoint.
     """
-    p, q = _check_density_pair(p, q, pmf=True)
+    p, q = _check_density_pair(p, q, pmf=True, names=("p", "q"))
     m = 0.5 * (p + q)
     kl_pm = (torch.xlogy(p, p) - torch.xlogy(p, m)).sum(dim=-1)  # KL(p‖m), finite: m ≥ p/2
     kl_qm = (torch.xlogy(q, q) - torch.xlogy(q, m)).sum(dim=-1)
@@ -223,6 +228,8 @@ class Generator(nn.Module):
     ) -> None:
         super().__init__()
         self.noise_dim = check_int(noise_dim, "noise_dim")
+        check_int(out_dim, "out_dim")
+        hidden = [check_int(h, f"hidden[{i}]") for i, h in enumerate(hidden)]
         self.net = _stack([noise_dim, *hidden, out_dim], copies, generator, device, dtype)
         if not hidden and noise_dim == out_dim:
             first = self.net.layers[0]
@@ -237,6 +244,7 @@ class Generator(nn.Module):
         return _copies(self.net)
 
     def forward(self, z: Tensor) -> Tensor:
+        check_like(check_float_tensor(z, "z"), next(self.parameters()), "z", "the weights")
         return self.net(z)  # type: ignore[no-any-return]
 
 
@@ -255,6 +263,8 @@ class Discriminator(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
+        check_int(in_dim, "in_dim")
+        hidden = [check_int(h, f"hidden[{i}]") for i, h in enumerate(hidden)]
         self.net = _stack([in_dim, *hidden, 1], copies, generator, device, dtype)
 
     @property
@@ -301,6 +311,15 @@ def train_gan(
         raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
     if not isinstance(decay, bool):
         raise TypeError(f"decay must be a bool (True or False), got {type(decay).__name__}")
+    check_module(gen, "gen", Generator)
+    check_module(disc, "disc", Discriminator)
+    check_callable(sample_data, "sample_data")
+    if not isinstance(betas, tuple | list) or len(betas) != 2:
+        raise ValueError(f"betas must be a pair (β1, β2), got {betas!r}")
+    betas = (
+        check_real(betas[0], "betas[0]", low=0.0, high=1.0, high_open=True),
+        check_real(betas[1], "betas[1]", low=0.0, high=1.0, high_open=True),
+    )
     copies = gen.copies
     if disc.copies != copies:
         raise ValueError(f"disc must hold gen's {copies} copies, got {disc.copies}")
@@ -364,3 +383,38 @@ def _sample_models(device: torch.device, dtype: torch.dtype) -> Sample:
     x = torch.randn(3, 8, 1, device=device, dtype=dtype)
     z = torch.randn(3, 8, 1, device=device, dtype=dtype)
     return Both(), (x, z)
+
+
+@register_calls
+def _calls_gan(device: torch.device, dtype: torch.dtype) -> list[Call]:
+    p = torch.tensor([0.1, 0.2, 0.3, 0.4], device=device, dtype=dtype)
+    q = torch.tensor([0.25, 0.25, 0.25, 0.25], device=device, dtype=dtype)
+    d = torch.tensor([0.3, 0.5, 0.6, 0.9], device=device, dtype=dtype)
+    where: dict[str, Any] = {"device": device, "dtype": dtype}
+    x = torch.randn(3, 8, 1, **where)
+    g = torch.Generator(device=device).manual_seed(0)
+    pmf = ("p", "q", "p_data", "p_g")
+    return [
+        Call(check_pmf, {"p": p, "name": "p"}, free=("name",), finite=("p",)),
+        *(
+            Call(fn, {"p_data": p, "p_g": q}, ndim=pmf, finite=pmf)
+            for fn in (optimal_discriminator, generator_criterion)
+        ),
+        Call(value_discrete, {"d": d, "p_data": p, "p_g": q}, ndim=("d", *pmf), finite=("d", *pmf)),
+        *(Call(fn, {"p": p, "q": q}, ndim=pmf, finite=pmf) for fn in (kl_divergence, jsd)),
+        Call(value_function, {"real_logits": x, "fake_logits": x}),
+        Call(Generator, {"copies": 3, "hidden": (4,), **where}, forward={"z": x}),
+        Call(Discriminator, {"copies": 3, **where}, forward={"x": x}),
+        Call(
+            train_gan,
+            {
+                "gen": Generator(**where),
+                "disc": Discriminator(**where),
+                "sample_data": lambda n, g: torch.randn(n, 1, generator=g, **where),
+                "steps": 1,
+                "batch_size": 2,
+                "generator": g,
+            },
+            ranges={"lr": "(0, inf)", "betas": "[0, 1)"},
+        ),
+    ]

@@ -20,9 +20,15 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from dlspec.checks import check_float_tensor, check_like, check_real
+from dlspec.checks import (
+    check_finite,
+    check_float_tensor,
+    check_index_tensor,
+    check_like,
+    check_real,
+)
 from dlspec.nn.activations import sigmoid
-from dlspec.registry import Sample, register
+from dlspec.registry import Call, Sample, register, register_calls
 
 __all__ = [
     "fit_gaussian_classifier",
@@ -38,6 +44,8 @@ def _check_model(mu1: Any, mu2: Any, cov: Any, prior1: Any) -> tuple[Tensor, Ten
     check_float_tensor(cov, "cov", dim=2)
     check_like(mu2, mu1, "mu2", "mu1")
     check_like(cov, mu1, "cov", "mu1")
+    for t, name in ((mu1, "mu1"), (mu2, "mu2"), (cov, "cov")):
+        check_finite(t, name)
     d = mu1.shape[0]
     if mu2.shape != (d,) or cov.shape != (d, d) or d == 0:
         raise ValueError(
@@ -67,7 +75,16 @@ def _cholesky(cov: Tensor) -> Tensor:
 def gaussian_log_density(x: Tensor, mu: Tensor, cov: Tensor) -> Tensor:
     """`ln N(x; μ, Σ) = −½ (x − μ)ᵀ Σ⁻¹ (x − μ) − ½ ln det(2π Σ)` for each row of `x` `(N, d)`."""
     check_float_tensor(x, "x", dim=2)
+    check_float_tensor(mu, "mu", dim=1)
+    check_float_tensor(cov, "cov", dim=2)
     check_like(x, mu, "x", "mu")
+    check_like(cov, mu, "cov", "mu")
+    if cov.shape != (mu.shape[0], mu.shape[0]):
+        raise ValueError(
+            f"cov must have shape (d, d) = {(mu.shape[0],) * 2}, got {tuple(cov.shape)}"
+        )
+    for t, name in ((x, "x"), (mu, "mu"), (cov, "cov")):
+        check_finite(t, name)
     if x.shape[1] != mu.shape[0]:
         raise ValueError(f"x must have shape (N, {mu.shape[0]}), got {tuple(x.shape)}")
     chol = _cholesky(cov)  # Σ = L Lᵀ
@@ -105,7 +122,10 @@ def fit_gaussian_classifier(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tenso
     """Maximum-likelihood `(μ1, μ2, Σ, π1)` from `x` `(N, d)` and labels `y` `(N,)` in {1, 0}
     (1 for class C1): class means, the pooled covariance
     `Σ = (N1/N) Σ1 + (N2/N) Σ2` (each `Σ_k` the class's ML covariance), and `π1 = N1/N`."""
-    check_float_tensor(x, "x", dim=2)
+    check_finite(check_float_tensor(x, "x", dim=2), "x")
+    check_index_tensor(y, "y")
+    if isinstance(y, Tensor) and y.device != x.device:
+        raise ValueError(f"y must be on x's device {x.device}, got {y.device}")
     if not isinstance(y, Tensor) or y.shape != x.shape[:1]:
         raise ValueError(
             f"y must be a tensor of {x.shape[0]} labels in {{0, 1}}, got "
@@ -135,3 +155,21 @@ def _sample_posterior(device: torch.device, dtype: torch.dtype) -> Sample:
         return gaussian_posterior(x, mu1, mu2, cov, 0.3) + sigmoid(x @ w + b)
 
     return f, (torch.randn(4, 2, device=device, dtype=dtype, requires_grad=True),)
+
+
+@register_calls
+def _calls_gaussian_classifier(device: torch.device, dtype: torch.dtype) -> list[Call]:
+    mu1 = torch.tensor([1.0, 0.0], device=device, dtype=dtype)
+    mu2 = torch.tensor([-1.0, 0.5], device=device, dtype=dtype)
+    cov = torch.tensor([[2.0, 0.3], [0.3, 1.0]], device=device, dtype=dtype)
+    x = torch.randn(6, 2, device=device, dtype=dtype)
+    y = torch.tensor([0, 1, 0, 1, 1, 0], device=device)
+    model = {"mu1": mu1, "mu2": mu2, "cov": cov, "prior1": 0.3}
+    tensors = ("x", "mu", "mu1", "mu2", "cov")
+    prior = {"prior1": "(0, 1)"}
+    return [
+        Call(gaussian_log_density, {"x": x, "mu": mu1, "cov": cov}, ndim=tensors, finite=tensors),
+        Call(gaussian_posterior, {"x": x, **model}, ndim=tensors, finite=tensors, ranges=prior),
+        Call(logistic_parameters, model, ndim=tensors, finite=tensors, ranges=prior),
+        Call(fit_gaussian_classifier, {"x": x, "y": y}, ndim=("x", "y"), finite=("x",)),
+    ]

@@ -28,23 +28,27 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from dlspec.checks import (
+    check_callable,
     check_copies,
+    check_finite,
     check_float_dtype,
     check_float_tensor,
     check_generator,
     check_index_tensor,
     check_int,
+    check_like,
     check_real,
 )
 from dlspec.nn import gan
 from dlspec.nn.activations import log_softmax, softmax
 from dlspec.nn.gan import check_pmf
-from dlspec.registry import Sample, register
+from dlspec.registry import Call, Sample, register, register_calls
 
 __all__ = [
     "Autoregressive",
@@ -69,7 +73,9 @@ def categorical(probs: Tensor, u: Tensor) -> Tensor:
     """Inverse-CDF draw: the token `k` with `F(k−1) ≤ u < F(k)`, `F` the cumulative sum of
     `probs` over the last dimension, for uniforms `u` of shape `probs.shape[:-1]`."""
     check_float_tensor(probs, "probs")
-    check_float_tensor(u, "u")
+    check_like(check_float_tensor(u, "u"), probs, "u", "probs")
+    check_finite(probs, "probs")
+    check_finite(u, "u")
     if probs.dim() == 0 or u.shape != probs.shape[:-1]:
         raise ValueError(
             f"u must have shape probs.shape[:-1] = {tuple(probs.shape[:-1])}, got {tuple(u.shape)}"
@@ -109,6 +115,7 @@ def sample_autoregressive(
     `step(prefix)` receives the tokens drawn so far, shape `(batch, t)` (`t = 0` at the first
     call), and returns next-token logits `(batch, vocab)`: `y_t ~ softmax(step(y_<t))`.
     """
+    check_callable(step, "step")
     length = check_int(length, "length")
     batch = check_int(batch, "batch")
     vocab = check_int(vocab, "vocab")
@@ -139,6 +146,7 @@ def sample_non_autoregressive(
     `model(batch)` returns logits `(batch, length, vocab)`, one distribution per position; every
     `y_t ~ softmax(logits[:, t])` is drawn at once and independently of the others.
     """
+    check_callable(model, "model")
     length = check_int(length, "length")
     batch = check_int(batch, "batch")
     vocab = check_int(vocab, "vocab")
@@ -202,6 +210,11 @@ class PairModel(nn.Module):
     def log_prob(self, tokens: Tensor) -> Tensor:
         """`log Q(y_1, y_2)` for each row of `tokens` `(N, 2)`: shape `(N,)`, or `(C, N)`."""
         check_index_tensor(tokens, "tokens", classes=self.vocab)
+        ref = next(self.parameters())
+        if tokens.device != ref.device:
+            raise ValueError(
+                f"tokens must be on the model's device {ref.device}, got {tokens.device}"
+            )
         if tokens.dim() != 2 or tokens.shape[1] != 2:
             raise ValueError(f"tokens must have shape (N, 2), got {tuple(tokens.shape)}")
         return self.log_joint()[..., tokens[:, 0], tokens[:, 1]]
@@ -335,6 +348,7 @@ def _check_tables(p: object, q: object) -> tuple[Tensor, Tensor]:
     for t, name in ((p, "p"), (q, "q")):
         check_float_tensor(t, name, dim=2)
     assert isinstance(p, Tensor) and isinstance(q, Tensor)
+    check_like(q, p, "q", "p")
     if p.shape != q.shape:
         raise ValueError(
             f"p and q must have the same shape, got {tuple(p.shape)}, {tuple(q.shape)}"
@@ -404,3 +418,44 @@ def _sample_samplers(device: torch.device, dtype: torch.dtype) -> Sample:
         return a.tokens, n.tokens, categorical(softmax(logits[0, :3]), u) + logits.sum()
 
     return f, (torch.randn(1, 4, 2, device=device, dtype=dtype),)
+
+
+@register_calls
+def _calls_generation(device: torch.device, dtype: torch.dtype) -> list[Call]:
+    where: dict[str, Any] = {"device": device, "dtype": dtype}
+    probs = torch.tensor([[0.2, 0.8], [0.5, 0.5], [1.0, 0.0]], **where)
+    u = torch.tensor([0.1, 0.6, 0.9], **where)
+    tokens = torch.tensor([[0, 0], [1, 1], [0, 1]], device=device)
+    table = torch.full((2, 2), 0.25, **where)
+    other = torch.tensor([[0.1, 0.2], [0.3, 0.4]], **where)
+    ar = Autoregressive(**where)
+    logits = torch.zeros(1, 4, 2, **where)
+    scale = {"init_scale": "[0, inf)"}
+    return [
+        Call(categorical, {"probs": probs, "u": u}, ndim=("u",), finite=("probs", "u")),
+        Call(
+            sample_autoregressive, {"step": ar.step, "length": 2, "batch": 3, "vocab": 2, **where}
+        ),
+        Call(
+            sample_non_autoregressive,
+            {"model": lambda b: logits.expand(b, 4, 2), "length": 4, "batch": 3, "vocab": 2},
+        ),
+        *(
+            Call(cls, {"vocab": 2, "copies": 2, **where}, forward={"tokens": tokens}, ranges=scale)
+            for cls in (Factorized, Autoregressive)
+        ),
+        Call(
+            Mixture,
+            {"vocab": 2, "components": 2, **where},
+            forward={"tokens": tokens},
+            ranges=scale,
+        ),
+        Call(
+            fit_mle,
+            {"model": Factorized(**where), "tokens": tokens, "steps": 1},
+            ranges={"lr": "(0, inf)"},
+        ),
+        Call(kl_divergence, {"p": table, "q": other}, finite=("p", "q")),
+        Call(total_variation, {"p": table, "q": other}, finite=("p", "q")),
+        Call(product_of_marginals, {"p": table}, ndim=("p",), finite=("p",)),
+    ]

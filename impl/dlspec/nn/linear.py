@@ -29,10 +29,11 @@ from dlspec.checks import (
     check_float_tensor,
     check_generator,
     check_int,
+    check_like,
     check_sizes,
 )
 from dlspec.nn.activations import activation, maxout
-from dlspec.registry import Sample, register
+from dlspec.registry import Call, Sample, register, register_calls
 
 __all__ = ["FeedForward", "Linear", "Maxout", "uniform_init"]
 
@@ -46,6 +47,10 @@ def uniform_init(
     dtype: torch.dtype | None = None,
 ) -> Tensor:
     """`U(−1/√fan_in, 1/√fan_in)` entries (the scale of `torch.nn.Linear`'s default)."""
+    shape = tuple(check_int(n, f"shape[{i}]", low=0) for i, n in enumerate(shape))
+    fan_in = check_int(fan_in, "fan_in")
+    generator = check_generator(generator)
+    dtype = None if dtype is None else check_float_dtype(dtype)
     bound = 1.0 / math.sqrt(fan_in)
     u = torch.rand(shape, generator=generator, device=device, dtype=dtype)
     return (2.0 * u - 1.0) * bound
@@ -109,7 +114,7 @@ class Linear(nn.Module):
         return self
 
     def forward(self, x: Tensor) -> Tensor:
-        check_float_tensor(x, "x")
+        check_like(check_float_tensor(x, "x"), self.weight, "x", "weight")
         if x.dim() == 0 or x.shape[-1] != self.in_features:
             raise ValueError(
                 f"x must end in {self.in_features} features, got shape {tuple(x.shape)}"
@@ -237,7 +242,7 @@ def _activation(name: Any, what: str) -> Any:
     try:
         return activation(name)
     except ValueError as e:
-        raise ValueError(str(e).replace("activation must", f"{what} must", 1)) from None
+        raise ValueError(str(e).replace("activation name must", f"{what} must", 1)) from None
 
 
 @register("linear.FeedForward")
@@ -257,3 +262,17 @@ def _sample_maxout(device: torch.device, dtype: torch.dtype) -> Sample:
     return Maxout(3, 4, 2, device=device, dtype=dtype), (
         torch.randn(5, 3, device=device, dtype=dtype),
     )
+
+
+@register_calls
+def _calls_linear(device: torch.device, dtype: torch.dtype) -> list[Call]:
+    x = torch.randn(5, 3, device=device, dtype=dtype)
+    where: dict[str, Any] = {"device": device, "dtype": dtype}
+    return [
+        Call(uniform_init, {"shape": (2, 3), "fan_in": 3, **where}, ranges={"shape": "[0, inf)"}),
+        Call(Linear, {"in_features": 3, "out_features": 2, **where}, forward={"x": x}),
+        Call(Linear, {"in_features": 3, "out_features": 2, "copies": 2, **where}, forward={"x": x}),
+        Call(FeedForward, {"sizes": [3, 4, 2], "activation": "tanh", **where}, forward={"x": x}),
+        Call(FeedForward, {"sizes": [3, 4, 2], "copies": 2, **where}, forward={"x": x}),
+        Call(Maxout, {"in_features": 3, "units": 4, "pieces": 2, **where}, forward={"x": x}),
+    ]

@@ -24,9 +24,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from dlspec.checks import check_float_tensor, check_index_tensor, check_like
+from dlspec.checks import check_float_tensor, check_index_tensor, check_int, check_like
 from dlspec.nn.activations import log_softmax, softplus
-from dlspec.registry import Sample, register
+from dlspec.registry import Call, Sample, register, register_calls
 
 __all__ = [
     "REDUCTIONS",
@@ -151,6 +151,7 @@ def square_error(f: Tensor, y: Tensor, *, reduction: str = "mean") -> Tensor:
 def entropy(p: Tensor, *, dim: int = -1) -> Tensor:
     """`H(p) = −Σ_c p_c ln p_c` along `dim` (with `0 ln 0 = 0`), for distributions `p`."""
     check_float_tensor(p, "p")
+    check_int(dim, "dim", low=-p.dim(), high=p.dim() - 1)
     _check_unit_interval(p, "p", "probabilities")
     return -torch.xlogy(p, p).sum(dim=dim)
 
@@ -159,6 +160,7 @@ def kl_divergence(p: Tensor, q: Tensor, *, dim: int = -1) -> Tensor:
     """`KL(p‖q) = Σ_c p_c ln(p_c / q_c)` along `dim` (terms with `p_c = 0` are 0; `+∞` where
     `q_c = 0 < p_c`)."""
     _check_pair(p, "p", q, "q")
+    check_int(dim, "dim", low=-p.dim(), high=p.dim() - 1)
     _check_unit_interval(p, "p", "probabilities")
     _check_unit_interval(q, "q", "probabilities")
     return (torch.xlogy(p, p) - torch.xlogy(p, q)).sum(dim=dim)  # Σ p ln p − Σ p ln q
@@ -189,3 +191,21 @@ def _sample_binary(device: torch.device, dtype: torch.dtype) -> Sample:
         return torch.stack(parts).sum(0) + soft + pq.sum()
 
     return f, (z,)
+
+
+@register_calls
+def _calls_losses(device: torch.device, dtype: torch.dtype) -> list[Call]:
+    z = torch.randn(4, 3, device=device, dtype=dtype)
+    y = torch.tensor([0, 2, 1, 2], device=device)
+    p = torch.full((4, 3), 1 / 3, device=device, dtype=dtype)
+    f = torch.rand(4, 3, device=device, dtype=dtype)
+    dim = {"dim": "[-2, 1]"}
+    return [
+        Call(cross_entropy, {"logits": z, "y": y}),
+        Call(cross_entropy, {"logits": z, "y": p}, free=("y",)),  # labels are valid too
+        Call(binary_cross_entropy, {"f": f, "y": p}),
+        Call(binary_cross_entropy_with_logits, {"z": z, "y": p}),
+        Call(square_error, {"f": f, "y": z}),
+        Call(entropy, {"p": p, "dim": -1}, ranges=dim),
+        Call(kl_divergence, {"p": p, "q": p, "dim": 0}, ranges=dim),
+    ]

@@ -44,7 +44,7 @@ from dlspec.nn.rnn import (
     check_torch_module,
     input_drive,
 )
-from dlspec.registry import Sample, register
+from dlspec.registry import Call, Sample, register, register_calls
 
 __all__ = ["LSTM", "LSTMTrace"]
 
@@ -198,3 +198,27 @@ def _sample_lstm_ensemble(device: torch.device, dtype: torch.dtype) -> Sample:
 def _sample_trace(device: torch.device, dtype: torch.dtype) -> Sample:
     layer = LSTM(2, 3, device=device, dtype=dtype)
     return layer.trace, (torch.randn(2, 4, 2, device=device, dtype=dtype, requires_grad=True),)
+
+
+@register_calls
+def _calls_lstm(device: torch.device, dtype: torch.dtype) -> list[Call]:
+    where: dict[str, Any] = {"device": device, "dtype": dtype}
+    x = torch.randn(2, 5, 3, **where)
+    state = (torch.randn(2, 4, **where), torch.randn(2, 4, **where))
+    return [
+        Call(
+            LSTM,
+            {"input_size": 3, "hidden_size": 4, "forget_bias": 1.0, **where},
+            forward={"x": x, "state": state},
+            ndim=("x",),
+            nonempty=("x",),
+            parts={"state": ("h0", "c0")},
+        ),
+        Call(
+            LSTM,
+            {"input_size": 3, "hidden_size": 4, "ensemble": 2, **where},
+            forward={"x": x.expand(2, 2, 5, 3)},
+            ndim=("x",),
+            nonempty=("x",),
+        ),
+    ]

@@ -21,14 +21,21 @@ from dlspec.checks import (
     check_float_dtype,
     check_float_tensor,
     check_int,
+    check_like,
     check_probability,
     check_sizes,
 )
 from dlspec.nn.dropout import check_drop_probability, dropout
 from dlspec.nn.linear import uniform_init
-from dlspec.registry import Sample, register
+from dlspec.registry import Call, Sample, register, register_calls
 
 __all__ = ["MLP", "StackedMLP", "remove_units"]
+
+
+def _check_masks(unit_masks: Sequence[Tensor | None] | None) -> None:
+    for i, um in enumerate(unit_masks or ()):
+        if um is not None:
+            check_float_tensor(um, f"unit_masks[{i}]")
 
 
 class MLP(nn.Module):
@@ -79,7 +86,8 @@ class MLP(nn.Module):
         shape `(R, 1, width)` evaluates `R` damaged copies of the net at once, giving logits
         `(R, N, classes)`.
         """
-        check_float_tensor(x, "x")
+        check_like(check_float_tensor(x, "x"), self.weights[0], "x", "weights")
+        _check_masks(unit_masks)
         if x.shape[-1:] != (self.sizes[0],):
             raise ValueError(f"x must end in {self.sizes[0]} features, got shape {tuple(x.shape)}")
         hidden = len(self.sizes) - 2
@@ -155,7 +163,8 @@ class StackedMLP(nn.Module):
     ) -> Tensor:
         """Logits `(M, ..., N, sizes[-1])`; `generator` and `unit_masks` as in `MLP.forward`
         (each mask broadcasts against a hidden output `(M, ..., N, width)`)."""
-        check_float_tensor(x, "x")
+        check_like(check_float_tensor(x, "x"), self.weights[0], "x", "weights")
+        _check_masks(unit_masks)
         if x.shape[-1:] != (self.sizes[0],) or (x.dim() > 2 and x.shape[0] != self.copies):
             raise ValueError(
                 f"x must have shape (N, {self.sizes[0]}) or ({self.copies}, ..., N, "
@@ -193,6 +202,7 @@ def remove_units(
     zeros at uniformly random positions (`dropout.unit-failure`)."""
     width = check_int(width, "width")
     count = check_int(count, "count")
+    dtype = check_float_dtype(dtype)
     fraction = check_probability(
         fraction, "fraction", closed_right=True, meaning="the fraction of units removed"
     )
@@ -227,3 +237,23 @@ def _sample_stacked_mlp(device: torch.device, dtype: torch.dtype) -> Sample:
     nets = [MLP([5, 7, 3], p=0.5, device=device, dtype=dtype) for _ in range(2)]
     model = StackedMLP(nets).train()
     return model, (torch.randn(4, 5, device=device, dtype=dtype),)
+
+
+@register_calls
+def _calls_mlp(device: torch.device, dtype: torch.dtype) -> list[Call]:
+    x = torch.randn(4, 5, device=device, dtype=dtype)
+    where: dict[str, Any] = {"device": device, "dtype": dtype}
+    nets = [MLP([5, 7, 3], p=0.5, **where) for _ in range(2)]
+    mask = remove_units(7, 0.5, **where)
+    return [
+        Call(
+            MLP, {"sizes": [5, 7, 3], "p": 0.5, **where}, forward={"x": x}, ranges={"p": "[0, 1)"}
+        ),
+        Call(MLP, {"sizes": [5, 7, 3], **where}, forward={"x": x, "unit_masks": [mask]}),
+        Call(StackedMLP, {"nets": nets}, forward={"x": x}),
+        Call(
+            remove_units,
+            {"width": 8, "fraction": 0.5, "count": 2, **where},
+            ranges={"fraction": "[0, 1]"},
+        ),
+    ]

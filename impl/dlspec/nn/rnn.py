@@ -32,10 +32,11 @@ from dlspec.checks import (
     check_float_tensor,
     check_generator,
     check_int,
+    check_like,
 )
 from dlspec.nn.activations import activation
 from dlspec.nn.linear import uniform_init
-from dlspec.registry import Sample, register
+from dlspec.registry import Call, Sample, register, register_calls
 
 __all__ = [
     "GAMMA",
@@ -58,6 +59,7 @@ def check_sequence(x: Any, input_size: int, ref: Tensor, lead: tuple[int, ...] =
     `(M,)` for an ensemble of `M` layers, else `()`)."""
     x = check_float_tensor(x, "x")
     assert isinstance(x, Tensor)
+    input_size = check_int(input_size, "input_size")
     k = len(lead)
     want = f"({'models, ' if k else ''}batch, steps, {input_size})"
     if x.dim() != 3 + k or x.shape[-1] != input_size or tuple(x.shape[:k]) != lead:
@@ -130,6 +132,15 @@ def check_ensemble(ensemble: Any) -> tuple[int, ...]:
 
 def input_drive(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
     """`W x_t + b` for every step at once, `(*lead, B, T, K)`: one matmul over `B·T` rows."""
+    check_float_tensor(x, "x")
+    check_like(check_float_tensor(weight, "weight"), x, "weight", "x")
+    check_like(check_float_tensor(bias, "bias"), x, "bias", "x")
+    k = x.dim() - 3  # leading (ensemble) dimensions
+    if k < 0 or weight.dim() != 2 + k or bias.dim() != 1 + k or weight.shape[-1] != x.shape[-1]:
+        raise ValueError(
+            f"x, weight and bias must have shapes (*lead, B, T, D), (*lead, K, D) and "
+            f"(*lead, K), got {tuple(x.shape)}, {tuple(weight.shape)} and {tuple(bias.shape)}"
+        )
     flat = x.flatten(-3, -2)  # (*lead, B·T, D)
     # A contiguous Wᵀ: float32 batched matmul with a transposed operand takes a slow path on CPU
     # (about 1000× slower for (16, 256, 8) × (16, 8, 8) in torch 2.13).
@@ -314,3 +325,60 @@ def _sample_rnn_ensemble(device: torch.device, dtype: torch.dtype) -> Sample:
 def _sample_classifier(device: torch.device, dtype: torch.dtype) -> Sample:
     model = SequenceClassifier(RNN(1, 4, device=device, dtype=dtype), 2)
     return model, (torch.randn(3, 6, 1, device=device, dtype=dtype),)
+
+
+@register_calls
+def _calls_rnn(device: torch.device, dtype: torch.dtype) -> list[Call]:
+    where: dict[str, Any] = {"device": device, "dtype": dtype}
+    x = torch.randn(2, 5, 3, **where)
+    s0 = torch.randn(2, 4, **where)
+    layer = RNN(3, 4, **where)
+    seq = ("x",)
+    return [
+        Call(
+            RNN,
+            {"input_size": 3, "hidden_size": 4, "nonlinearity": "sigmoid", **where},
+            forward={"x": x, "s0": s0},
+            ndim=("x", "s0"),
+            nonempty=seq,
+        ),
+        Call(
+            RNN,
+            {"input_size": 3, "hidden_size": 4, "ensemble": 2, **where},
+            forward={"x": x.expand(2, 2, 5, 3)},
+            ndim=seq,
+            nonempty=seq,
+        ),
+        Call(
+            SequenceClassifier,
+            {"recurrent": layer, "classes": 2},
+            forward={"x": x},
+            ndim=seq,
+            nonempty=seq,
+        ),
+        # `ref` and `x` are what check_sequence and check_state compare their argument with.
+        Call(
+            check_sequence,
+            {"x": x, "input_size": 3, "ref": layer.weight_ih},
+            ndim=seq,
+            nonempty=seq,
+            free=("ref",),
+        ),
+        Call(
+            check_state,
+            {"s": s0, "name": "s", "x": x, "hidden_size": 4},
+            free=("name", "x"),
+            ndim=("s",),
+        ),
+        Call(
+            check_torch_module,
+            {"module": nn.RNN(3, 4, batch_first=True), "cls": nn.RNN, "name": "RNN"},
+            free=("cls", "name"),
+        ),
+        Call(check_ensemble, {"ensemble": 2}),
+        Call(
+            input_drive,
+            {"x": x, "weight": layer.weight_ih, "bias": layer.bias_ih},
+            ndim=("weight", "bias"),
+        ),
+    ]

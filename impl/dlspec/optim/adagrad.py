@@ -31,7 +31,7 @@ from torch import Tensor
 
 from dlspec.checks import check_real
 from dlspec.optim.sgd import check_lr, check_params, finite_grads
-from dlspec.registry import Sample, register
+from dlspec.registry import Call, Sample, register, register_calls
 
 __all__ = ["Adagrad"]
 
@@ -86,3 +86,16 @@ def _sample_adagrad(device: torch.device, dtype: torch.dtype) -> Sample:
         return x - x.detach() + p.detach()
 
     return f, (w,)
+
+
+@register_calls
+def _calls_adagrad(device: torch.device, dtype: torch.dtype) -> list[Call]:
+    p = torch.nn.Parameter(torch.randn(4, 3, device=device, dtype=dtype))
+    return [
+        Call(
+            Adagrad,
+            {"params": [p], "lr": 0.1, "eps": 1e-10},
+            ranges={"lr": "(0, inf)", "eps": "[0, inf)"},
+            nonempty=("params",),
+        )
+    ]

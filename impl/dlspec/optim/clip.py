@@ -32,7 +32,7 @@ import torch
 from torch import Tensor
 
 from dlspec.checks import check_real
-from dlspec.registry import Sample, register
+from dlspec.registry import Call, Sample, register, register_calls
 
 __all__ = [
     "TORCH_EPS",
@@ -91,6 +91,9 @@ def _check_nonfinite(nonfinite: Any) -> str:
 def global_norm(grads: list[Tensor]) -> Tensor:
     """`‖g‖ = (Σ_k ‖g_k‖²)^{1/2}` over the tensors `g_k` (computed as the norm of the per-tensor
     norms, as PyTorch does); 0 for an empty list."""
+    for i, g in enumerate(grads):
+        if not isinstance(g, Tensor):
+            raise TypeError(f"grads[{i}] must be a tensor, got {type(g).__name__}")
     if not grads:
         return torch.zeros(())
     per_tensor = torch.stack([torch.linalg.vector_norm(g) for g in grads])  # ‖g_k‖
@@ -169,3 +172,21 @@ def _sample_clip_value(device: torch.device, dtype: torch.dtype) -> Sample:
         return norm, params[0].grad  # type: ignore[return-value]
 
     return f, ([p],)
+
+
+@register_calls
+def _calls_clip(device: torch.device, dtype: torch.dtype) -> list[Call]:
+    p = torch.nn.Parameter(torch.randn(3, 4, device=device, dtype=dtype))
+    p.grad = torch.randn(3, 4, device=device, dtype=dtype)
+    g = torch.randn(5, device=device, dtype=dtype)
+    return [
+        Call(
+            clip_by_norm,
+            {"parameters": [p], "max_norm": 1.0, "eps": 1e-6},
+            ranges={"max_norm": "[0, inf)", "eps": "[0, inf)"},
+        ),
+        Call(
+            clip_by_value, {"parameters": [p], "clip_value": 0.5}, ranges={"clip_value": "[0, inf)"}
+        ),
+        Call(global_norm, {"grads": [g, g[:2]]}),
+    ]

@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 from dlspec.checks import check_generator, check_int, check_real
-from dlspec.registry import Sample, register
+from dlspec.registry import Call, Sample, register, register_calls
 
 __all__ = ["GD", "check_params", "inverse_sqrt_decay", "inverse_sqrt_lr", "minibatch"]
 
@@ -36,6 +36,11 @@ def check_params(params: Any) -> list[Any]:
     out = list(params)
     if not out:
         raise ValueError("params must hold at least one parameter, got an empty list")
+    for i, p in enumerate(out):
+        if not isinstance(p, Tensor | dict):
+            raise TypeError(
+                f"params[{i}] must be a tensor or a parameter group (dict), got {type(p).__name__}"
+            )
     return out
 
 
@@ -142,3 +147,16 @@ def _sample_gd(device: torch.device, dtype: torch.dtype) -> Sample:
         return (x - x.detach() + p.detach())[idx]  # differentiable in x for the device test
 
     return f, (w,)
+
+
+@register_calls
+def _calls_sgd(device: torch.device, dtype: torch.dtype) -> list[Call]:
+    p = torch.nn.Parameter(torch.randn(4, 3, device=device, dtype=dtype))
+    lr = {"lr": "(0, inf)"}
+    return [
+        Call(GD, {"params": [p], "lr": 0.1}, ranges=lr, nonempty=("params",)),
+        Call(check_params, {"params": [p]}, nonempty=("params",)),
+        Call(inverse_sqrt_decay, {"optimizer": GD([p], lr=0.1)}),
+        Call(inverse_sqrt_lr, {"lr": 0.1, "t": 3}, ranges={**lr, "t": "[0, inf)"}),
+        Call(minibatch, {"n": 6, "size": 2, "device": device}),
+    ]
