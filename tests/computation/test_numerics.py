@@ -314,6 +314,19 @@ def variance_bound(n: int, kappa: float, dtype: torch.dtype) -> float:
     return 2 * (n + 2) * eps + (n * kappa * eps) ** 2
 
 
+def _is_constant(t: torch.Tensor) -> bool:
+    return bool(Standardizer().fit(t).constant[0])
+
+
+def _standardizer_variance(t: torch.Tensor) -> torch.Tensor:
+    """`s²` of the fitted scale; NaN where `Standardizer` declares the feature constant (spread
+    at most 4ε·max|x|, scale set to 1 by its rule, `opt.standardize`), which is not compared."""
+    fitted = Standardizer().fit(t)
+    assert fitted.scale is not None and fitted.constant is not None
+    nan = torch.full_like(fitted.scale, math.nan)
+    return torch.where(fitted.constant, nan, fitted.scale**2)
+
+
 @st.composite
 def _offset_data(draw: st.DrawFn, dtype: torch.dtype) -> list[float]:
     """n ∈ [2, 64] values μ + σ·ξ: offset μ up to 10⁴σ (float32) or 10⁸σ (float64)."""
@@ -341,13 +354,14 @@ def test_variance_is_two_pass(device: str, dtype: torch.dtype, evidence: Any) ->
     assert float(Standardizer().fit(x).scale[0]) == 1.0  # the two-pass form: exact here
     worst_ratio, worst_naive = [0.0], [0.0]
     users: list[tuple[str, Callable[[torch.Tensor], torch.Tensor]]] = [
-        ("Standardizer.fit (s²)", lambda t: Standardizer().fit(t).scale ** 2),
+        ("Standardizer.fit (s²)", _standardizer_variance),
         ("covariance(center=True) diagonal", lambda t: covariance(t, center=True).diagonal()),
     ]
 
     @_settings()
     @given(col=_offset_data(dtype))
     @example(col=[1e4 + 1, 1e4 - 1] + [1e4] * 30)
+    @example(col=[-1.0, -0.9999999403953552])  # float32: constant for Standardizer (by rule)
     def run(col: list[float]) -> None:
         ref, kappa = _ref_variance(col)
         if ref == 0:
@@ -358,6 +372,8 @@ def test_variance_is_two_pass(device: str, dtype: torch.dtype, evidence: Any) ->
         ratios = []
         for name, fn in users:
             got = float(fn(t)[0])
+            if got != got and name.startswith("Standardizer") and _is_constant(t):
+                continue  # s below the constant-feature threshold: scaled by 1, by rule
             ratios.append((float(abs(_mpf(got) - ref) / ref) / bound, name))
         nv = float(naive_variance(t)[0])
         worst_naive[0] = max(worst_naive[0], float(abs(_mpf(nv) - ref) / ref))
