@@ -215,3 +215,25 @@ def test_report_comparison_ignores_times_only() -> None:
     }
     assert report_differences({"claims": timing}, {"claims": other}) == []
     assert len(report_differences(base, {**base, "claims": {}})) == 1
+
+
+@pytest.mark.claim(CLAIM)
+def test_thread_count_is_part_of_the_setting(evidence: Any) -> None:
+    """Why runs are compared at the same thread count: record whether one large reduction, and
+    each training computation, gives the same bits on one thread and on two (not asserted: it
+    depends on the machine's torch build and core count)."""
+    x = torch.randn(4_000_000, generator=_seeded(14))
+    before = torch.get_num_threads()
+    try:
+        sums, agree = [], []
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            sums.append(x.sum())
+        torch.set_num_threads(1)
+        one = run_rnn_clipped()
+        torch.set_num_threads(2)
+        agree.append(not differences(one, run_rnn_clipped()))
+    finally:
+        torch.set_num_threads(before)
+    evidence.value("sum_of_4e6_float32_same_bits_on_1_and_2_threads", bool(sums[0] == sums[1]))
+    evidence.value("rnn_training_same_bits_on_1_and_2_threads", agree[0])
