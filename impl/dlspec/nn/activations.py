@@ -127,12 +127,11 @@ def log_softmax(z: Tensor, dim: int = -1) -> Tensor:
     accuracy, e.g. `−log softmax(z)_{j*} = log1p(r) ≈ r` rather than `log(1 + r) = 0`
     (`numerics.softmax-extremes`)."""
     dim = _check_dim(z, dim)
-    # m keeps its gradient (amax shares it evenly among tied maxima), as log1p(r) leaves out e^0
-    shifted = z - z.amax(dim=dim, keepdim=True)  # z − m ≤ 0: no exp overflows
-    zero = torch.zeros((), device=z.device, dtype=z.dtype)
-    ties = (shifted == 0).sum(dim=dim, keepdim=True)  # how many logits equal m (≥ 1)
-    below = torch.where(shifted < 0, torch.exp(shifted), zero).sum(dim=dim, keepdim=True)
-    rest = below + (ties - 1)  # r = Σ_j e^{z_j − m} − 1, without forming 1 + r
+    m, top = z.detach().max(dim=dim, keepdim=True)  # m = z_{j*}; m's gradient cancels
+    shifted = z - m  # z − m ≤ 0: no exp overflows
+    e = torch.exp(shifted)
+    # r = Σ_j e^{z_j − m} − 1 with the 1 taken off e_{j*} = e^0 = 1 exactly: nothing cancels
+    rest = e.scatter(dim, top, e.gather(dim, top) - 1.0).sum(dim=dim, keepdim=True)
     return shifted - torch.log1p(rest)
 
 
