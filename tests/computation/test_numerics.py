@@ -190,6 +190,10 @@ def test_softmax_family_at_extreme_logits(device: str, dtype: torch.dtype, evide
 
     run()
     _record(evidence, "softmax", worst, dtype)
+    if dtype == torch.float32:  # PyTorch's own cross-entropy forms 1 + r (an oracle, not tested)
+        z0 = torch.tensor([[0.0, -17.0]], device=device)
+        native = torch.nn.functional.cross_entropy(z0, torch.tensor([0], device=device))
+        evidence.value("torch_cross_entropy_at_0_-17_float32", float(native))
 
 
 # =================================================================================================
