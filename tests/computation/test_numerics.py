@@ -35,9 +35,9 @@ LOGIT_BOUND = {torch.float32: 1e4, torch.float64: 1e300}
 
 
 def _settings() -> settings:
-    """Four times the profile's examples (these tests are cheap), so that targeting has room, and
-    at most 1,000 (the `thorough` profile's count; 4,000 took 16 minutes on a loaded machine)."""
-    return settings(max_examples=min(4 * settings.default.max_examples, 1000))
+    """Twice the profile's examples (these tests are cheap), so that targeting has room, and at
+    most 1,000 (the `thorough` profile's count; 4,000 took 16 minutes on a loaded machine)."""
+    return settings(max_examples=min(2 * settings.default.max_examples, 1000))
 
 
 def _mpf(x: float) -> Any:
