@@ -214,3 +214,47 @@ def lint(session: nox.Session) -> None:
     _run(session, "ruff", "check", ".")
     _run(session, "ruff", "format", "--check", ".")
     _run(session, "mypy", "impl")
+
+
+# -- issue 12, determinism (compute.determinism) -------------------------------------------------
+
+
+@nox.session(venv_backend="none")
+def determinism(session: nox.Session) -> None:
+    """Run the claim suite twice with the same hypothesis seed and compare the two reports.
+
+    Both runs use the `determinism` hypothesis profile (no example database), `--hypothesis-seed`
+    (posarg `seed=N`, default 20261122), `-p no:randomly` and the same pytest-xdist workers (so
+    each worker has the same torch thread count in both runs: CPU reductions may depend on it).
+    The reports go to build/determinism/run{1,2}/claims.json; `tests/compare_reports.py`
+    compares outcomes, example counts and recorded values (not durations or timestamps) and
+    prints every difference. Other pytest options after `--` go to both runs.
+    """
+    _install(session, "test")
+    args = [a for a in session.posargs if not a.startswith("seed=")]
+    seed = next((a[5:] for a in session.posargs if a.startswith("seed=")), "20261122")
+    path = os.pathsep.join([str(Path(_bin("python")).parent), os.environ.get("PATH", "")])
+    reports, failed = [], []
+    for run in ("run1", "run2"):
+        report = BUILD / "determinism" / run / "claims.json"
+        shutil.rmtree(report.parent, ignore_errors=True)
+        session.run(
+            _bin("pytest"),
+            f"--claims-json={report}",
+            "--hypothesis-profile=determinism",
+            f"--hypothesis-seed={seed}",
+            "-p",
+            "no:randomly",
+            *_workers(args),
+            *args,
+            env={"PATH": path, "MPLBACKEND": "Agg"},
+            external=True,
+            success_codes=[0, 1],  # a failing test is a result to compare too
+        )
+        reports.append(str(report))
+        counts = json.loads(report.read_text(encoding="utf-8"))["counts"]
+        if counts["failed"] or counts["untested"]:
+            failed.append(run)
+    _run(session, "python", "-m", "tests.compare_reports", *reports)
+    if failed:
+        session.error(f"the runs agree, but tests failed in {', '.join(failed)}")

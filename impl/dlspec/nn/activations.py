@@ -122,10 +122,18 @@ def _check_dim(z: Tensor, dim: int) -> int:
 
 
 def log_softmax(z: Tensor, dim: int = -1) -> Tensor:
-    """`z − m − log Σ_j e^{z_j − m}`, `m = max_j z_j` (stable for logits of any size)."""
+    """`z − m − log Σ_j e^{z_j − m}`, `m = max_j z_j` (stable for logits of any size), with the
+    sum's leading 1 (one maximal logit's `e^0`) taken out: `log Σ_j e^{z_j − m} = log1p(r)`,
+    `r = Σ_{j ≠ j*} e^{z_j − m}`, so that a confident prediction (`r ≪ ε`) keeps its relative
+    accuracy, e.g. `−log softmax(z)_{j*} = log1p(r) ≈ r` rather than `log(1 + r) = 0`
+    (`numerics.softmax-extremes`)."""
     dim = _check_dim(z, dim)
-    shifted = z - z.amax(dim=dim, keepdim=True).detach()  # z − m ≤ 0; m's gradient cancels
-    return shifted - torch.log(torch.exp(shifted).sum(dim=dim, keepdim=True))
+    m, top = z.detach().max(dim=dim, keepdim=True)  # m = z_{j*}; m's gradient cancels
+    shifted = z - m  # z − m ≤ 0: no exp overflows
+    e = torch.exp(shifted)
+    # r = Σ_j e^{z_j − m} − 1 with the 1 taken off e_{j*} = e^0 = 1 exactly: nothing cancels
+    rest = e.scatter(dim, top, e.gather(dim, top) - 1.0).sum(dim=dim, keepdim=True)
+    return shifted - torch.log1p(rest)
 
 
 def softmax(z: Tensor, dim: int = -1) -> Tensor:

@@ -131,7 +131,8 @@ def value_discrete(d: Tensor, p_data: Tensor, p_g: Tensor) -> Tensor:
         raise ValueError(f"d must have p_data's shape {tuple(p.shape)}, got {tuple(d.shape)}")
     if d.device.type != "meta" and not bool(((d >= 0) & (d <= 1)).all()):  # NaN fails too
         raise ValueError("d must hold discriminator outputs in [0, 1]")
-    v: Tensor = (torch.xlogy(p, d) + torch.xlogy(q, 1 - d)).sum(dim=-1)
+    # log(1 − D) as log1p(−D): accurate for small D (numerics.bce-extremes)
+    v: Tensor = (torch.xlogy(p, d) + torch.special.xlog1py(q, -d)).sum(dim=-1)
     return v
 
 

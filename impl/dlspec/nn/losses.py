@@ -123,7 +123,9 @@ def binary_cross_entropy(f: Tensor, y: Tensor, *, reduction: str = "mean") -> Te
     reduction = _check_reduction(reduction)
     _check_unit_interval(f, "f", "probabilities")
     _check_unit_interval(y, "y", "targets")
-    h = -(torch.xlogy(y, f) + torch.xlogy(1.0 - y, 1.0 - f))  # −[y ln f + (1−y) ln(1−f)]
+    # −[y ln f + (1−y) ln(1−f)], ln(1 − f) as log1p(−f): accurate for small f
+    # (numerics.bce-extremes)
+    h = -(torch.xlogy(y, f) + torch.special.xlog1py(1.0 - y, -f))
     return _reduce(h, reduction)
 
 
@@ -135,9 +137,12 @@ def binary_cross_entropy_with_logits(z: Tensor, y: Tensor, *, reduction: str = "
     _check_unit_interval(y, "y", "targets")
     # −y ln σ(z) − (1−y) ln(1−σ(z)) = ln(1 + e^{z}) − y z = max(z, 0) − y z + ln(1 + e^{−|z|}),
     # summed in that order so that a tiny loss (z ≫ 0 with y = 1) keeps its relative accuracy
+    # = (1 − y)·max(z, 0) + y·max(−z, 0) + ln(1 + e^{−|z|}): three terms ≥ 0, so no cancellation
+    # (max(z, 0) − y z cancels for soft y near 1 and large z: numerics.bce-extremes)
     zero = torch.zeros((), device=z.device, dtype=z.dtype)
     pos = torch.where(z >= 0, z, zero)  # max(z, 0), derivative 1 at z = 0 (as in softplus)
-    h = (pos - y * z) + softplus(z - 2.0 * pos)  # softplus(−|z|) = ln(1 + e^{−|z|})
+    neg = torch.where(z < 0, z, zero)  # min(z, 0)
+    h = ((1.0 - y) * pos - y * neg) + softplus(z - 2.0 * pos)  # softplus(−|z|)
     return _reduce(h, reduction)
 
 
