@@ -386,3 +386,27 @@ def test_fast_adagrad_keeps_the_refusals(device: str, dtype: torch.dtype) -> Non
         )
     with pytest.raises(TypeError, match="fast must be a bool"):
         Adagrad([a], lr=0.1, fast="yes")  # type: ignore[arg-type]
+
+
+@pytest.mark.claim(CLAIM_FAST)
+@pytest.mark.dtypes("float64")
+def test_fast_adagrad_staggered_steps(device: str, dtype: torch.dtype) -> None:
+    """Two tensors of one group whose step counts differ (the second sits out step 0), eight
+    steps of gradients in [−3, 3] at η = 0.1: each tensor's own t rounds η_t and 1/√(t+1), so
+    the parameters match the plain form's bit for bit only if the fast form uses them."""
+    rng = np.random.default_rng(0)
+    grads = rng.uniform(-3.0, 3.0, (2, 8, 6))
+    forms = []
+    for fast in (False, True):
+        a, b = (torch.nn.Parameter(torch.zeros(6, device=device, dtype=dtype)) for _ in "ab")
+        opt = Adagrad([a, b], lr=0.1, fast=fast)
+        for t in range(8):
+            a.grad = S.to_torch(grads[0, t], device, dtype)
+            b.grad = None if t == 0 else S.to_torch(grads[1, t], device, dtype)
+            opt.step()
+        forms.append((a.detach(), b.detach(), opt.state[b]["step"]))
+    (pa, pb, ps), (fa, fb, fs) = forms
+    bound = fast_form_tol(device, dtype, 8, 0.1)
+    assert ps == fs == 7, failure(CLAIM_FAST, device, dtype, "step count of b", fs, "7")
+    check_same(fa, pa, bound, CLAIM_FAST, device, "w of a")
+    check_same(fb, pb, bound, CLAIM_FAST, device, "w of b (staggered)")
