@@ -61,3 +61,47 @@ def shapes(max_dims: int = 2, max_side: int = 16) -> st.SearchStrategy[tuple[int
 def to_torch(a: Any, device: str | torch.device, dtype: torch.dtype) -> torch.Tensor:
     """A NumPy array (or nested list) as a tensor on `device` with `dtype`."""
     return torch.as_tensor(np.asarray(a, dtype=np.float64)).to(device=device, dtype=dtype)
+
+
+# -- issue 11 (fast forms of the optimizers): parameter groups and gradient sequences -------------
+
+
+@st.composite
+def optimizer_runs(draw: st.DrawFn, max_steps: int = 4) -> dict[str, Any]:
+    """Parameter groups for an optimizer run: 1–3 groups of 1–2 tensors of drawn shapes, a
+    learning rate per group (or the default), and `steps` gradients per tensor, each `None`
+    (the tensor sits the step out) with probability about 1/5."""
+    steps = draw(st.integers(1, max_steps))
+    groups = []
+    for _ in range(draw(st.integers(1, 3))):
+        tensors = []
+        for _ in range(draw(st.integers(1, 2))):
+            shape = draw(shapes(max_dims=2, max_side=4))
+            grads = [
+                None if draw(st.integers(0, 4)) == 0 else draw(arrays(shape)) for _ in range(steps)
+            ]
+            tensors.append({"init": draw(arrays(shape)), "grads": grads})
+        lr = draw(st.one_of(st.none(), st.floats(1e-3, 10.0)))
+        groups.append({"tensors": tensors, "lr": lr})
+    return {"steps": steps, "groups": groups, "lr": draw(st.floats(1e-3, 10.0))}
+
+
+def optimizer_groups(
+    run: dict[str, Any], device: str | torch.device, dtype: torch.dtype
+) -> tuple[list[dict[str, Any]], list[torch.nn.Parameter]]:
+    """Fresh parameters for an `optimizer_runs()` draw: the parameter groups (with their own
+    `lr` where drawn) and the flat list of parameters, in group order."""
+    groups, flat = [], []
+    for gr in run["groups"]:
+        ps = [torch.nn.Parameter(to_torch(t["init"], device, dtype)) for t in gr["tensors"]]
+        flat += ps
+        groups.append({"params": ps} if gr["lr"] is None else {"params": ps, "lr": gr["lr"]})
+    return groups, flat
+
+
+def set_grads(run: dict[str, Any], params: list[torch.nn.Parameter], step: int) -> None:
+    """Give every parameter its drawn gradient of step `step` (or `None`)."""
+    tensors = [t for gr in run["groups"] for t in gr["tensors"]]
+    for p, t in zip(params, tensors, strict=True):
+        g = t["grads"][step]
+        p.grad = None if g is None else to_torch(g, p.device, p.dtype)

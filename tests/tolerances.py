@@ -68,3 +68,27 @@ def check_close(
     err = (actual - expected).abs()
     ok = bool((err <= t.atol + t.rtol * expected.abs()).all())  # False where NaN
     assert ok, failure(claim, device, actual.dtype, what, float(err.max()), t)
+
+
+# -- issue 11 (fast forms): bit for bit on the CPU, a stated bound elsewhere ---------------------
+
+
+def fast_form_tol(device: str, dtype: torch.dtype, steps: int, scale: float) -> Tol | None:
+    """`None` (bit for bit) on the CPU, where the foreach ops run the plain form's per-tensor
+    kernels; elsewhere one rounding of each operation per step may differ (a fused
+    multiply-add): `4Tε` relative to `|θ|` plus `4Tε·scale`, `scale` the size of a step."""
+    if torch.device(device).type == "cpu":
+        return None
+    eps = torch.finfo(dtype).eps
+    return Tol(rtol=4 * steps * eps, atol=4 * steps * eps * scale)
+
+
+def check_same(
+    got: torch.Tensor, want: torch.Tensor, bound: Tol | None, claim: str, device: str, what: str
+) -> None:
+    """Bit for bit when `bound` is `None`, else within it."""
+    if bound is None:
+        err = float((got - want).abs().max()) if got.numel() else 0.0
+        assert torch.equal(got, want), failure(claim, device, got.dtype, what, err, "bit for bit")
+    else:
+        check_close(got, want, bound, claim, device, what)

@@ -736,3 +736,129 @@ def test_bad_inputs_bias_and_flags() -> None:
             C.conv2d(x, w, **{name: True})
     with pytest.raises(TypeError, match="kernel_size must be an integer"):
         C.max_pool2d(x, True)  # type: ignore[arg-type]
+
+
+# =================================================================================================
+# conv.fast-form: conv2d(..., fast=True) equals the plain form (values and gradients)
+# =================================================================================================
+
+CLAIM_FAST = "conv.fast-form"
+
+
+def _plain_and_fast(
+    case: dict[str, Any], device: str, dtype: torch.dtype, bias: bool, gy: torch.Tensor | None
+) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
+    """(plain outputs and gradients, fast ones, their magnitudes): `[y, ∂/∂x, ∂/∂w, ∂/∂b]` for
+    upstream gradient `gy`, and the same with |x|, |w|, |b|, |gy| through the plain form (every
+    product's size, the scale of a sum's rounding)."""
+    names = ("x", "w", "b") if bias else ("x", "w")
+    out = []
+    for fast, absolute in ((False, False), (True, False), (False, True)):
+        leaves = [S.to_torch(case[k], device, dtype) for k in names]
+        leaves = [(t.abs() if absolute else t).requires_grad_() for t in leaves]
+        y = (
+            C.conv2d(*leaves, **_options(case), fast=fast)
+            if bias
+            else C.conv2d(leaves[0], leaves[1], None, **_options(case), fast=fast)
+        )
+        g = torch.ones_like(y) if gy is None else gy.to(device=device, dtype=dtype)
+        grads = torch.autograd.grad(y, leaves, g.abs() if absolute else g)
+        out.append([y.detach(), *grads])
+    return out[0], out[1], out[2]
+
+
+@pytest.mark.claim(CLAIM_FAST)
+@pytest.mark.dtypes("float64")
+@settings(deadline=None, max_examples=30)
+@given(case=conv_cases(), bias=st.booleans(), block=st.sampled_from([1, 40, 1 << 20]))
+@example(
+    case={
+        "x": np.arange(32.0).reshape(2, 1, 4, 4) / 10,
+        "w": np.arange(9.0).reshape(1, 1, 3, 3) - 4,
+        "b": np.ones(1),
+        "stride": (2, 1),
+        "padding": (1, 2),
+        "padding_mode": "zeros",
+        "groups": 1,
+    },
+    bias=True,
+    block=1,
+)
+def test_fast_conv_equals_plain(
+    device: str, dtype: torch.dtype, case: dict[str, Any], bias: bool, block: int
+) -> None:
+    """Drawn shapes, strides, paddings (zeros and circular), groups, with and without bias, and
+    blocks of one image or several: the fast form's output and its gradients with respect to x,
+    w and b equal the plain form's within 4(n + 2)u times the magnitudes of the summands."""
+    old = C.BLOCK_ENTRIES
+    C.BLOCK_ENTRIES = block  # 1: one image per block; 40: a block per few images; 2^20: one
+    try:
+        shape = S.to_torch(case["x"], device, dtype)
+        y0 = C.conv2d(shape, S.to_torch(case["w"], device, dtype), None, **_options(case))
+        gy = torch.randn(y0.shape, dtype=torch.float64)
+        plain, fast, mag = _plain_and_fast(case, device, dtype, bias, gy)
+    finally:
+        C.BLOCK_ENTRIES = old
+    w = np.shape(case["w"])
+    n_terms = w[0] * w[1] * w[2] * w[3] * 9 + y0.numel() + 1  # more than any one sum has
+    u = torch.finfo(dtype).eps / 2
+    for name, a, b, m in zip(("y", "d/dx", "d/dw", "d/db"), fast, plain, mag, strict=False):
+        assert a.shape == b.shape and a.dtype == b.dtype, f"{CLAIM_FAST}: {name} shape/dtype"
+        bound = 4 * (n_terms + 2) * u * m + (n_terms + 2) * torch.finfo(dtype).tiny
+        err = (a - b).abs()
+        assert bool((err <= bound).all()), failure(
+            CLAIM_FAST,
+            device,
+            dtype,
+            f"{name}, fast vs plain, {case}",
+            float(err.max()),
+            "4(n+2)u·mag",
+        )
+
+
+@pytest.mark.claim(CLAIM_FAST)
+@pytest.mark.dtypes("float64")
+def test_fast_conv_partial_gradients_module_and_limits(device: str, dtype: torch.dtype) -> None:
+    """Only some inputs requiring gradients; the module form Conv2d(fast=True) against the plain
+    module with the same weights; double backward refused; `fast` takes a bool only."""
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(3, 4, 6, 5, generator=g, dtype=dtype).to(device)
+    w = torch.randn(6, 2, 3, 2, generator=g, dtype=dtype).to(device)
+    b = torch.randn(6, generator=g, dtype=dtype).to(device)
+    opts = {"stride": (1, 2), "padding": (2, 1), "groups": 2}
+    for wants in ((True, False, False), (False, True, False), (False, False, True)):
+        leaves = [t.clone().requires_grad_(r) for t, r in zip((x, w, b), wants, strict=True)]
+        ref = [t.clone().requires_grad_(r) for t, r in zip((x, w, b), wants, strict=True)]
+        y = C.conv2d(*leaves, **opts, fast=True)
+        y_ref = C.conv2d(*ref, **opts)
+        check_close(y, y_ref, EXACT, CLAIM_FAST, device, f"forward, requires_grad={wants}")
+        gy = torch.randn(y.shape, generator=g, dtype=dtype).to(device)
+        (got,) = torch.autograd.grad(y, [t for t in leaves if t.requires_grad], gy)
+        (want,) = torch.autograd.grad(y_ref, [t for t in ref if t.requires_grad], gy)
+        check_close(got, want, EXACT, CLAIM_FAST, device, f"gradient, requires_grad={wants}")
+    kw: dict[str, Any] = {
+        "stride": (2, 1),
+        "padding": 1,
+        "groups": 2,
+        "device": device,
+        "dtype": dtype,
+    }
+    plain = C.Conv2d(4, 6, (3, 2), generator=torch.Generator().manual_seed(1), **kw)
+    fast = C.Conv2d(4, 6, (3, 2), generator=torch.Generator().manual_seed(1), fast=True, **kw)
+    assert "fast=True" in repr(fast) and "fast" not in repr(plain)
+    xs = x.clone().requires_grad_()
+    y_fast, y_plain = fast(xs), plain(x)
+    check_close(y_fast, y_plain, EXACT, CLAIM_FAST, device, "Conv2d(fast=True) vs Conv2d")
+    (y_fast**2).sum().backward()
+    (y_plain**2).sum().backward()
+    for p, q in zip(fast.parameters(), plain.parameters(), strict=True):
+        assert p.grad is not None and q.grad is not None
+        check_close(p.grad, q.grad, EXACT, CLAIM_FAST, device, "module parameter gradients")
+    xs = x.clone().requires_grad_()
+    (gx,) = torch.autograd.grad(C.conv2d(xs, w, b, fast=True, **opts).sum(), xs, create_graph=True)
+    with pytest.raises(RuntimeError):
+        torch.autograd.grad(gx.sum(), xs)  # no second derivative
+    with pytest.raises(TypeError, match="fast must be a bool"):
+        C.conv2d(x, w, b, **opts, fast=1)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="fast must be a bool"):
+        C.Conv2d(2, 3, 3, fast="yes")  # type: ignore[arg-type]

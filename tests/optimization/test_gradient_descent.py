@@ -24,7 +24,7 @@ from dlspec.nn.linear import FeedForward
 from dlspec.optim.sgd import GD, minibatch
 from dlspec.train import fit
 from tests import strategies as S
-from tests.tolerances import EXACT, check_close, failure, tol
+from tests.tolerances import EXACT, check_close, check_same, failure, fast_form_tol, tol
 
 # =================================================================================================
 # opt.gd-update
@@ -645,3 +645,84 @@ def test_gd_refuses_bad_input() -> None:
         problems.quadratic(torch.tensor([1.0, -1.0]))
     with pytest.raises(ValueError, match="delta must be"):
         problems.huber(torch.zeros(1), 0.0)
+
+
+# =================================================================================================
+# opt.gd-fast-form
+# =================================================================================================
+
+CLAIM_FAST = "opt.gd-fast-form"
+
+
+@pytest.mark.claim(CLAIM_FAST)
+@pytest.mark.dtypes("float32", "float64")
+@settings(deadline=None, max_examples=20)
+@given(run=S.optimizer_runs())
+def test_fast_gd_equals_plain(device: str, dtype: torch.dtype, run: dict[str, Any]) -> None:
+    """Several steps of GD(fast=True) and GD over drawn groups, rates and gradients (some None)
+    leave the same parameters."""
+    (plain_groups, plain), (fast_groups, fast) = (
+        S.optimizer_groups(run, device, dtype) for _ in "ab"
+    )
+    a, b = GD(plain_groups, lr=run["lr"]), GD(fast_groups, lr=run["lr"], fast=True)
+    rates = [run["lr"]] + [gr["lr"] for gr in run["groups"] if gr["lr"] is not None]
+    bound = fast_form_tol(device, dtype, run["steps"], 3.0 * max(rates))
+    for t in range(run["steps"]):
+        S.set_grads(run, plain, t)
+        S.set_grads(run, fast, t)
+        a.step()
+        b.step()
+        for i, (p, q) in enumerate(zip(plain, fast, strict=True)):
+            check_same(
+                q.detach(), p.detach(), bound, CLAIM_FAST, device, f"θ of tensor {i}, step {t}"
+            )
+
+
+@pytest.mark.claim(CLAIM_FAST)
+def test_fast_gd_keeps_the_refusals(device: str, dtype: torch.dtype) -> None:
+    """A NaN or ±∞ gradient anywhere refuses the fast step with the plain form's error and moves
+    nothing; finite gradients whose sum overflows (the fast check's first read) are not refused;
+    a bad rate is refused at each step; `fast` takes a bool only."""
+    big = torch.finfo(dtype).max
+    for bad in (math.nan, math.inf, -math.inf):
+        for fast in (False, True):
+            a, b, c = (
+                torch.nn.Parameter(torch.zeros(2, device=device, dtype=dtype)) for _ in "abc"
+            )
+            opt = GD([{"params": [a]}, {"params": [b, c], "lr": 0.5}], lr=0.1, fast=fast)
+            a.grad, b.grad = torch.ones_like(a), torch.ones_like(b)
+            c.grad = torch.tensor([1.0, bad], device=device, dtype=dtype)
+            with pytest.raises(ValueError, match="gradient of parameter 1 must be finite"):
+                opt.step()
+            moved = [bool(t.detach().any()) for t in (a, b, c)]
+            assert not any(moved), failure(
+                CLAIM_FAST,
+                device,
+                dtype,
+                f"a refused step moved {moved} (fast={fast})",
+                1.0,
+                "none",
+            )
+    # finite entries whose sum is ±∞ in the dtype: both forms take the step
+    p, q = (torch.nn.Parameter(torch.zeros(2, device=device, dtype=dtype)) for _ in "pq")
+    for r in (p, q):
+        r.grad = torch.tensor([big, big], device=device, dtype=dtype)
+    GD([p], lr=1e-3).step()
+    GD([q], lr=1e-3, fast=True).step()
+    assert torch.equal(p, q) and bool(torch.isfinite(q).all()), failure(
+        CLAIM_FAST,
+        device,
+        dtype,
+        "overflowing sum of finite gradients",
+        float((p - q).abs().max()),
+        "equal",
+    )
+    r = torch.nn.Parameter(torch.zeros(1, device=device, dtype=dtype))
+    opt = GD([r], lr=0.1, fast=True)
+    r.grad = torch.ones(1, device=device, dtype=dtype)
+    opt.param_groups[0]["lr"] = 0.0
+    with pytest.raises(ValueError, match="lr must be"):
+        opt.step()
+    assert not r.detach().any()
+    with pytest.raises(TypeError, match="fast must be a bool"):
+        GD([r], lr=0.1, fast=1)  # type: ignore[arg-type]

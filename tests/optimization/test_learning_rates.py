@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from dlspec.optim.adagrad import Adagrad
 from dlspec.optim.sgd import GD, inverse_sqrt_decay, inverse_sqrt_lr
 from tests import strategies as S
-from tests.tolerances import EXACT, Tol, check_close, failure
+from tests.tolerances import EXACT, Tol, check_close, check_same, failure, fast_form_tol
 
 # =================================================================================================
 # opt.lr-decay
@@ -306,3 +306,107 @@ def test_adagrad_refuses_bad_input() -> None:
     with pytest.raises(ValueError, match="lr must be"):
         opt.step()
     assert torch.equal(p.detach(), torch.zeros(2))
+
+
+# =================================================================================================
+# opt.adagrad-fast-form
+# =================================================================================================
+
+CLAIM_FAST = "opt.adagrad-fast-form"
+
+
+@pytest.mark.claim(CLAIM_FAST)
+@pytest.mark.dtypes("float32", "float64")
+@settings(deadline=None, max_examples=20)
+@given(run=S.optimizer_runs(), eps=st.sampled_from([0.0, 1e-320, 1e-10, 0.1]))
+@example(
+    run={
+        "steps": 2,
+        "groups": [
+            {"tensors": [{"init": np.zeros(2), "grads": [np.array([0.0, 2.0])] * 2}], "lr": None}
+        ],
+        "lr": 0.5,
+    },
+    eps=0.0,
+)
+def test_fast_adagrad_equals_plain(
+    device: str, dtype: torch.dtype, run: dict[str, Any], eps: float
+) -> None:
+    """Several steps of Adagrad(fast=True) and Adagrad over drawn groups, rates, eps (0, a
+    subnormal, torch's default, large) and gradients (some None, zero coordinates kept by the
+    0/0 rule) leave the same parameters and the same state (step counts and Σ g²)."""
+    (plain_groups, plain), (fast_groups, fast) = (
+        S.optimizer_groups(run, device, dtype) for _ in "ab"
+    )
+    a = Adagrad(plain_groups, lr=run["lr"], eps=eps)
+    b = Adagrad(fast_groups, lr=run["lr"], eps=eps, fast=True)
+    rates = [run["lr"]] + [gr["lr"] for gr in run["groups"] if gr["lr"] is not None]
+    bound = fast_form_tol(device, dtype, run["steps"], max(rates))  # |Adagrad step| ≤ η
+    for t in range(run["steps"]):
+        S.set_grads(run, plain, t)
+        S.set_grads(run, fast, t)
+        a.step()
+        b.step()
+        for i, (p, q) in enumerate(zip(plain, fast, strict=True)):
+            check_same(
+                q.detach(), p.detach(), bound, CLAIM_FAST, device, f"w of tensor {i}, step {t}"
+            )
+    for i, (p, q) in enumerate(zip(plain, fast, strict=True)):
+        sp, sq = a.state[p], b.state[q]
+        assert sp.keys() == sq.keys() and sp.get("step") == sq.get("step"), failure(
+            CLAIM_FAST,
+            device,
+            dtype,
+            f"state of tensor {i}: {dict(sp)} vs {dict(sq)}",
+            1.0,
+            "equal",
+        )
+        if sp:
+            check_same(sq["sum_sq"], sp["sum_sq"], bound, CLAIM_FAST, device, f"Σg² of tensor {i}")
+
+
+@pytest.mark.claim(CLAIM_FAST)
+def test_fast_adagrad_keeps_the_refusals(device: str, dtype: torch.dtype) -> None:
+    """A NaN or ±∞ gradient refuses the fast step with the plain form's error: no parameter
+    moves and no state is created; `fast` takes a bool only."""
+    for bad in (math.nan, math.inf, -math.inf):
+        a, b = (torch.nn.Parameter(torch.zeros(2, device=device, dtype=dtype)) for _ in "ab")
+        opt = Adagrad([{"params": [a]}, {"params": [b], "lr": 0.5}], lr=0.1, fast=True)
+        a.grad = torch.ones_like(a)
+        b.grad = torch.tensor([bad, 1.0], device=device, dtype=dtype)
+        with pytest.raises(ValueError, match="gradient of parameter 0 must be finite"):
+            opt.step()
+        assert not a.detach().any() and not b.detach().any() and not opt.state, failure(
+            CLAIM_FAST,
+            device,
+            dtype,
+            f"a refused fast step changed something (g = {bad})",
+            1.0,
+            "nothing",
+        )
+    with pytest.raises(TypeError, match="fast must be a bool"):
+        Adagrad([a], lr=0.1, fast="yes")  # type: ignore[arg-type]
+
+
+@pytest.mark.claim(CLAIM_FAST)
+@pytest.mark.dtypes("float64")
+def test_fast_adagrad_staggered_steps(device: str, dtype: torch.dtype) -> None:
+    """Two tensors of one group whose step counts differ (the second sits out step 0), eight
+    steps of gradients in [−3, 3] at η = 0.1: each tensor's own t rounds η_t and 1/√(t+1), so
+    the parameters match the plain form's bit for bit only if the fast form uses them."""
+    rng = np.random.default_rng(0)
+    grads = rng.uniform(-3.0, 3.0, (2, 8, 6))
+    forms = []
+    for fast in (False, True):
+        a, b = (torch.nn.Parameter(torch.zeros(6, device=device, dtype=dtype)) for _ in "ab")
+        opt = Adagrad([a, b], lr=0.1, fast=fast)
+        for t in range(8):
+            a.grad = S.to_torch(grads[0, t], device, dtype)
+            b.grad = None if t == 0 else S.to_torch(grads[1, t], device, dtype)
+            opt.step()
+        forms.append((a.detach(), b.detach(), opt.state[b]["step"]))
+    (pa, pb, ps), (fa, fb, fs) = forms
+    bound = fast_form_tol(device, dtype, 8, 0.1)
+    assert ps == fs == 7, failure(CLAIM_FAST, device, dtype, "step count of b", fs, "7")
+    check_same(fa, pa, bound, CLAIM_FAST, device, "w of a")
+    check_same(fb, pb, bound, CLAIM_FAST, device, "w of b (staggered)")

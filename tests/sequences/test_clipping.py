@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from dlspec.optim import clip as C
-from tests.tolerances import EXACT, check_close, failure
+from tests.tolerances import EXACT, check_close, check_same, failure, fast_form_tol
 
 #: The seam: a module with clip_by_value, clip_by_norm and TORCH_EPS.
 CLIP: Any = C
@@ -501,3 +501,91 @@ def test_memory_task_contract(device: str, dtype: torch.dtype, marker: bool) -> 
         assert bool((flag == want).all()), failure(
             CLAIM_STAB, device, dtype, "marker not 1 at step 1 only", 1.0, "0"
         )
+
+
+# =================================================================================================
+# clip.fast-form
+# =================================================================================================
+
+CLAIM_FAST = "clip.fast-form"
+
+
+def _same_or_nan(got: torch.Tensor, want: torch.Tensor, bound: Any, device: str, what: str) -> None:
+    """Equal where finite (bit for bit, or within `bound`), NaN and ±∞ in the same places."""
+    same_special = torch.equal(got.isnan(), want.isnan()) and torch.equal(
+        got.isinf() & (got > 0), want.isinf() & (want > 0)
+    )
+    assert same_special, failure(
+        CLAIM_FAST, device, got.dtype, f"{what}: NaN/±∞ places", 1.0, "same"
+    )
+    finite = torch.isfinite(want)
+    check_same(got[finite], want[finite], bound, CLAIM_FAST, device, what)
+
+
+@pytest.mark.claim(CLAIM_FAST)
+@pytest.mark.dtypes("float32", "float64")
+@settings(deadline=None, max_examples=30)
+@given(
+    arrays=_grad_lists(),
+    c=thresholds,
+    eps=st.sampled_from([0.0, 1e-6]),
+    bad=st.sampled_from([None, math.nan, math.inf, -math.inf]),
+    nonfinite=st.sampled_from(["raise", "propagate"]),
+)
+def test_fast_norm_clip_equals_plain(
+    device: str,
+    dtype: torch.dtype,
+    arrays: list[Any],
+    c: float,
+    eps: float,
+    bad: float | None,
+    nonfinite: str,
+) -> None:
+    """clip_by_norm(..., fast=True) returns the same norm and leaves the same gradients as the
+    plain form, with and without eps; with a NaN or ±∞ entry it raises as the plain form does
+    (gradients untouched) or, with nonfinite='propagate', leaves the same NaN/0 pattern."""
+    if bad is not None:
+        arrays = [a.copy() for a in arrays]
+        arrays[-1].reshape(-1)[0] = bad
+    plain, fast = _params(arrays, device, dtype), _params(arrays, device, dtype)
+    bound = fast_form_tol(device, dtype, 4, 0.0)  # off the CPU: 16ε relative (another sum order)
+    if bad is not None and nonfinite == "raise":
+        for ps, f in ((plain, False), (fast, True)):
+            with pytest.raises(C.NonFiniteGradientError, match="NaN or ±inf"):
+                CLIP.clip_by_norm(ps, c, eps=eps, nonfinite=nonfinite, fast=f)
+        _same_or_nan(_flat(fast), _flat(plain), None, device, "gradients left by a refusal")
+        return
+    want = CLIP.clip_by_norm(plain, c, eps=eps, nonfinite=nonfinite)
+    got = CLIP.clip_by_norm(fast, c, eps=eps, nonfinite=nonfinite, fast=True)
+    _same_or_nan(got.reshape(1), want.reshape(1), bound, device, "pre-clip norm")
+    _same_or_nan(_flat(fast), _flat(plain), bound, device, f"clipped gradients (c={c}, eps={eps})")
+
+
+@pytest.mark.claim(CLAIM_FAST)
+def test_fast_norm_clip_mixed_dtypes_and_flag(device: str, dtype: torch.dtype) -> None:
+    """Gradients of two dtypes in one call (one foreach product per dtype), a parameter without
+    a gradient, no gradient at all; `fast` takes a bool only."""
+
+    def make() -> list[torch.Tensor]:
+        a = torch.zeros(3, 2, device=device, dtype=dtype, requires_grad=True)
+        b = torch.zeros(4, device=device, dtype=torch.float64, requires_grad=True)
+        n = torch.zeros(2, device=device, dtype=dtype, requires_grad=True)  # no gradient
+        a.grad = torch.linspace(-5.0, 7.0, 6, device=device, dtype=dtype).reshape(3, 2)
+        b.grad = torch.tensor([1.0, -2.0, 3.0, 0.5], device=device, dtype=torch.float64)
+        return [a, n, b]
+
+    plain, fast = make(), make()
+    want = CLIP.clip_by_norm(plain, 1.5)
+    got = CLIP.clip_by_norm(fast, 1.5, fast=True)
+    bound = fast_form_tol(device, dtype, 4, 0.0)
+    check_same(got, want, bound, CLAIM_FAST, device, "norm, mixed dtypes")
+    for p, q in zip(plain, fast, strict=True):
+        if p.grad is None:
+            assert q.grad is None
+        else:
+            assert q.grad is not None and q.grad.dtype == p.grad.dtype
+            check_same(q.grad, p.grad, bound, CLAIM_FAST, device, f"{p.grad.dtype} gradient")
+    empty = torch.zeros(2, device=device, dtype=dtype, requires_grad=True)
+    assert float(CLIP.clip_by_norm([empty], 1.0, fast=True)) == 0.0 and empty.grad is None
+    with pytest.raises(TypeError, match="fast must be a bool"):
+        CLIP.clip_by_norm(make(), 1.0, fast=1)

@@ -18,8 +18,19 @@ same linear map as an explicit `(C_out·H′·W′) × (C_in·H·W)` matrix `M`:
 entry, the same one in every row). `max_pool2d()` takes the maximum over each `k_h × k_w` window
 taken with stride `s` (no padding).
 
+`conv2d(..., fast=True)` (and `Conv2d(..., fast=True)`) is the fast form (claim
+`conv.fast-form`): the same sum in channels-last order, a `torch.autograd.Function` with a
+hand-written backward. The padded input is laid out `(N, H + 2p_h, W + 2p_w, C)`; its windows are
+one `as_strided` view `x̃[n, s_h i + a, s_w j + β, c]`; a few images at a time are copied into a
+cache-sized `(rows, k_h k_w C/G)` block and multiplied by the kernel in one matrix product, bias
+included. The backward reuses the same blocks: `∂L/∂w = colsᵀ ∂L/∂y` (one product per block),
+`∂L/∂b = Σ ∂L/∂y`, and `∂L/∂x̃` adds `∂L/∂y wᵀ` back onto the `k_h k_w` windows it came from
+(one strided add per tap). The output and `∂L/∂x` are channels-last tensors (NCHW shape, NHWC
+memory). It has no second derivative (double backward raises).
+
 Claims served: `conv.sparse-tied-linear`, `conv.parameter-count`,
-`conv.translation-equivariance`, `pool.max-example`, `pool.local-invariance`, `cnn.digits`.
+`conv.translation-equivariance`, `conv.fast-form`, `pool.max-example`, `pool.local-invariance`,
+`cnn.digits`.
 """
 
 from __future__ import annotations
@@ -141,13 +152,15 @@ def conv2d(
     padding: int | tuple[int, int] = 0,
     padding_mode: str = "zeros",
     groups: int = 1,
+    fast: bool = False,
 ) -> Tensor:
     """`y = w ⋆ x̃ + b` (cross-correlation), shape `(N, C_out, H′, W′)`.
 
     `weight` is `(C_out, C_in/G, k_h, k_w)`; with `groups = G` the input channels and the
     output channels are split into `G` equal blocks and block `g` of the output sees only block
     `g` of the input (as `torch.nn.functional.conv2d`'s `groups`). Serves
-    `conv.sparse-tied-linear` and `conv.translation-equivariance`.
+    `conv.sparse-tied-linear` and `conv.translation-equivariance`. `fast=True`: the same values
+    and gradients by `_Conv2dFast` (channels-last output; `conv.fast-form`).
     """
     x = _check_images(x)
     weight = check_float_tensor(weight, "weight", dim=4)
@@ -170,6 +183,11 @@ def conv2d(
             raise ValueError(f"bias must have shape ({c_out},), got {tuple(bias.shape)}")
     ho = _output_size(h, kh, sh, ph, "kernel_size")  # H′ = ⌊(H + 2p_h − k_h)/s_h⌋ + 1
     wo = _output_size(w, kw, sw, pw, "kernel_size")
+    if check_flag(fast, "fast"):
+        if mode == "circular":  # wrap first (autograd sums the wrapped gradients back)
+            x, (ph, pw) = pad2d(x, (ph, pw), mode), (0, 0)
+        y: Tensor = _Conv2dFast.apply(x, weight, bias, (sh, sw), (ph, pw), g)  # type: ignore[no-untyped-call]
+        return y
     xp = pad2d(x, (ph, pw), mode)  # x̃
     # im2col: cols[n, c, (a, β), i, j] = x̃[n, c, s_h i + a, s_w j + β], one strided view per tap
     taps = [
@@ -184,6 +202,94 @@ def conv2d(
     if bias is not None:
         y = y + bias[:, None, None]  # + b[o]
     return y
+
+
+#: Entries of the im2col block the fast form builds at a time (4 MiB in float32: it stays in
+#: cache between its copy and its matrix products).
+BLOCK_ENTRIES = 1 << 20
+
+
+def _windows(xp: Tensor, kh: int, kw: int, sh: int, sw: int, ho: int, wo: int) -> Tensor:
+    """The windows of a padded input `xp` `(N, C, H_p, W_p)` as one view `(N, C, k_h, k_w, H′,
+    W′)`: entry `[n, c, a, β, i, j] = x̃[n, c, s_h i + a, s_w j + β]` (no copy)."""
+    s_n, s_c, s_h, s_w = xp.stride()
+    n, c = xp.shape[:2]
+    return xp.as_strided(
+        (n, c, kh, kw, ho, wo), (s_n, s_c, s_h, s_w, sh * s_h, sw * s_w), xp.storage_offset()
+    )
+
+
+def _blocks(n: int, per_image: int) -> list[tuple[int, int]]:
+    """Ranges `n0:n1` of images holding about `BLOCK_ENTRIES` window entries each."""
+    step = max(1, BLOCK_ENTRIES // max(1, per_image))
+    return [(n0, min(n, n0 + step)) for n0 in range(0, n, step)]
+
+
+class _Conv2dFast(torch.autograd.Function):
+    """`y = w ⋆ x̃ + b` with zero padding, by blocks of images; hand-written backward.
+
+    Shapes as in `conv2d`; `G` groups of `C_g = C_in/G` inputs and `O_g = C_out/G` outputs;
+    `K_g = C_g k_h k_w` entries per window and group, ordered `(c, a, β)` like the kernel's.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        x: Tensor,
+        weight: Tensor,
+        bias: Tensor | None,
+        stride: tuple[int, int],
+        padding: tuple[int, int],
+        g: int,
+    ) -> Tensor:
+        n, c, h, w = x.shape
+        c_out, c_g, kh, kw = weight.shape
+        (sh, sw), (ph, pw) = stride, padding
+        ho, wo = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+        xp = pad2d(x, (ph, pw)) if ph or pw else x  # x̃
+        win = _windows(xp, kh, kw, sh, sw, ho, wo)
+        wmat = weight.reshape(g, c_out // g, c_g * kh * kw)  # (G, O_g, K_g)
+        y = x.new_empty((n, g, c_out // g, ho * wo))
+        for n0, n1 in _blocks(n, c * kh * kw * ho * wo):
+            cols = win[n0:n1].reshape(n1 - n0, g, c_g * kh * kw, ho * wo)  # copies the windows
+            if bias is None:
+                torch.matmul(wmat, cols, out=y[n0:n1])  # Σ_{c,a,β} w[o, c, a, β] x̃[…]
+            else:  # b[o] + Σ_{c,a,β} w[o, c, a, β] x̃[…]
+                torch.add(bias.view(g, c_out // g, 1), wmat @ cols, out=y[n0:n1])
+        ctx.save_for_backward(xp, weight)
+        ctx.conf = (stride, padding, g, (h, w), bias is not None)
+        return y.view(n, c_out, ho, wo)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, gy: Tensor) -> tuple[Tensor | None, ...]:
+        xp, weight = ctx.saved_tensors
+        (sh, sw), (ph, pw), g, (h, w), has_bias = ctx.conf
+        n, c = xp.shape[:2]
+        c_out, c_g, kh, kw = weight.shape
+        ho, wo = gy.shape[2], gy.shape[3]
+        want_x, want_w, want_b = ctx.needs_input_grad[:3]
+        gy = gy.reshape(n, g, c_out // g, ho * wo)  # ∂L/∂y
+        win = _windows(xp, kh, kw, sh, sw, ho, wo)
+        wmat_t = weight.reshape(g, c_out // g, c_g * kh * kw).transpose(1, 2).contiguous()
+        gw_t = xp.new_zeros((g, c_g * kh * kw, c_out // g)) if want_w else None  # (∂L/∂w)ᵀ
+        gxp = torch.zeros_like(xp) if want_x else None  # ∂L/∂x̃
+        for n0, n1 in _blocks(n, c * kh * kw * ho * wo):
+            gyb = gy[n0:n1]  # (n_b, G, O_g, H′W′)
+            if gw_t is not None:  # ∂L/∂w[o, (c, a, β)] += Σ_{n,i,j} x̃[…] ∂L/∂y[n, o, i, j]
+                cols = win[n0:n1].reshape(n1 - n0, g, c_g * kh * kw, ho * wo)
+                gw_t += (cols @ gyb.transpose(2, 3)).sum(0)
+            if gxp is not None:  # ∂L/∂cols = wᵀ ∂L/∂y, added back onto the windows it read
+                gcols = (wmat_t @ gyb).view(n1 - n0, c, kh, kw, ho, wo)
+                gxb = gxp[n0:n1]
+                for a in range(kh):
+                    for b in range(kw):  # x̃[n, c, s_h i + a, s_w j + β] was read by tap (a, β)
+                        rows, cols_ = slice(a, a + sh * (ho - 1) + 1, sh), slice(b, None, sw)
+                        gxb[:, :, rows, cols_][..., :wo] += gcols[:, :, a, b]
+        grad_x = None if gxp is None else gxp[:, :, ph : ph + h, pw : pw + w]
+        grad_w = None if gw_t is None else gw_t.transpose(1, 2).reshape(weight.shape)
+        grad_b = gy.sum((0, 3)).reshape(c_out) if want_b and has_bias else None  # Σ ∂L/∂y
+        return grad_x, grad_w, grad_b, None, None, None
 
 
 def _check_same(t: Tensor, x: Tensor, name: str) -> None:
@@ -212,11 +318,13 @@ class Conv2d(nn.Module):
         padding_mode: str = "zeros",
         groups: int = 1,
         bias: bool = True,
+        fast: bool = False,
         generator: torch.Generator | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
+        self.fast = check_flag(fast, "fast")
         self.in_channels = _pair(in_channels, "in_channels", 1)[0]
         self.out_channels = _pair(out_channels, "out_channels", 1)[0]
         self.kernel_size = _pair(kernel_size, "kernel_size", 1)
@@ -248,6 +356,7 @@ class Conv2d(nn.Module):
             padding=self.padding,
             padding_mode=self.padding_mode,
             groups=self.groups,
+            fast=self.fast,
         )
 
     def extra_repr(self) -> str:
@@ -255,6 +364,7 @@ class Conv2d(nn.Module):
             f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
             f"stride={self.stride}, padding={self.padding}, padding_mode={self.padding_mode!r}, "
             f"groups={self.groups}, bias={self.bias is not None}"
+            + (", fast=True" if self.fast else "")
         )
 
 
@@ -392,6 +502,14 @@ class MaxPool2d(nn.Module):
 @register("conv.Conv2d")
 def _sample_conv(device: torch.device, dtype: torch.dtype) -> Sample:
     layer = Conv2d(4, 6, (3, 2), stride=(2, 1), padding=1, groups=2, device=device, dtype=dtype)
+    return layer, (torch.randn(2, 4, 7, 6, device=device, dtype=dtype, requires_grad=True),)
+
+
+@register("conv.Conv2d-fast")
+def _sample_conv_fast(device: torch.device, dtype: torch.dtype) -> Sample:
+    layer = Conv2d(
+        4, 6, (3, 2), stride=(2, 1), padding=1, groups=2, fast=True, device=device, dtype=dtype
+    )
     return layer, (torch.randn(2, 4, 7, 6, device=device, dtype=dtype, requires_grad=True),)
 
 

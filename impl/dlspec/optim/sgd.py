@@ -10,6 +10,11 @@
 
 Bad input: a learning rate ≤ 0, an empty parameter list, or a NaN/±∞ gradient at `step()` raise
 errors that name the argument.
+
+`GD(params, lr, fast=True)` is the fast form (claim `opt.gd-fast-form`): the same step as one
+`torch._foreach_add_` per parameter group and (device, dtype), and the finiteness check as one
+sum per gradient with a single read of the result for all groups (`finite_groups`); the plain
+per-tensor loop stays the form the other claims test.
 """
 
 from __future__ import annotations
@@ -21,10 +26,18 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from dlspec.checks import check_generator, check_int, check_real
+from dlspec.checks import check_flag, check_generator, check_int, check_real
 from dlspec.registry import Call, Sample, register, register_calls
 
-__all__ = ["GD", "check_params", "inverse_sqrt_decay", "inverse_sqrt_lr", "minibatch"]
+__all__ = [
+    "GD",
+    "check_params",
+    "inverse_sqrt_decay",
+    "inverse_sqrt_lr",
+    "minibatch",
+]
+# `finite_groups` and `buckets` serve the fast forms of the optimizers and clipping (internal:
+# they take an optimizer's parameter groups and parallel tensor lists, not user input).
 
 
 def check_params(params: Any) -> list[Any]:
@@ -68,14 +81,56 @@ def finite_grads(group: dict[str, Any]) -> list[tuple[Tensor, Tensor]]:
     return [(p, g) for _, p, g in found]
 
 
+def _finite_sums(grads: list[Tensor]) -> list[Tensor]:
+    """One number per gradient that is finite only when every entry of it is (a sum with a NaN
+    or ±∞ term is NaN or ±∞): `Σ g` per tensor on the CPU (the cheapest read there),
+    `Σ |g|` by one fused `torch._foreach_norm(·, 1)` per bucket elsewhere (one launch)."""
+    if grads[0].device.type == "cpu":
+        return [g.sum() for g in grads]
+    return [s for (gs,) in buckets(grads) for s in torch._foreach_norm(gs, 1)]
+
+
+def finite_groups(groups: list[dict[str, Any]]) -> list[tuple[float, list[tuple[Tensor, Tensor]]]]:
+    """`(η, [(p, p.grad), …])` per group, refused exactly where the plain form's
+    `check_lr`/`finite_grads` loop refuses, with the same error, before any parameter moves.
+
+    The fast form's check: one sum per gradient and one read of their finiteness for all groups
+    together (a single device synchronization). A finite sum proves every entry finite; a
+    non-finite one (a NaN or ±∞ entry, or finite entries whose sum overflows) hands the decision
+    to the plain, exact check, which then names the parameter or passes.
+    """
+    pairs = [[(p, p.grad) for p in gr["params"] if p.grad is not None] for gr in groups]
+    grads = [g for ps in pairs for _, g in ps]
+    if grads and grads[0].device.type != "meta":
+        first = grads[0].device
+        sums = torch.stack([s.to(first) for s in _finite_sums(grads)])
+        if not bool(torch.isfinite(sums).all()):
+            return [(check_lr(gr["lr"]), finite_grads(gr)) for gr in groups]  # exact; may raise
+    return [(check_lr(gr["lr"]), ps) for gr, ps in zip(groups, pairs, strict=True)]
+
+
+def buckets(first: list[Tensor], *rest: list[Tensor]) -> list[tuple[list[Tensor], ...]]:
+    """The parallel lists `(first, *rest)` split by `(device, dtype)` of `first`'s tensors: a
+    `torch._foreach_*` op takes its fused multi-tensor path (on CUDA) only within one bucket."""
+    out: dict[tuple[torch.device, torch.dtype], tuple[list[Tensor], ...]] = {}
+    for k, t in enumerate(first):
+        lists = out.setdefault((t.device, t.dtype), tuple([] for _ in range(1 + len(rest))))
+        lists[0].append(t)
+        for lst, other in zip(lists[1:], rest, strict=True):
+            lst.append(other[k])
+    return list(out.values())
+
+
 class GD(torch.optim.Optimizer):
     """Gradient descent `θ_{t+1} = θ_t − η ∇L(θ_t)` on every parameter with a gradient.
 
     Serves `opt.gd-update`, `opt.gd-descent` and `opt.gd-step-quadratic`. Parameters whose
-    `grad` is `None` are left unchanged (as `torch.optim.SGD` does).
+    `grad` is `None` are left unchanged (as `torch.optim.SGD` does). `fast=True` takes the same
+    step with `torch._foreach_*` ops (`opt.gd-fast-form`).
     """
 
-    def __init__(self, params: Iterable[Any], lr: float) -> None:
+    def __init__(self, params: Iterable[Any], lr: float, *, fast: bool = False) -> None:
+        self.fast = check_flag(fast, "fast")
         super().__init__(check_params(params), {"lr": check_lr(lr)})
 
     @torch.no_grad()
@@ -84,6 +139,11 @@ class GD(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        if self.fast:
+            for eta, pairs in finite_groups(self.param_groups):
+                for ps, gs in buckets([p for p, _ in pairs], [g for _, g in pairs]):
+                    torch._foreach_add_(ps, gs, alpha=-eta)  # θ ← θ − η g, every tensor at once
+            return loss
         # Check every rate and gradient first, so that a refused step moves no parameter.
         checked = [(check_lr(group["lr"]), finite_grads(group)) for group in self.param_groups]
         for eta, pairs in checked:
@@ -160,3 +220,18 @@ def _calls_sgd(device: torch.device, dtype: torch.dtype) -> list[Call]:
         Call(inverse_sqrt_lr, {"lr": 0.1, "t": 3}, ranges={**lr, "t": "[0, inf)"}),
         Call(minibatch, {"n": 6, "size": 2, "device": device}),
     ]
+
+
+@register("sgd.GD-fast")
+def _sample_gd_fast(device: torch.device, dtype: torch.dtype) -> Sample:
+    w = torch.randn(4, 3, device=device, dtype=dtype, requires_grad=True)
+
+    def f(x: Tensor) -> Tensor:
+        p, q = torch.nn.Parameter(x.detach().clone()), torch.nn.Parameter(x.detach()[0].clone())
+        p.grad, q.grad = torch.ones_like(p), torch.ones_like(q)
+        opt = GD([{"params": [p]}, {"params": [q], "lr": 0.2}], lr=0.1, fast=True)
+        opt.step()
+        opt.step()
+        return x - x.detach() + p.detach() + q.detach()  # differentiable in x for the device test
+
+    return f, (w,)
