@@ -33,7 +33,7 @@ def test_bench_pairs_with_native_and_writes_json_into_a_new_folder(
     monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
     conftest = (ROOT / "tests" / "benchmarks" / "conftest.py").read_text(encoding="utf-8")
     # tiny ceilings: this test checks the bookkeeping, not the machine
-    conftest = conftest.replace("1 << 25 if", "1 << 10 if").replace("1024 if", "64 if")
+    conftest = conftest.replace("\"cpu\": (1 << 25, 1024)", "\"cpu\": (1 << 10, 64)")
     pytester.makeconftest(conftest)
     pytester.makepyfile(test_k_bench=BENCH)
     out = pytester.path / "fresh" / "build" / "bench.json"  # no such folder yet
