@@ -178,11 +178,11 @@ def benchmark(benchmark: Any) -> Any:
 # -- pairing each form with the native kernel ---------------------------------------------------
 
 
-def _order(impl: str) -> tuple[int, str]:
+def _order(impl: str, baseline: str) -> tuple[int, str]:
     """dlspec's forms first (plain, fast), then other implementations, the baseline last."""
     if impl in FORMS:
         return FORMS.index(impl), impl
-    return (len(FORMS) + 1, impl) if impl == BASELINE else (len(FORMS), impl)
+    return (len(FORMS) + 1, impl) if impl == baseline else (len(FORMS), impl)
 
 
 def pair_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -200,7 +200,7 @@ def pair_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         ratio = r["median"] / base[r["group"]] if r["group"] in base else None
         rel = spread(r["median"], r["iqr"])
         out.append({**r, "ratio": ratio, "spread": rel, "unstable": rel > MAX_SPREAD})
-    return sorted(out, key=lambda r: (str(r["group"]), _order(str(r["impl"]))))
+    return sorted(out, key=lambda r: (str(r["group"]), _order(r["impl"], baseline[r["group"]])))
 
 
 def _impl(params: dict[str, Any] | None, fallback: Any) -> str:
