@@ -122,6 +122,11 @@ def ceilings(device: str) -> dict[str, float]:
     return _CEILINGS[device]
 
 
+def _sig(value: float, digits: int = 5) -> float:
+    """``value`` rounded to ``digits`` significant digits (for the JSON)."""
+    return float(f"{value:.{digits}g}")
+
+
 def spread(median: float, iqr: float) -> float:
     """The interquartile range relative to the median (inf for a zero median)."""
     return iqr / median if median > 0 else float("inf")
@@ -152,8 +157,8 @@ def record(
         flops=flops,
         GBps=round(gbps, 3),
         GFLOPs=round(gflops, 3),
-        copy_ceiling_GBps=round(ceil["copy_GBps"], 3),
-        matmul_ceiling_GFLOPs=round(ceil["matmul_GFLOPs"], 3),
+        copy_ceiling_GBps=_sig(ceil["copy_GBps"]),
+        matmul_ceiling_GFLOPs=_sig(ceil["matmul_GFLOPs"]),
         fraction_of_copy_bandwidth=round(gbps / ceil["copy_GBps"], 4),
         fraction_of_matmul_throughput=round(gflops / ceil["matmul_GFLOPs"], 4),
         spread=round(rel, 4),
@@ -261,7 +266,7 @@ def run_info() -> dict[str, Any]:
         "commit": commit,
         "dirty": dirty,
         "devices": sorted(_CEILINGS),
-        "ceilings": {d: {k: round(v, 3) for k, v in c.items()} for d, c in _CEILINGS.items()},
+        "ceilings": {d: {k: _sig(v) for k, v in c.items()} for d, c in _CEILINGS.items()},
     }
 
 
