@@ -9,7 +9,8 @@ Two uses:
   with :func:`render` and adds the plot (:func:`plot_svg`) and the latest run's JSON to the site;
 - standalone, after ``nox -s bench``: ``python docs/tools/bench_page.py`` writes
   ``build/benchmarks/index.md``, ``ratios.svg`` and ``index.html`` (a page that opens without
-  building the site) and prints where they are.
+  building the site) and prints where they are; ``--keep h100`` first copies the latest run,
+  without the timings of each round, to ``docs/benchmarks/h100.json`` to be committed.
 
 The runs: the latest one, ``build/bench.json`` (``DLSPEC_BENCH`` overrides it), and every run
 committed under ``docs/benchmarks/*.json`` (e.g. one from a GPU machine: CI has none). The
@@ -26,6 +27,7 @@ import io
 import json
 import math
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -528,12 +530,36 @@ STYLE = (
 )
 
 
+def keep_run(source: Path, name: str, committed: Path = COMMITTED) -> Path:
+    """Copy the run ``source`` to ``committed/<name>.json`` for the site, without the timings
+    of each round (pytest-benchmark's ``stats.data``: most of the file) and the node name."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+        raise ValueError(f"name must be a plain file name such as 'h100', got {name!r}")
+    data = json.loads(source.read_text(encoding="utf-8"))
+    for b in data.get("benchmarks") or []:
+        (b.get("stats") or {}).pop("data", None)
+    (data.get("machine_info") or {}).pop("node", None)
+    committed.mkdir(parents=True, exist_ok=True)
+    target = committed / f"{name.removesuffix('.json')}.json"
+    target.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    return target
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", type=Path, default=LATEST, help="the latest run")
     parser.add_argument("--committed", type=Path, default=COMMITTED, help="committed runs")
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "benchmarks")
+    parser.add_argument(
+        "--keep",
+        metavar="NAME",
+        help="copy the latest run (--json), without per-round timings, to <committed>/NAME.json "
+        "to commit it (e.g. a GPU run: --keep h100)",
+    )
     args = parser.parse_args(argv)
+    if args.keep:
+        kept = keep_run(args.json, args.keep, args.committed)
+        print(f"bench_page: kept {_shown(args.json)} as {_shown(kept)}: review and commit it")
     runs, problems = load_runs(args.json, args.committed)
     written = write_standalone(runs, problems, args.out)
     names = ", ".join(p.name for p in written)

@@ -178,3 +178,19 @@ def test_standalone_page_writes_markdown_svg_and_html(tmp_path: Path) -> None:
 )
 def test_times_are_shown_in_their_unit(seconds: float, shown: str) -> None:
     assert bp.fmt_time(seconds) == shown
+
+
+def test_kept_run_drops_the_per_round_timings(tmp_path: Path) -> None:
+    data = run_json()
+    data["machine_info"]["node"] = "my-host"
+    for b in data["benchmarks"]:
+        b["stats"]["data"] = [b["stats"]["median"]] * 1000
+    kept = bp.keep_run(write(tmp_path / "bench.json", data), "h100", tmp_path / "committed")
+    assert kept == tmp_path / "committed" / "h100.json"
+    back = json.loads(kept.read_text())
+    assert all("data" not in b["stats"] for b in back["benchmarks"])
+    assert "node" not in back["machine_info"]
+    runs, problems = bp.load_runs(tmp_path / "none.json", tmp_path / "committed")
+    assert problems == [] and len(runs[0].rows) == len(data["benchmarks"])
+    with pytest.raises(ValueError, match="plain file name"):
+        bp.keep_run(tmp_path / "bench.json", "../elsewhere", tmp_path / "committed")
