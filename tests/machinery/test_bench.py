@@ -166,3 +166,13 @@ def test_pairing_of_both_forms_and_another_baseline() -> None:
     )
     assert "vs saved" in with_saved[0] and with_saved[1].endswith("2.00x")  # 5.0 / 2.5
     assert " 50% " in with_saved[1]
+
+
+def test_synchronized_waits_for_the_benchmarks_device(monkeypatch: pytest.MonkeyPatch) -> None:
+    mod = _conftest()
+    waited: list[Any] = []
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: waited.append(device))
+    fn = lambda: "out"  # noqa: E731
+    assert mod.synchronized(fn, "cpu") is fn  # nothing to wait for on the CPU
+    assert mod.synchronized(fn, "cuda:1")() == "out"
+    assert waited == [torch.device("cuda:1")]  # after the call, on that device

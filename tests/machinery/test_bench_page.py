@@ -60,6 +60,8 @@ def run_json(device: str = "cpu", gpu: str | None = None) -> dict[str, Any]:
         bench("lstm-forward", "torch", 2e-3, 1.0, device=device),
         bench("rnn-forward", "dlspec", 3e-6, 1.25, device=device, copy=1.5),
         bench("rnn-forward", "torch", 2.4e-6, 1.0, device=device),
+        bench("odd-kernel", "dlspec", 1e-3, 0.1, device=device, baseline="other"),
+        bench("odd-kernel", "other", 1e-2, 1.0, device=device, baseline="other"),
         bench(
             "linear-batch-vs-loop-d64-B1024", "loop", 0.04, 600.0, device=device, baseline="batched"
         ),
@@ -143,6 +145,7 @@ def test_gpu_run_committed_beside_the_latest(tmp_path: Path) -> None:
     assert svg is not None and svg.lstrip().startswith(("<?xml", "<svg"))
     assert "lstm-forward [cuda]" in svg and "lstm-forward [cpu]" in svg
     assert "linear-batch-vs-loop" not in svg  # another baseline: in the tables only
+    assert "odd-kernel" not in svg
 
 
 def test_no_run_says_how_to_make_one(tmp_path: Path) -> None:
