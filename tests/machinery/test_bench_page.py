@@ -197,3 +197,11 @@ def test_kept_run_drops_the_per_round_timings(tmp_path: Path) -> None:
     assert problems == [] and len(runs[0].rows) == len(data["benchmarks"])
     with pytest.raises(ValueError, match="plain file name"):
         bp.keep_run(tmp_path / "bench.json", "../elsewhere", tmp_path / "committed")
+
+
+def test_every_mapped_claim_is_on_a_spec_page() -> None:
+    from dlspec.claims import read_spec
+
+    ids = {c.id for c in read_spec(ROOT / "spec").claims}
+    missing = {k: [c for c in v if c not in ids] for k, v in bp.KERNEL_CLAIMS.items()}
+    assert not {k: v for k, v in missing.items() if v}, "KERNEL_CLAIMS names unknown claims"
