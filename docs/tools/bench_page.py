@@ -310,8 +310,9 @@ def render(
                 "info",
                 "No GPU run yet",
                 "Every run shown here is from a CPU. No run from a GPU machine is committed yet: "
-                "run `nox -s bench` on one and commit its `build/bench.json` as "
-                "`docs/benchmarks/<gpu>.json` (see the README) to show CUDA figures here.",
+                "run `nox -s bench` on one, keep its run with `python docs/tools/bench_page.py "
+                "--keep <gpu>` (it writes `docs/benchmarks/<gpu>.json`) and commit that file "
+                "(see the README) to show CUDA figures here.",
             ),
             "",
         ]
@@ -526,7 +527,7 @@ STYLE = (
     "body{font-family:sans-serif;max-width:72rem;margin:2rem auto;padding:0 1rem;line-height:1.4}"
     "table{border-collapse:collapse;margin:1rem 0}td,th{border:1px solid #ccc;padding:.25rem .5rem}"
     "td:nth-child(n+3){text-align:right}.admonition{border-left:4px solid #3f51b5;"
-    "padding:.5rem 1rem;background:#f5f5ff}.admonition-title{font-weight:bold}img{max-width:100%}"
+    "padding:.5rem 1rem;background:#f5f5ff}.admonition-title{font-weight:bold}img{max-width:100%;display:block}"
 )
 
 
