@@ -527,7 +527,8 @@ STYLE = (
     "body{font-family:sans-serif;max-width:72rem;margin:2rem auto;padding:0 1rem;line-height:1.4}"
     "table{border-collapse:collapse;margin:1rem 0}td,th{border:1px solid #ccc;padding:.25rem .5rem}"
     "td:nth-child(n+3){text-align:right}.admonition{border-left:4px solid #3f51b5;"
-    "padding:.5rem 1rem;background:#f5f5ff}.admonition-title{font-weight:bold}img{max-width:100%;display:block}"
+    "padding:.5rem 1rem;background:#f5f5ff}.admonition-title{font-weight:bold}"
+    "img{max-width:100%;display:block}"
 )
 
 
