@@ -205,3 +205,29 @@ def test_every_mapped_claim_is_on_a_spec_page() -> None:
     ids = {c.id for c in read_spec(ROOT / "spec").claims}
     missing = {k: [c for c in v if c not in ids] for k, v in bp.KERNEL_CLAIMS.items()}
     assert not {k: v for k, v in missing.items() if v}, "KERNEL_CLAIMS names unknown claims"
+
+
+def test_site_hook_fills_the_benchmarks_placeholder(tmp_path: Path) -> None:
+    pytest.importorskip("mkdocs")
+    from types import SimpleNamespace
+
+    from dlspec.claims import SpecClaim
+
+    spec = importlib.util.spec_from_file_location("dlspec_hook", ROOT / "docs/hooks/claims.py")
+    assert spec and spec.loader
+    hook = importlib.util.module_from_spec(spec)
+    sys.modules["dlspec_hook"] = hook  # dataclasses look their module up
+    spec.loader.exec_module(hook)
+    claims = [SpecClaim("lstm.matches-torch", "diff", "sequences/lstm.md", 1, "s")]
+    hook.site = hook.Site(
+        ROOT, ROOT / "spec", ["sequences/lstm.md"], claims, [], tmp_path / "claims.json", None,
+        "c1", False, {}, {},
+    )  # fmt: skip
+    hook.site.bench_runs = [hook.bench_page.parse_run(run_json(), "build/bench.json")]
+    hook.site.bench_figure = bp.FIGURE
+    page = SimpleNamespace(file=SimpleNamespace(src_uri="benchmarks.md", src_dir=str(ROOT)))
+    out = hook.on_page_markdown("# B\n\n<!-- dlspec:benchmarks -->\n", page, None, None)
+    assert "<!-- dlspec" not in out and "| [lstm-forward](#kernel-lstm-forward) | plain |" in out
+    assert "[`lstm.matches-torch`](sequences/lstm.md#lstm.matches-torch)" in out
+    assert "lstm.fast-form" not in out  # not on the (fake) spec: not linked
+    assert f"]({bp.FIGURE})" in out
