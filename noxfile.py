@@ -188,23 +188,37 @@ def site_check(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Time the kernels against PyTorch's native ones (CPU, and CUDA when present).
 
-    Works as the first command on a fresh clone: writes build/bench.json (creating build/).
+    Works as the first command on a fresh clone: writes build/bench.json (creating build/), the
+    terminal table (ratio to native, GB/s, fractions of the copy and matmul ceilings) and the
+    benchmarks page, standalone in build/benchmarks/ (index.html, index.md, ratios.svg) and on
+    the site at the next `nox -s docs`. Pass pytest options after `--`: save a run with
+    `-- --benchmark-autosave`, compare with the last saved one with `-- --benchmark-compare`,
+    select with `-- -k lstm`.
     """
     _install(session, "test", "bench")
     out = BUILD / "bench.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    _run(
-        session,
-        "pytest",
-        "tests/benchmarks",
-        "--bench",
-        "-p",
-        "no:xdist",
-        f"--benchmark-json={out}",
-        "--benchmark-columns=median,iqr,rounds",
-        "--benchmark-sort=name",
-        *session.posargs,
-    )
+    failed = None
+    try:
+        _run(
+            session,
+            "pytest",
+            "tests/benchmarks",
+            "--bench",
+            "-p",
+            "no:xdist",
+            f"--benchmark-json={out}",
+            "--benchmark-columns=median,iqr,rounds",
+            "--benchmark-sort=name",
+            *session.posargs,
+            env={"MPLBACKEND": "Agg"},
+        )
+    except nox.command.CommandFailed as e:
+        failed = e  # the page still shows what ran; the session fails below
+    if out.is_file():
+        _run(session, "python", "docs/tools/bench_page.py", f"--json={out}")
+    if failed is not None:
+        session.error(f"some benchmarks failed (their correctness check or their run): {failed}")
 
 
 @nox.session(venv_backend="none")

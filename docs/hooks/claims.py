@@ -5,8 +5,9 @@ here, with one nav section per chapter. Each claim block is rewritten with a sta
 statement, the devices it was verified on, the command that checks it alone, its tests and its
 figures, all read from the report ``build/claims.json`` (``DLSPEC_REPORT`` overrides it). Pages
 flag results that are stale (another commit, or uncommitted changes) or partial. The docs pages
-hold placeholders ``<!-- dlspec:NAME -->`` that are filled in here: ``chapter-map``, ``status``
-and ``api``. KaTeX, installed by ``docs/tools/install_katex.py``, is copied into the site.
+hold placeholders ``<!-- dlspec:NAME -->`` that are filled in here: ``chapter-map``, ``status``,
+``api`` and ``benchmarks`` (from the benchmark runs, with its plot: docs/tools/bench_page.py).
+KaTeX, installed by ``docs/tools/install_katex.py``, is copied into the site.
 
 A seed note named on a spec page (``003_a268a4d6ccd32294.txt``) links to its entry on the
 Sources page (``docs/sources.md``, one heading per note with the file stem as its anchor); a
@@ -33,6 +34,9 @@ from mkdocs.structure.files import File, Files
 from mkdocs.utils import get_relative_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "impl"))  # this checkout's dlspec
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))  # bench_page
+import bench_page
+
 from dlspec.claims import (
     CHAPTERS,
     SEED_RE,
@@ -100,6 +104,9 @@ class Site:
     tree_dirty: bool
     figures: dict[str, Path] = field(default_factory=dict)  # site path -> file, see on_config
     sources: dict[str, str] = field(default_factory=dict)  # seed file stem -> entry title
+    bench_runs: list[bench_page.Run] = field(default_factory=list)  # see on_files
+    bench_problems: list[str] = field(default_factory=list)
+    bench_figure: str | None = None
 
     def entry(self, cid: str) -> dict[str, Any]:
         return dict((self.report or {}).get("claims", {}).get(cid, {}))
@@ -198,6 +205,15 @@ def on_files(files: Files, config: Any) -> Files:
         files.append(File.generated(config, uri, abs_src_path=str(path)))
     for uri, path in site.figures.items():
         files.append(File.generated(config, uri, abs_src_path=str(path)))
+    # the benchmarks page: the latest run's JSON and the plot of the ratios
+    site.bench_runs, site.bench_problems = bench_page.load_runs()
+    if bench_page.LATEST.is_file():
+        latest = str(bench_page.LATEST)
+        files.append(File.generated(config, bench_page.LATEST_URI, abs_src_path=latest))
+    svg = bench_page.plot_svg(site.bench_runs)
+    site.bench_figure = bench_page.FIGURE if svg else None
+    if svg:
+        files.append(File.generated(config, bench_page.FIGURE, content=svg))
     return files
 
 
@@ -549,4 +565,18 @@ def api_reference() -> str:
     return "\n".join(out)
 
 
-GENERATED = {"chapter-map": chapter_map, "status": status_page, "api": api_reference}
+def benchmarks_page() -> str:
+    """The benchmarks page: every run's timings per kernel, device and form, and the plot;
+    see docs/tools/bench_page.py."""
+    claims = {c.id: c.page for c in site.claims}
+    return bench_page.render(
+        site.bench_runs, claims, figure=site.bench_figure, problems=site.bench_problems
+    )
+
+
+GENERATED = {
+    "chapter-map": chapter_map,
+    "status": status_page,
+    "api": api_reference,
+    "benchmarks": benchmarks_page,
+}

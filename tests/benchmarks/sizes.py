@@ -24,7 +24,15 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
         "cuda": {"N": 256, "C": 64, "H": 112, "W": 112},
     },
     # matmul-bound
-    "linear": {"cpu": {"batch": 512, "in": 1024, "out": 1024}, "cuda": {"batch": 8192, "in": 4096, "out": 4096}},
+    "linear": {
+        "cpu": {"batch": 512, "in": 1024, "out": 1024},
+        "cuda": {"batch": 8192, "in": 4096, "out": 4096},
+    },
+    # a layer on a batch as one matrix product vs a loop over its examples: (width d, batch B)
+    "linear-batch-vs-loop": {
+        "cpu": {"cases": [(64, 1024), (256, 256)]},
+        "cuda": {"cases": [(512, 4096), (4096, 512)]},
+    },
     "backprop": {
         "cpu": {"batch": 256, "sizes": [256, 512, 512, 512, 10]},
         "cuda": {"batch": 8192, "sizes": [1024, 4096, 4096, 4096, 1000]},
