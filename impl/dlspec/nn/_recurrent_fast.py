@@ -29,22 +29,71 @@ in the backward, the three gates whose gradient is `∂L/∂c_t ⊙ (…)` are o
 
 The activations are `torch.tanh` / `torch.sigmoid` (one kernel each) instead of the plain form's
 overflow-safe compositions of `exp`; in float64 the two forms agree to rounding (`rnn.fast-form`,
-`lstm.fast-form`). The backward is first-order only: it is `once_differentiable`, so a second
-backward (a Hessian-vector product through the layer) raises instead of returning a wrong value;
-forward-mode AD is not implemented (torch raises).
+`lstm.fast-form`). The backward is first-order only: differentiating its result (a
+Hessian-vector product, a gradient penalty through the layer) raises instead of returning a
+wrong value; forward-mode AD is not implemented (torch raises).
 
 Every tensor is created from the inputs' device and dtype: the same code runs on CPU and CUDA.
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
 __all__ = ["lstm_sequence", "rnn_sequence"]
+
+
+SECOND_ORDER = (
+    "the fast form (fast=True) of RNN and LSTM has a first-order backward only: a second "
+    "derivative through it (create_graph=True, then differentiating the gradient) is not "
+    "implemented; build the layer with fast=False"
+)
+
+
+class _Refuse(torch.autograd.Function):
+    """Identity on the first `n` arguments (the gradients a first-order backward returned), tied
+    in the graph to the rest (the inputs of the forward); differentiating the result raises."""
+
+    @staticmethod
+    def forward(ctx: Any, n: int, *tensors: Tensor) -> tuple[Tensor, ...]:
+        return tuple(g.clone() for g in tensors[:n])
+
+    @staticmethod
+    def backward(ctx: Any, *_: Any) -> Any:
+        raise RuntimeError(SECOND_ORDER)
+
+
+def _first_order(backward: Callable[..., tuple[Tensor | None, ...]]) -> Callable[..., Any]:
+    """A hand-written backward run without recording, whose results, when the caller asked for
+    a graph of the gradient (`create_graph=True`), raise on differentiation instead of acting as
+    constants. (`torch.autograd.function.once_differentiable` returns plain constants when the
+    incoming gradients do not require grad, so a gradient penalty through it would silently
+    miss its second-order term.) The forward saves its own inputs last, `ctx.inputs` of them,
+    so that the guarded gradients depend on them in the graph."""
+
+    @functools.wraps(backward)
+    def wrapper(ctx: Any, *grads: Any) -> tuple[Tensor | None, ...]:
+        with torch.no_grad():
+            out = backward(ctx, *grads)
+        if not torch.is_grad_enabled():  # the usual first-order backward
+            return out
+        present = [k for k, g in enumerate(out) if g is not None]
+        anchors = [t for t in ctx.saved_tensors[-ctx.inputs :] if t.requires_grad]
+        if not anchors:  # nothing to differentiate with respect to: no second derivative asked
+            return out
+        values = [out[k].detach() for k in present]  # type: ignore[union-attr]
+        guarded = _Refuse.apply(len(values), *values, *anchors)  # type: ignore[no-untyped-call]
+        result = list(out)
+        for k, g in zip(present, guarded, strict=True):
+            result[k] = g
+        return tuple(result)
+
+    return wrapper
 
 
 def _t(w: Tensor) -> Tensor:
@@ -147,15 +196,16 @@ class _RNNSequence(torch.autograd.Function):
                 s[t].sigmoid_()
         ctx.set_materialize_grads(False)
         ctx.act = act
-        ctx.save_for_backward(x_rows, w_ih, w_hh, states)
+        ctx.inputs = 5  # saved last, for _first_order
+        ctx.save_for_backward(x_rows, states, x, s0, w_ih, w_hh, bias)
         return _batch_first(states[1:]), states[steps].clone()
 
     @staticmethod
-    @once_differentiable
+    @_first_order
     def backward(
         ctx: Any, g_out: Tensor | None, g_last: Tensor | None
     ) -> tuple[Tensor | None, ...]:
-        x_rows, w_ih, w_hh, states = ctx.saved_tensors
+        x_rows, states, _, _, w_ih, w_hh, _ = ctx.saved_tensors
         after = states[1:]  # s_1..s_T
         if ctx.act == "tanh":
             slope: Tensor | None = 1.0 - after * after  # tanh′ = 1 − s², all steps at once
@@ -233,15 +283,18 @@ class _LSTMSequence(torch.autograd.Function):
             torch.tanh(c[t + 1], out=tc[t])
             torch.mul(o[t], tc[t], out=h[t + 1])  # h_t = o_t ⊙ tanh(c_t)
         ctx.set_materialize_grads(False)
-        ctx.save_for_backward(x_rows, w_ih_r, w_hh_r, gates, hids, cells, tanh_c)
+        ctx.inputs = 6  # saved last, for _first_order
+        ctx.save_for_backward(
+            x_rows, w_ih_r, w_hh_r, gates, hids, cells, tanh_c, x, h0, c0, w_ih, w_hh, bias
+        )
         return _batch_first(hids[1:]), hids[steps].clone(), cells[steps].clone()
 
     @staticmethod
-    @once_differentiable
+    @_first_order
     def backward(
         ctx: Any, g_out: Tensor | None, g_h: Tensor | None, g_c: Tensor | None
     ) -> tuple[Tensor | None, ...]:
-        x_rows, w_ih_r, w_hh_r, gates, hids, cells, tanh_c = ctx.saved_tensors
+        x_rows, w_ih_r, w_hh_r, gates, hids, cells, tanh_c = ctx.saved_tensors[:7]
         hs = hids.shape[-1]
         steps, three = gates.shape[0], 3 * hs
         o, i, f, g = _blocks(gates, hs)
