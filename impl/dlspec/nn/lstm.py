@@ -15,8 +15,11 @@ forget-gate rows are `[H:2H]` and the forget-gate bias is `b_f = bias_ih[H:2H] +
 Efficient form: the input projections of all steps are one matmul, then each step is one
 fused `(B, H) × (H, 4H)` gate matmul.
 
-Claims served: `lstm.matches-torch`, `lstm.constant-error-carousel`, `lstm.direct-path-only`,
-`lstm.can-explode`, `lstm.long-range-memory`.
+Fast form (`LSTM(..., fast=True)`, claim `lstm.fast-form`): the same function as one custom
+autograd Function with a hand-written backward through time (`dlspec.nn._recurrent_fast`).
+
+Claims served: `lstm.matches-torch`, `lstm.fast-form`, `lstm.constant-error-carousel`,
+`lstm.direct-path-only`, `lstm.can-explode`, `lstm.long-range-memory`.
 """
 
 from __future__ import annotations

@@ -15,7 +15,10 @@ Tensors are batch-first: `x` is `(B, T, D)`, states `(B, H)`, the outputs `(B, T
 Efficient form: the input projections `U x_t + b` of all `T` steps are one matmul, then each
 step is one `(B, H) × (H, H)` matmul and the activation.
 
-Claims served: `rnn.matches-torch`, `rnn.vanishing-bound`, `rnn.exploding`,
+Fast form (`RNN(..., fast=True)`, claim `rnn.fast-form`): the same function as one custom
+autograd Function with a hand-written backward through time (`dlspec.nn._recurrent_fast`).
+
+Claims served: `rnn.matches-torch`, `rnn.fast-form`, `rnn.vanishing-bound`, `rnn.exploding`,
 `rnn.bounds-one-sided`, `lstm.long-range-memory` (the baseline), `clip.stabilizes`.
 """
 
