@@ -15,8 +15,11 @@ forget-gate rows are `[H:2H]` and the forget-gate bias is `b_f = bias_ih[H:2H] +
 Efficient form: the input projections of all steps are one matmul, then each step is one
 fused `(B, H) × (H, 4H)` gate matmul.
 
-Claims served: `lstm.matches-torch`, `lstm.constant-error-carousel`, `lstm.direct-path-only`,
-`lstm.can-explode`, `lstm.long-range-memory`.
+Fast form (`LSTM(..., fast=True)`, claim `lstm.fast-form`): the same function as one custom
+autograd Function with a hand-written backward through time (`dlspec.nn._recurrent_fast`).
+
+Claims served: `lstm.matches-torch`, `lstm.fast-form`, `lstm.constant-error-carousel`,
+`lstm.direct-path-only`, `lstm.can-explode`, `lstm.long-range-memory`.
 """
 
 from __future__ import annotations
@@ -27,11 +30,13 @@ import torch
 from torch import Tensor, nn
 
 from dlspec.checks import (
+    check_flag,
     check_float_dtype,
     check_generator,
     check_int,
     check_real,
 )
+from dlspec.nn._recurrent_fast import lstm_sequence
 from dlspec.nn.activations import sigmoid, tanh
 from dlspec.nn.rnn import (
     _check_single,
@@ -75,6 +80,11 @@ class LSTM(nn.Module):
 
     `ensemble=M` builds `M` independent layers in one module (a leading dimension `M` on every
     parameter, on `x`, the states and the outputs), as for `dlspec.nn.rnn.RNN`.
+
+    `fast=True` selects the fast form of `forward` (`lstm.fast-form`): the same function as one
+    custom autograd Function with a hand-written backward through time, the weight gradients one
+    matmul each over all steps (`dlspec.nn._recurrent_fast`). First-order gradients only: a
+    second backward through it raises. `trace()` always runs the plain form.
     """
 
     def __init__(
@@ -84,6 +94,7 @@ class LSTM(nn.Module):
         *,
         forget_bias: float | None = None,
         ensemble: int | None = None,
+        fast: bool = False,
         generator: torch.Generator | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
@@ -92,6 +103,7 @@ class LSTM(nn.Module):
         self.input_size = check_int(input_size, "input_size")
         self.hidden_size = check_int(hidden_size, "hidden_size")
         self.lead = check_ensemble(ensemble)
+        self.fast = check_flag(fast, "fast")
         generator = check_generator(generator)
         dtype = check_float_dtype(dtype if dtype is not None else torch.get_default_dtype())
         kw: dict[str, Any] = {"device": device, "dtype": dtype}
@@ -130,7 +142,8 @@ class LSTM(nn.Module):
             _copy(getattr(module, f"{name}_l0"), getattr(self, name), name)
         return module
 
-    def _run(self, x: Tensor, state: Any, keep_gates: bool) -> tuple[list[list[Tensor]], Tensor]:
+    def _inputs(self, x: Any, state: Any) -> tuple[Tensor, Tensor, Tensor]:
+        """The checked `x`, `h_0` and `c_0` (zeros when `state` is None)."""
         x = check_sequence(x, self.input_size, self.weight_hh, self.lead)
         hs = self.hidden_size
         if state is None:
@@ -143,6 +156,11 @@ class LSTM(nn.Module):
                 )
             h = check_state(state[0], "h0", x, hs)
             c = check_state(state[1], "c0", x, hs)
+        return x, h, c
+
+    def _run(self, x: Tensor, state: Any, keep_gates: bool) -> tuple[list[list[Tensor]], Tensor]:
+        x, h, c = self._inputs(x, state)
+        hs = self.hidden_size
         # W_ih x_t + b_ih + b_hh for every t at once: one (B·T, D) × (D, 4H) matmul.
         drive = input_drive(x, self.weight_ih, self.bias_ih + self.bias_hh)
         w_t = self.weight_hh.mT.contiguous()  # see input_drive: a contiguous Wᵀ, once per run
@@ -164,6 +182,11 @@ class LSTM(nn.Module):
     def forward(
         self, x: Tensor, state: tuple[Tensor, Tensor] | None = None
     ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        if self.fast:  # lstm.fast-form: the same function, with a hand-written backward
+            x, h0, c0 = self._inputs(x, state)
+            b = self.bias_ih + self.bias_hh
+            h_all, h_t, c_t = lstm_sequence(x, h0, c0, self.weight_ih, self.weight_hh, b)
+            return h_all, (h_t, c_t)
         out, c = self._run(x, state, keep_gates=False)
         hs = out[0]
         return torch.stack(hs, dim=-2), (hs[-1], c)
@@ -176,7 +199,8 @@ class LSTM(nn.Module):
 
     def extra_repr(self) -> str:
         ens = f", ensemble={self.lead[0]}" if self.lead else ""
-        return f"input_size={self.input_size}, hidden_size={self.hidden_size}{ens}"
+        fast = ", fast=True" if self.fast else ""
+        return f"input_size={self.input_size}, hidden_size={self.hidden_size}{ens}{fast}"
 
 
 @register("lstm.LSTM")
@@ -191,6 +215,21 @@ def _sample_lstm(device: torch.device, dtype: torch.dtype) -> Sample:
 @register("lstm.LSTM-ensemble")
 def _sample_lstm_ensemble(device: torch.device, dtype: torch.dtype) -> Sample:
     layer = LSTM(3, 4, ensemble=2, device=device, dtype=dtype)
+    return layer, (torch.randn(2, 3, 5, 3, device=device, dtype=dtype),)
+
+
+@register("lstm.LSTM-fast")
+def _sample_lstm_fast(device: torch.device, dtype: torch.dtype) -> Sample:
+    layer = LSTM(3, 4, forget_bias=1.0, fast=True, device=device, dtype=dtype)
+    x = torch.randn(2, 5, 3, device=device, dtype=dtype, requires_grad=True)
+    h0 = torch.randn(2, 4, device=device, dtype=dtype, requires_grad=True)
+    c0 = torch.randn(2, 4, device=device, dtype=dtype, requires_grad=True)
+    return layer, (x, (h0, c0))
+
+
+@register("lstm.LSTM-fast-ensemble")
+def _sample_lstm_fast_ensemble(device: torch.device, dtype: torch.dtype) -> Sample:
+    layer = LSTM(3, 4, ensemble=2, fast=True, device=device, dtype=dtype)
     return layer, (torch.randn(2, 3, 5, 3, device=device, dtype=dtype),)
 
 

@@ -15,7 +15,10 @@ Tensors are batch-first: `x` is `(B, T, D)`, states `(B, H)`, the outputs `(B, T
 Efficient form: the input projections `U x_t + b` of all `T` steps are one matmul, then each
 step is one `(B, H) × (H, H)` matmul and the activation.
 
-Claims served: `rnn.matches-torch`, `rnn.vanishing-bound`, `rnn.exploding`,
+Fast form (`RNN(..., fast=True)`, claim `rnn.fast-form`): the same function as one custom
+autograd Function with a hand-written backward through time (`dlspec.nn._recurrent_fast`).
+
+Claims served: `rnn.matches-torch`, `rnn.fast-form`, `rnn.vanishing-bound`, `rnn.exploding`,
 `rnn.bounds-one-sided`, `lstm.long-range-memory` (the baseline), `clip.stabilizes`.
 """
 
@@ -28,12 +31,14 @@ from torch import Tensor, nn
 
 from dlspec.checks import (
     check_copies,
+    check_flag,
     check_float_dtype,
     check_float_tensor,
     check_generator,
     check_int,
     check_like,
 )
+from dlspec.nn._recurrent_fast import rnn_sequence
 from dlspec.nn.activations import activation
 from dlspec.nn.linear import uniform_init
 from dlspec.registry import Call, Sample, register, register_calls
@@ -160,6 +165,11 @@ class RNN(nn.Module):
     `ensemble=M` builds `M` independent layers in one module (every parameter gains a leading
     dimension `M`, and so do `x`, `s0` and the outputs): several seeds train as one batched
     model, each member's arithmetic unchanged.
+
+    `fast=True` selects the fast form (`rnn.fast-form`): the same function, run as one custom
+    autograd Function with a hand-written backward through time whose weight gradients are one
+    matmul each over all steps (`dlspec.nn._recurrent_fast`). First-order gradients only: a
+    second backward through it raises.
     """
 
     def __init__(
@@ -169,6 +179,7 @@ class RNN(nn.Module):
         *,
         nonlinearity: str = "tanh",
         ensemble: int | None = None,
+        fast: bool = False,
         generator: torch.Generator | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
@@ -181,6 +192,7 @@ class RNN(nn.Module):
         self.nonlinearity = nonlinearity
         self.act = activation(nonlinearity)
         self.lead = check_ensemble(ensemble)
+        self.fast = check_flag(fast, "fast")
         generator = check_generator(generator)
         dtype = check_float_dtype(dtype if dtype is not None else torch.get_default_dtype())
         kw: dict[str, Any] = {"device": device, "dtype": dtype}
@@ -229,6 +241,9 @@ class RNN(nn.Module):
             s = x.new_zeros(*x.shape[:-2], self.hidden_size)  # s_0 = 0
         else:
             s = check_state(s0, "s0", x, self.hidden_size)
+        if self.fast:  # rnn.fast-form: the same function, with a hand-written backward
+            b = self.bias_ih + self.bias_hh
+            return rnn_sequence(x, s, self.weight_ih, self.weight_hh, b, self.nonlinearity)
         drive = input_drive(x, self.weight_ih, self.bias_ih + self.bias_hh)  # U x_t + b, all t
         w_t = self.weight_hh.mT.contiguous()  # see input_drive: a contiguous Wᵀ, once per run
         states = []
@@ -241,9 +256,10 @@ class RNN(nn.Module):
 
     def extra_repr(self) -> str:
         ens = f", ensemble={self.lead[0]}" if self.lead else ""
+        fast = ", fast=True" if self.fast else ""
         return (
             f"input_size={self.input_size}, hidden_size={self.hidden_size}, "
-            f"nonlinearity={self.nonlinearity!r}{ens}"
+            f"nonlinearity={self.nonlinearity!r}{ens}{fast}"
         )
 
 
@@ -318,6 +334,20 @@ def _sample_rnn_sigmoid(device: torch.device, dtype: torch.dtype) -> Sample:
 @register("rnn.RNN-ensemble")
 def _sample_rnn_ensemble(device: torch.device, dtype: torch.dtype) -> Sample:
     layer = RNN(3, 4, ensemble=2, nonlinearity="identity", device=device, dtype=dtype)
+    return layer, (torch.randn(2, 3, 5, 3, device=device, dtype=dtype),)
+
+
+@register("rnn.RNN-fast")
+def _sample_rnn_fast(device: torch.device, dtype: torch.dtype) -> Sample:
+    layer = RNN(3, 4, fast=True, device=device, dtype=dtype)
+    x = torch.randn(2, 5, 3, device=device, dtype=dtype, requires_grad=True)
+    s0 = torch.randn(2, 4, device=device, dtype=dtype, requires_grad=True)
+    return layer, (x, s0)
+
+
+@register("rnn.RNN-fast-ensemble")
+def _sample_rnn_fast_ensemble(device: torch.device, dtype: torch.dtype) -> Sample:
+    layer = RNN(3, 4, ensemble=2, nonlinearity="sigmoid", fast=True, device=device, dtype=dtype)
     return layer, (torch.randn(2, 3, 5, 3, device=device, dtype=dtype),)
 
 
