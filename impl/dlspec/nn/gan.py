@@ -23,6 +23,7 @@ Claims served: `gan.optimal-discriminator`, `gan.jsd`, `gan.learns-1d`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -30,6 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from dlspec.checks import (
+    check_flag,
     check_float_tensor,
     check_int,
     check_like,
@@ -138,12 +140,21 @@ def kl_divergence(p: Tensor, q: Tensor) -> Tensor:
     return kl
 
 
-def jsd(p: Tensor, q: Tensor) -> Tensor:
+def jsd(p: Tensor, q: Tensor, *, fast: bool = False) -> Tensor:
     """`JSD(p‖q) = ½ KL(p‖m) + ½ KL(q‖m)`, `m = (p + q)/2`, natural log (`gan.jsd`).
 
     `0 ≤ JSD ≤ log 2`; 0 iff `p = q`, `log 2` iff the supports are disjoint.
+
+    `fast=True`: the same sum regrouped, `½ Σ [p ln p + q ln q − s ln s + s ln 2]` with
+    `s = p + q` (since `p ln m + q ln m = s ln(s/2)`): one logarithm per entry of `p`, `q` and
+    `s` instead of four (`gan.jsd-fast-form`).
     """
     p, q = _check_density_pair(p, q, pmf=True)
+    if check_flag(fast, "fast"):
+        s = p + q
+        terms = torch.xlogy(p, p).add_(torch.xlogy(q, q)).sub_(torch.xlogy(s, s))
+        fast_out: Tensor = terms.sum(dim=-1).add_(s.sum(dim=-1), alpha=math.log(2.0)).mul_(0.5)
+        return fast_out
     m = 0.5 * (p + q)
     kl_pm = (torch.xlogy(p, p) - torch.xlogy(p, m)).sum(dim=-1)  # KL(p‖m), finite: m ≥ p/2
     kl_qm = (torch.xlogy(q, q) - torch.xlogy(q, m)).sum(dim=-1)
@@ -341,7 +352,8 @@ def _sample_closed_forms(device: torch.device, dtype: torch.dtype) -> Sample:
         p = torch.softmax(logits_p, dim=-1)
         q = torch.softmax(logits_q, dim=-1)
         d = optimal_discriminator(p, q)
-        return value_discrete(d, p, q) + jsd(p, q) + generator_criterion(p, q) + kl_divergence(p, q)
+        v = value_discrete(d, p, q) + jsd(p, q) + jsd(p, q, fast=True)
+        return v + generator_criterion(p, q) + kl_divergence(p, q)
 
     lp = torch.randn(5, device=device, dtype=dtype, requires_grad=True)
     lq = torch.randn(5, device=device, dtype=dtype, requires_grad=True)
