@@ -72,9 +72,11 @@ def check_pmf(p: object, name: str) -> Tensor:
         raise ValueError(f"{name} must have at least one outcome along its last dimension")
     if t.device.type == "meta":
         return t
-    if not bool(torch.isfinite(t).all()) or bool((t < 0).any()):
-        raise ValueError(f"{name} must hold finite, non-negative probabilities")
+    # two passes over the data: `t ≥ 0` is False for a negative entry, −∞ and NaN; a +∞ entry
+    # makes its row's sum +∞ (as does a sum of finite entries past the largest float)
     total = t.sum(dim=-1)
+    if not bool((t >= 0).all()) or not bool(torch.isfinite(total).all()):
+        raise ValueError(f"{name} must hold finite, non-negative probabilities")
     slack = PMF_SUM_SLACK * torch.finfo(t.dtype).eps * t.shape[-1]
     if not bool(((total - 1).abs() <= slack).all()):
         worst = float((total - 1).abs().max())
