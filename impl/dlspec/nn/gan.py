@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -37,7 +38,7 @@ from dlspec.checks import (
     check_like,
     check_real,
 )
-from dlspec.nn.activations import compiled, fused, log_sigmoid
+from dlspec.nn.activations import apply, compiled, fused, log_sigmoid
 from dlspec.nn.linear import FeedForward, Linear
 from dlspec.registry import Sample, register
 
@@ -153,7 +154,7 @@ def jsd(p: Tensor, q: Tensor, *, fast: bool = False) -> Tensor:
     """
     p, q = _check_density_pair(p, q, pmf=True)
     if check_flag(fast, "fast"):  # on CUDA compiled into one kernel per reduction
-        return compiled(_jsd_regrouped)(p, q) if fused(p) else _jsd_regrouped(p, q)
+        return compiled(_jsd_regrouped)(p, q) if fused(p) else apply(_FastJSD, p, q)
     m = 0.5 * (p + q)
     kl_pm = (torch.xlogy(p, p) - torch.xlogy(p, m)).sum(dim=-1)  # KL(p‖m), finite: m ≥ p/2
     kl_qm = (torch.xlogy(q, q) - torch.xlogy(q, m)).sum(dim=-1)
@@ -167,6 +168,33 @@ def _jsd_regrouped(p: Tensor, q: Tensor) -> Tensor:
     terms = torch.xlogy(p, p).add_(torch.xlogy(q, q)).sub_(torch.xlogy(s, s))
     out: Tensor = terms.sum(dim=-1).add_(s.sum(dim=-1), alpha=math.log(2.0)).mul_(0.5)
     return out
+
+
+class _FastJSD(torch.autograd.Function):
+    """The regrouped JSD with `ln` (vectorized) instead of `xlogy` (elementwise, several times
+    slower on the CPU): `ln 0 = −∞` is clamped to the lowest float so that `0 · ln 0 = 0`.
+    Backward: `∂/∂p = ½ ḡ ln(2p/s)`, `∂/∂q = ½ ḡ ln(2q/s)` (`−∞` where `p = 0 < q`: the true
+    one-sided derivative, where the plain form's `xlogy` gives NaN)."""
+
+    @staticmethod
+    def forward(ctx: Any, p: Tensor, q: Tensor) -> Tensor:
+        lowest = torch.finfo(p.dtype).min
+        s = p + q
+        log_p, log_q, log_s = (torch.log(t).clamp_min_(lowest) for t in (p, q, s))
+        terms = torch.mul(p, log_p).addcmul_(q, log_q).addcmul_(s, log_s, value=-1.0)
+        ctx.save_for_backward(p, q)
+        out: Tensor = terms.sum(dim=-1).add_(s.sum(dim=-1), alpha=math.log(2.0)).mul_(0.5)
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, Tensor]:
+        p, q = ctx.saved_tensors
+        half_g = 0.5 * grad.unsqueeze(-1)
+        log_half_s = torch.log(p + q).sub_(math.log(2.0))  # ln m
+        return (
+            torch.log(p).sub_(log_half_s).mul_(half_g),
+            torch.log(q).sub_(log_half_s).mul_(half_g),
+        )
 
 
 def generator_criterion(p_data: Tensor, p_g: Tensor) -> Tensor:

@@ -89,9 +89,9 @@ def categorical(probs: Tensor, u: Tensor, *, fast: bool = False) -> Tensor:
             f"u must have shape probs.shape[:-1] = {tuple(probs.shape[:-1])}, got {tuple(u.shape)}"
         )
     cdf = probs.cumsum(dim=-1)  # F(k) = Σ_{j ≤ k} p_j
-    total = cdf[..., -1]
+    total = cdf[..., -1:]  # F(V−1)
     below = torch.nextafter(total, torch.full_like(total, -torch.inf))  # F(V−1)⁻
-    v = torch.minimum(u, below).unsqueeze(-1)  # < F(V−1): at most the first k with F(k) = F(V−1)
+    v = torch.minimum(u.unsqueeze(-1), below)  # < F(V−1): at most the first k with F(k) = F(V−1)
     if not fast:
         return (cdf <= v).sum(dim=-1)  # number of k with F(k) ≤ v
     return _two_level_count(cdf, v)
@@ -102,12 +102,13 @@ def _two_level_count(cdf: Tensor, v: Tensor) -> Tensor:
     `b = ⌈√V⌉` tokens whose last entry is `≤ v` count `b` each (every entry of theirs is `≤ v`);
     the first block whose last entry is `> v` is counted entry by entry."""
     n = cdf.shape[-1]
-    b = max(1, math.isqrt(n - 1) + 1)  # ⌈√V⌉ (V ≥ 1)
-    ends = cdf[..., b - 1 :: b]  # F at the last token of each full block (a view)
-    full = (ends <= v).sum(dim=-1, keepdim=True)  # blocks wholly ≤ v (the last one never is)
-    pos = full * b + torch.arange(b, device=cdf.device)  # the tokens of the next block
-    block = cdf.gather(-1, pos.clamp_max(n - 1))  # past the end: F(V−1) > v, not counted
-    return full.squeeze(-1) * b + (block <= v).sum(dim=-1)
+    b = math.isqrt(n - 1) + 1  # ⌈√V⌉ (V ≥ 1)
+    full = (cdf[..., b - 1 :: b] <= v).sum(dim=-1, keepdim=True)  # blocks wholly ≤ v
+    pos = torch.add(torch.arange(b, device=cdf.device), full, alpha=b)  # the next block
+    if n % b:
+        pos = pos.clamp_max(n - 1)  # past the end: F(V−1) > v, not counted
+    within = (cdf.gather(-1, pos) <= v).sum(dim=-1, keepdim=True)
+    return within.add_(full, alpha=b).squeeze(-1)
 
 
 @dataclass(frozen=True)
