@@ -346,6 +346,76 @@ def test_jsd_gradients() -> None:
 
 
 # =================================================================================================
+# gan.jsd-fast-form
+# =================================================================================================
+
+CLAIM_JF = "gan.jsd-fast-form"
+
+
+@st.composite
+def _pmf_rows(draw: st.DrawFn) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """Two stacks of mass functions (1 to 3 rows, K ∈ [1, 12]) with zeros, tiny entries, equal
+    rows and disjoint supports among them."""
+    rows, k = draw(st.integers(1, 3)), draw(st.integers(1, 12))
+    el = st.one_of(st.floats(0.0, 1.0), st.just(0.0), st.just(1e-300))
+    p = draw(hnp.arrays(np.float64, (rows, k), elements=el))
+    q = draw(hnp.arrays(np.float64, (rows, k), elements=el))
+    p[:, 0] += 0.5
+    q[:, -1] += 0.5
+    if draw(st.booleans()):
+        q[0] = p[0]
+    return p / p.sum(-1, keepdims=True), q / q.sum(-1, keepdims=True)
+
+
+def jsd_fast_bounds(p: torch.Tensor, q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """|fast − plain| ≤ 4ε (Σ |p ln p| + |q ln q| + |s ln s| + 2 ln 2) per row (s = p + q: the
+    terms summed), and the gradients to 4ε (max(|ln p|, |ln q|, |ln s|) + 1) per entry."""
+    eps = torch.finfo(p.dtype).eps
+    s = p + q
+    terms = torch.xlogy(p, p).abs() + torch.xlogy(q, q).abs() + torch.xlogy(s, s).abs()
+    value = 4 * eps * (terms.sum(-1) + 2 * math.log(2))
+    logs = torch.stack([p.log().abs(), q.log().abs(), s.log().abs()]).amax(0)
+    return value, 4 * eps * (logs + 1)
+
+
+@pytest.mark.claim(CLAIM_JF)
+@pytest.mark.dtypes("float64")
+@settings(deadline=None, max_examples=80)
+@given(pq=_pmf_rows())
+@example(pq=(np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]])))
+@example(pq=(np.array([[0.25, 0.25, 0.5]]), np.array([[0.25, 0.25, 0.5]])))
+def test_jsd_fast_form_equals_plain(
+    device: str, dtype: torch.dtype, pq: tuple[np.ndarray[Any, Any], ...]
+) -> None:
+    """jsd(p, q, fast=True) = jsd(p, q), per row, to 4ε times the size of the terms summed;
+    gradients equal wherever the plain form's is finite; where it is NaN (an entry of 0, whose
+    derivative is −∞) the fast form gives −∞, or NaN where p = q = 0."""
+    p = _t(pq[0], device, dtype).requires_grad_(True)
+    q = _t(pq[1], device, dtype).requires_grad_(True)
+    plain, fast = N.jsd(p, q), N.jsd(p, q, fast=True)
+    vb, gb = jsd_fast_bounds(p.detach(), q.detach())
+    err = (fast - plain).abs()
+    assert bool((err <= vb).all()), failure(
+        CLAIM_JF, device, dtype, "fast JSD vs plain", float(err.max()), "4ε Σ|terms| per row"
+    )
+    grads_plain = torch.autograd.grad(plain.sum(), (p, q))
+    grads_fast = torch.autograd.grad(fast.sum(), (p, q))
+    for name, gp, gf in zip("pq", grads_plain, grads_fast, strict=True):
+        at_zero = gf.isnan() | (gf == -math.inf)
+        assert torch.equal(gp.isnan(), at_zero), f"{CLAIM_JF}: ∂/∂{name} not −∞/NaN where plain NaN"
+        ok = gp.isnan() | ((gf - gp).abs() <= gb)
+        gerr = float((gf - gp).abs().nan_to_num(0.0).max())
+        assert bool(ok.all()), failure(CLAIM_JF, device, dtype, f"∂JSD/∂{name}", gerr, "4ε(|ln|+1)")
+
+
+@pytest.mark.claim(CLAIM_JF)
+def test_jsd_fast_flag_takes_a_bool() -> None:
+    p = torch.tensor([0.5, 0.5], dtype=torch.float64)
+    with pytest.raises(TypeError, match="fast must be a bool"):
+        N.jsd(p, p, fast=0)  # type: ignore[arg-type]
+
+
+# =================================================================================================
 # gan.learns-1d
 # =================================================================================================
 

@@ -121,17 +121,82 @@ def test_non_autoregressive_makes_one_call(length: int, batch: int, vocab: int) 
     us=[1.0 - 2**-53, 0.5],
 )
 def test_categorical_is_the_inverse_cdf(weights: list[float], us: list[float]) -> None:
-    """The inverse-CDF draw equals torch.searchsorted(cdf, u, right=True) (the native oracle),
-    clamped to the last token of positive probability when rounding leaves F(V−1) < u."""
+    """The inverse-CDF draw equals torch.searchsorted(cdf, u, right=True) (the native oracle)
+    wherever u < F(V−1); where rounding leaves F(V−1) ≤ u it is the first token at which F
+    reaches F(V−1), searchsorted at the float just below F(V−1)."""
     p = torch.tensor(weights, dtype=torch.float64)
     p = p / p.sum()
     u = torch.tensor(us, dtype=torch.float64)
     probs = p.expand(len(us), len(weights))
     got = G.categorical(probs, u)
-    last = int(torch.nonzero(p > 0).max())
-    ref = torch.searchsorted(p.cumsum(0), u, right=True).clamp_max(last)
+    cdf = p.cumsum(0)
+    below = torch.nextafter(cdf[-1], torch.tensor(-math.inf, dtype=torch.float64))
+    ref = torch.searchsorted(cdf, torch.minimum(u, below), right=True)
     assert torch.equal(got, ref), f"{CLAIM_AR}: categorical {got.tolist()} != oracle {ref.tolist()}"
+    inside = u < cdf[-1]
+    native = torch.searchsorted(cdf, u, right=True)
+    assert torch.equal(got[inside], native[inside]), f"{CLAIM_AR}: differs from searchsorted"
     assert bool((p[got] > 0).all()), f"{CLAIM_AR}: drew a token of probability 0"
+
+
+# =================================================================================================
+# generate.categorical-fast-form
+# =================================================================================================
+
+CLAIM_CAT_FAST = "generate.categorical-fast-form"
+
+
+@st.composite
+def _categorical_cases(draw: st.DrawFn) -> tuple[torch.Tensor, torch.Tensor]:
+    rows, vocab = draw(st.integers(1, 6)), draw(st.integers(1, 40))
+    weight = st.one_of(st.floats(0.0, 1.0), st.just(0.0), st.just(1e-300), st.just(1e-17))
+    w = torch.tensor(draw(st.lists(weight, min_size=rows * vocab, max_size=rows * vocab)))
+    w = w.reshape(rows, vocab).double()
+    w[:, draw(st.integers(0, vocab - 1))] += 0.1  # every row has mass
+    probs = w / w.sum(-1, keepdim=True)
+    edge = st.sampled_from([0.0, 1.0 - 2**-53, 1.0 - 2**-52, 0.5])
+    uniform = st.one_of(st.floats(0.0, 1.0, exclude_max=True), edge)
+    u = draw(st.lists(uniform, min_size=rows, max_size=rows))
+    return probs, torch.tensor(u, dtype=torch.float64)
+
+
+@pytest.mark.claim(CLAIM_CAT_FAST)
+@pytest.mark.dtypes("float32", "float64")
+@settings(deadline=None, max_examples=80)
+@given(case=_categorical_cases(), cdf_hits=st.booleans())
+def test_categorical_fast_form_draws_the_same_tokens(
+    device: str, dtype: torch.dtype, case: tuple[torch.Tensor, torch.Tensor], cdf_hits: bool
+) -> None:
+    """categorical(probs, u, fast=True) = categorical(probs, u), token for token: V from 1 to
+    40 (full and partial blocks), zero and tiny probabilities, uniforms at 0, just below 1 and
+    exactly at values of the CDF."""
+    probs, u = case[0].to(device, dtype), case[1].to(device, dtype)
+    if cdf_hits:  # u exactly at F(k): the boundary between two tokens
+        cdf = probs.cumsum(-1)
+        u = cdf[:, (torch.arange(u.shape[0], device=device) * 7) % probs.shape[-1]].diagonal()
+        one = torch.ones((), device=device, dtype=dtype)
+        u = u.clamp_max(torch.nextafter(one, torch.zeros_like(one)))  # u < 1
+    plain, fast = G.categorical(probs, u), G.categorical(probs, u, fast=True)
+    assert torch.equal(fast, plain), (
+        f"{CLAIM_CAT_FAST} [{device}, {dtype}]: fast {fast.tolist()} != plain {plain.tolist()}"
+    )
+    drawn = probs.gather(-1, fast[:, None])
+    assert bool((drawn > 0).all()), f"{CLAIM_CAT_FAST}: a token of probability 0"
+
+
+@pytest.mark.claim(CLAIM_CAT_FAST)
+def test_categorical_fast_form_on_many_rows(device: str) -> None:
+    """The benchmark's shape (1024 × 256), a leading batch dimension and one token: the same
+    tokens for the same uniforms, on a generator's draws."""
+    gen = torch.Generator().manual_seed(5)
+    for shape in ((1024, 256), (3, 5, 17), (4, 1)):
+        probs = torch.softmax(torch.randn(shape, generator=gen, dtype=torch.float64) * 3, -1)
+        u = torch.rand(shape[:-1], generator=gen, dtype=torch.float64)
+        probs, u = probs.to(device), u.to(device)
+        plain, fast = G.categorical(probs, u), G.categorical(probs, u, fast=True)
+        assert torch.equal(fast, plain), f"{CLAIM_CAT_FAST}: {shape}: fast and plain differ"
+    with pytest.raises(TypeError, match="fast must be a bool"):
+        G.categorical(probs, u, fast=None)  # type: ignore[arg-type]
 
 
 def _frequencies(tokens: torch.Tensor) -> torch.Tensor:

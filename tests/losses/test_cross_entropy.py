@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from dlspec.nn import losses as L
 from dlspec.nn.activations import sigmoid
@@ -620,3 +621,82 @@ def test_square_error_is_slow_not_wrong(device: str, dtype: torch.dtype, evidenc
     assert steps == {"cross-entropy": 7, "square error": 214}, f"{CLAIM_CONS}: {steps}"
     evidence.value("steps_to_correct_ce", steps["cross-entropy"])
     evidence.value("steps_to_correct_se", steps["square error"])
+
+
+# =================================================================================================
+# loss.ce-fast-form
+# =================================================================================================
+
+CLAIM_CE_FAST = "loss.ce-fast-form"
+
+
+@st.composite
+def _fast_cases(draw: st.DrawFn) -> dict[str, Any]:
+    n, c = draw(S.dims(1, 8)), draw(S.dims(1, 6))
+    lead = draw(st.sampled_from([(), (2,)]))
+    bound = draw(st.sampled_from([30.0, 1e300]))
+    values = st.one_of(S.reals(bound), st.sampled_from([bound, -bound, 0.0]))
+    size = math.prod((*lead, n, c))
+    z = np.array(draw(st.lists(values, min_size=size, max_size=size))).reshape(*lead, n, c)
+    per_row = bool(lead) and draw(st.booleans())
+    y_shape = (*lead, n) if per_row else (n,)
+    y = draw(hnp.arrays(np.int64, y_shape, elements=st.integers(0, c - 1)))
+    return {"z": z, "y": y, "p": draw(S.arrays(z.shape, bound=1.0))}
+
+
+@pytest.mark.claim(CLAIM_CE_FAST)
+@pytest.mark.dtypes("float64")
+@settings(deadline=None, max_examples=60)
+@given(case=_fast_cases(), reduction=st.sampled_from(REDUCTIONS))
+@example(
+    case={"z": np.array([[1e300, -1e300, 0.0]]), "y": np.array([1]), "p": np.ones((1, 3))},
+    reduction="mean",
+)
+@example(
+    case={"z": np.array([[-1e300, -1e300], [5.0, 5.0]]), "y": np.array([0, 1]), "p": np.eye(2)},
+    reduction="sum",
+)
+def test_cross_entropy_fast_form_equals_plain(
+    device: str, dtype: torch.dtype, case: dict[str, Any], reduction: str
+) -> None:
+    """cross_entropy(..., fast=True) = the plain form, value and gradient, labels (shared or per
+    row) and target distributions, every reduction, logits up to ±1e300."""
+    eps = torch.finfo(dtype).eps
+    z = S.to_torch(case["z"], device, dtype).requires_grad_(True)
+    y = torch.as_tensor(case["y"], device=device)
+    p = S.to_torch(np.abs(case["p"]) + 1e-3, device, dtype)
+    p = p / p.sum(dim=-1, keepdim=True)
+    for target, what in ((y, "labels"), (p, "target distributions")):
+        plain = L.cross_entropy(z, target, reduction=reduction)
+        fast = L.cross_entropy(z, target, reduction=reduction, fast=True)
+        assert bool(torch.isfinite(fast).all()), f"{CLAIM_CE_FAST}: non-finite fast loss"
+        vt = Tol(rtol=4 * eps, atol=0.0)
+        check_close(fast, plain, vt, CLAIM_CE_FAST, device, f"fast loss, {what} ({reduction})")
+        g = torch.linspace(0.5, 2.0, plain.numel(), device=device, dtype=dtype).reshape(plain.shape)
+        (g_plain,) = torch.autograd.grad(plain, z, g)
+        (g_fast,) = torch.autograd.grad(fast, z, g)
+        per_example = 1.0 / math.prod(z.shape[:-1]) if reduction == "mean" else 1.0
+        gt = Tol(rtol=4 * eps, atol=4 * eps * 2.0 * per_example)  # max |ḡ_n| = 2 (·1/N)
+        check_close(g_fast, g_plain, gt, CLAIM_CE_FAST, device, f"fast gradient, {what}")
+        assert bool(torch.isfinite(g_fast).all()), f"{CLAIM_CE_FAST}: non-finite fast gradient"
+
+
+@pytest.mark.claim(CLAIM_CE_FAST)
+@pytest.mark.dtypes("float32")
+def test_cross_entropy_fast_form_float32_extremes(device: str, dtype: torch.dtype) -> None:
+    """Float32 logits up to ±1e4: fast = plain (value and gradient), finite."""
+    z = torch.tensor([[1e4, -1e4, 0.0, 9999.0], [-1e4, -1e4, -1e4, -1e4]], device=device)
+    z.requires_grad_(True)
+    y = torch.tensor([1, 3], device=device)
+    plain, fast = L.cross_entropy(z, y), L.cross_entropy(z, y, fast=True)
+    eps = torch.finfo(dtype).eps
+    check_close(fast, plain, Tol(4 * eps, 0.0), CLAIM_CE_FAST, device, "fast loss, float32")
+    (g_plain,) = torch.autograd.grad(plain, z)
+    (g_fast,) = torch.autograd.grad(fast, z)
+    check_close(g_fast, g_plain, Tol(4 * eps, 4 * eps / 2), CLAIM_CE_FAST, device, "gradient")
+
+
+@pytest.mark.claim(CLAIM_CE_FAST)
+def test_cross_entropy_fast_flag_takes_a_bool() -> None:
+    with pytest.raises(TypeError, match="fast must be a bool"):
+        L.cross_entropy(torch.ones(2, 3), torch.tensor([0, 1]), fast="yes")  # type: ignore[arg-type]

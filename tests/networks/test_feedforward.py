@@ -641,6 +641,142 @@ def test_softmax_bad_input() -> None:
 
 
 # =================================================================================================
+# net.softmax-fast-form, net.sigmoid-fast-form
+# =================================================================================================
+
+CLAIM_SM_FAST = "net.softmax-fast-form"
+CLAIM_SIG_FAST = "net.sigmoid-fast-form"
+EPS64 = torch.finfo(torch.float64).eps
+TINY64 = torch.finfo(torch.float64).tiny
+
+
+def sm_fast_tols(n: int, gmax: float, dtype: torch.dtype = torch.float64) -> tuple[Tol, Tol]:
+    """Softmax fast form vs plain: values to 4ε relative (a product by the reciprocal of the sum
+    instead of a quotient: two roundings), `tiny` absolute (subnormal entries); gradients to
+    `4 n ε max|ḡ|` absolute for `n` logits (the two backward passes sum `n` products of size
+    at most `max|ḡ|` in different orders), 4ε relative."""
+    eps, tiny = torch.finfo(dtype).eps, torch.finfo(dtype).tiny
+    return Tol(rtol=4 * eps, atol=tiny), Tol(rtol=4 * eps, atol=4 * n * eps * gmax)
+
+
+def _extreme_logits(draw: st.DrawFn, shape: tuple[int, ...], bound: float) -> np.ndarray[Any, Any]:
+    """Logits in [−bound, bound], a third of them at ±bound or 0."""
+    values = st.one_of(S.reals(bound), st.sampled_from([bound, -bound, 0.0]))
+    return np.array(draw(st.lists(values, min_size=math.prod(shape), max_size=math.prod(shape))))
+
+
+@st.composite
+def _logit_cases(draw: st.DrawFn) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], int]:
+    shape = draw(S.shapes(max_dims=3, max_side=6))
+    bound = draw(st.sampled_from([3.0, 50.0, 1e300]))
+    z = _extreme_logits(draw, shape, bound).reshape(shape)
+    g = draw(S.arrays(shape, bound=2.0))
+    dim = draw(st.integers(-len(shape), len(shape) - 1))
+    return z, g, dim
+
+
+@pytest.mark.claim(CLAIM_SM_FAST)
+@pytest.mark.dtypes("float64")
+@settings(deadline=None, max_examples=60)
+@given(case=_logit_cases())
+@example(case=(np.array([[1e300, -1e300, 0.0], [0.0, 0.0, 0.0]]), np.ones((2, 3)), -1))
+@example(case=(np.array([[-1e300, -1e300], [1e300, 1e300]]), np.ones((2, 2)), 0))
+def test_softmax_fast_form_equals_plain(
+    device: str, dtype: torch.dtype, case: tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], int]
+) -> None:
+    """softmax(z, fast=True) and log_softmax(z, fast=True): the plain forms' values and
+    gradients, along every dim, logits up to ±1e300 included (finite: the max shift is kept)."""
+    z, g_np, dim = case
+    a = S.to_torch(z, device, dtype).requires_grad_(True)
+    g = S.to_torch(g_np, device, dtype)
+    n = a.shape[dim]
+    vt, gt = sm_fast_tols(n, float(g.abs().max()))
+    for fn in (ACT.softmax, ACT.log_softmax):
+        plain, fast = fn(a, dim), fn(a, dim, fast=True)
+        name = fn.__name__
+        assert bool(torch.isfinite(fast).all()), f"{CLAIM_SM_FAST}: non-finite fast {name}"
+        # log-softmax entries are as large as the logits: their error is ε of the logits' size
+        t = vt if fn is ACT.softmax else Tol(4 * EPS64, 4 * EPS64 * float(a.detach().abs().max()))
+        check_close(fast, plain, t, CLAIM_SM_FAST, device, f"fast {name} vs plain")
+        (g_plain,) = torch.autograd.grad(plain, a, g)
+        (g_fast,) = torch.autograd.grad(fast, a, g)
+        assert bool(torch.isfinite(g_fast).all()), f"{CLAIM_SM_FAST}: non-finite fast gradient"
+        check_close(g_fast, g_plain, gt, CLAIM_SM_FAST, device, f"fast {name} gradient")
+
+
+@pytest.mark.claim(CLAIM_SM_FAST)
+@pytest.mark.dtypes("float32")
+def test_softmax_fast_form_large_float32_logits(device: str, dtype: torch.dtype) -> None:
+    """Float32 logits up to ±1e4: the fast forms stay finite and equal the plain forms."""
+    gen = torch.Generator().manual_seed(11)
+    a = (torch.rand(16, 9, generator=gen, dtype=torch.float64) * 2e4 - 1e4).to(device, dtype)
+    a[0] = torch.tensor([1e4, -1e4, 1e4, 0, 0, 0, -1e4, 5, 5])
+    a.requires_grad_(True)
+    vt, gt = sm_fast_tols(9, 1.0, dtype)
+    for fn in (ACT.softmax, ACT.log_softmax):
+        plain, fast = fn(a, -1), fn(a, -1, fast=True)
+        assert bool(torch.isfinite(fast).all()), f"{CLAIM_SM_FAST}: non-finite {fn.__name__}"
+        eps = torch.finfo(dtype).eps
+        t = vt if fn is ACT.softmax else Tol(4 * eps, 4 * eps * 1e4)
+        check_close(fast, plain, t, CLAIM_SM_FAST, device, f"fast {fn.__name__}, float32")
+        g = torch.ones_like(plain)
+        (g_plain,) = torch.autograd.grad(plain, a, g)
+        (g_fast,) = torch.autograd.grad(fast, a, g)
+        check_close(g_fast, g_plain, gt, CLAIM_SM_FAST, device, f"{fn.__name__} grad, f32")
+
+
+def sig_fast_tols(gmax: float, dtype: torch.dtype = torch.float64) -> tuple[Tol, Tol]:
+    """Sigmoid fast form vs plain: values to 4ε relative and `tiny` absolute (the plain form's
+    subnormal tail below `ln tiny ≈ −708` is 0 in the fast form); gradients to 4ε relative and
+    `2ε max|ḡ|` absolute (σ(1 − σ) rounds `1 − σ` to ε absolute where σ is near 1)."""
+    eps, tiny = torch.finfo(dtype).eps, torch.finfo(dtype).tiny
+    return Tol(rtol=4 * eps, atol=tiny), Tol(rtol=4 * eps, atol=2 * eps * gmax)
+
+
+@pytest.mark.claim(CLAIM_SIG_FAST)
+@pytest.mark.dtypes("float64")
+@settings(deadline=None, max_examples=60)
+@given(case=_logit_cases())
+@example(case=(np.array([1e300, -1e300, 0.0, 710.0, -710.0, 36.0, -745.0]), np.ones(7), 0))
+def test_sigmoid_fast_form_equals_plain(
+    device: str, dtype: torch.dtype, case: tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], int]
+) -> None:
+    """sigmoid(z, fast=True): the plain form's values and gradients, ±1e300 included."""
+    z, g_np, _ = case
+    a = S.to_torch(z, device, dtype).requires_grad_(True)
+    g = S.to_torch(g_np, device, dtype)
+    vt, gt = sig_fast_tols(float(g.abs().max()))
+    plain, fast = ACT.sigmoid(a), ACT.sigmoid(a, fast=True)
+    assert bool(torch.isfinite(fast).all()), f"{CLAIM_SIG_FAST}: non-finite fast sigmoid"
+    check_close(fast, plain, vt, CLAIM_SIG_FAST, device, "fast sigmoid vs plain")
+    (g_plain,) = torch.autograd.grad(plain, a, g)
+    (g_fast,) = torch.autograd.grad(fast, a, g)
+    check_close(g_fast, g_plain, gt, CLAIM_SIG_FAST, device, "fast sigmoid gradient vs plain")
+
+
+@pytest.mark.claim(CLAIM_SIG_FAST)
+@pytest.mark.dtypes("float32")
+def test_sigmoid_fast_form_large_float32(device: str, dtype: torch.dtype) -> None:
+    """Float32 inputs up to ±1e4 (e^{−z} overflows to ∞): finite, equal to the plain form."""
+    a = torch.tensor([1e4, -1e4, 0.0, 88.0, -88.0, 89.0, -89.0, -104.0, 17.0, -3.0], device=device)
+    a.requires_grad_(True)
+    vt, gt = sig_fast_tols(1.0, dtype)
+    plain, fast = ACT.sigmoid(a), ACT.sigmoid(a, fast=True)
+    assert bool(torch.isfinite(fast).all()), f"{CLAIM_SIG_FAST}: non-finite fast sigmoid"
+    check_close(fast, plain, vt, CLAIM_SIG_FAST, device, "fast sigmoid vs plain, float32")
+    (g_plain,) = torch.autograd.grad(plain.sum(), a)
+    (g_fast,) = torch.autograd.grad(fast.sum(), a)
+    check_close(g_fast, g_plain, gt, CLAIM_SIG_FAST, device, "fast sigmoid gradient, float32")
+
+
+@pytest.mark.claim(CLAIM_SM_FAST, CLAIM_SIG_FAST)
+def test_fast_flag_takes_a_bool() -> None:
+    for fn in (ACT.softmax, ACT.log_softmax, ACT.sigmoid):
+        with pytest.raises(TypeError, match="fast must be a bool"):
+            fn(torch.ones(2, 3), fast=1)  # type: ignore[operator]
+
+
+# =================================================================================================
 # net.digits-mlp
 # =================================================================================================
 

@@ -11,6 +11,14 @@
 - `softplus(z) = ln(1 + e^{z})` (the binary cross-entropy's building block);
 - `square(z) = z²`, the polynomial activation of `net.universality-needs-nonpolynomial`.
 
+Fast forms (`fast=True` on `sigmoid`, `softmax`, `log_softmax`; claims `net.sigmoid-fast-form`,
+`net.softmax-fast-form`): the same functions in fewer passes over memory. On the CPU (and the
+meta device) a custom `torch.autograd.Function` computes the forward pass with in-place ops on
+one fresh buffer and a hand-written backward pass (`softmax`: `p ⊙ (ḡ − ⟨ḡ, p⟩)`; `log_softmax`:
+`ḡ − e^{out} Σ ḡ`; `sigmoid`: `ḡ σ (1 − σ)`); on CUDA, where each op is one trip through
+memory, the plain form compiled by `torch.compile` (fused into one kernel per pass). `compiled()`
+is that lazily compiled, cached form, shared with `losses`, `gan` and `generation`.
+
 `ACTIVATIONS` maps the names accepted by the networks (`"sigmoid"`, `"tanh"`, `"relu"`,
 `"identity"`, `"square"`) to these functions; `activation()` looks one up with a clear error.
 Claims: `net.softmax`, `net.maxout-generalizes-relu`, `net.relu-piecewise-linear`.
@@ -19,12 +27,12 @@ Claims: `net.softmax`, `net.maxout-generalizes-relu`, `net.relu-piecewise-linear
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import Tensor
 
-from dlspec.checks import check_float_tensor, check_int
+from dlspec.checks import check_flag, check_float_tensor, check_int
 from dlspec.registry import Call, Sample, register, register_calls
 
 __all__ = [
@@ -41,6 +49,30 @@ __all__ = [
     "square",
     "tanh",
 ]
+# `apply`, `compiled` and `fused` are the fast forms' plumbing (here, and in losses and gan).
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+_COMPILED: dict[Callable[..., Any], Callable[..., Any]] = {}
+
+
+def compiled(fn: _F) -> _F:
+    """`torch.compile(fn, dynamic=True)`, compiled on first use and cached (one compile per
+    function, whatever the shapes): the fused form of a fast kernel on CUDA."""
+    if fn not in _COMPILED:
+        _COMPILED[fn] = torch.compile(fn, dynamic=True)
+    return _COMPILED[fn]  # type: ignore[return-value]
+
+
+def apply(function: type[torch.autograd.Function], *args: Any) -> Tensor:
+    """`function.apply(*args)`, typed: the eager fast forms' custom autograd functions."""
+    out: Tensor = function.apply(*args)  # type: ignore[no-untyped-call]
+    return out
+
+
+def fused(t: Tensor) -> bool:
+    """Whether a fast form on `t` takes the compiled path (CUDA) rather than the eager one."""
+    return t.device.type == "cuda"
 
 
 def _halves(z: Tensor) -> tuple[Tensor, Tensor]:
@@ -50,14 +82,40 @@ def _halves(z: Tensor) -> tuple[Tensor, Tensor]:
     return torch.where(z >= 0, z, zero), torch.where(z < 0, z, zero)
 
 
-def sigmoid(z: Tensor) -> Tensor:
-    """`σ(z) = 1 / (1 + e^{−z})`, finite for every finite `z` (no `exp` of a positive number)."""
+def sigmoid(z: Tensor, *, fast: bool = False) -> Tensor:
+    """`σ(z) = 1 / (1 + e^{−z})`, finite for every finite `z` (no `exp` of a positive number).
+
+    `fast=True`: `1 / (1 + e^{−z})` directly, in place on one buffer (4 passes instead of 10);
+    `e^{−z} = ∞` gives `σ = 0`, still finite (`net.sigmoid-fast-form`)."""
     check_float_tensor(z, "z")
+    if check_flag(fast, "fast"):
+        return compiled(_sigmoid)(z) if fused(z) else apply(_FastSigmoid, z)
+    return _sigmoid(z)
+
+
+def _sigmoid(z: Tensor) -> Tensor:
     pos, neg = _halves(z)
     e_neg = torch.exp(neg)  # e^{z} ≤ 1 for z < 0 (1 elsewhere)
     return torch.where(
         z >= 0, 1.0 / (1.0 + torch.exp(-pos)), e_neg / (1.0 + e_neg)
     )  # z ≥ 0: 1/(1+e^{−z}); z < 0: e^z/(1+e^z)
+
+
+class _FastSigmoid(torch.autograd.Function):
+    """`σ(z) = 1/(1 + e^{−z})` in place on one fresh buffer; backward `ḡ σ (1 − σ)`."""
+
+    @staticmethod
+    def forward(ctx: Any, z: Tensor) -> Tensor:
+        out = torch.neg(z)  # the one fresh buffer
+        out.exp_().add_(1.0).reciprocal_()  # e^{−z} = ∞ for z ≪ 0 gives 1/∞ = 0
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> Tensor:
+        (out,) = ctx.saved_tensors
+        dz: Tensor = (1.0 - out).mul_(out).mul_(grad)  # σ′ = σ (1 − σ)
+        return dz
 
 
 def tanh(z: Tensor) -> Tensor:
@@ -121,13 +179,22 @@ def _check_dim(z: Tensor, dim: int) -> int:
     return dim
 
 
-def log_softmax(z: Tensor, dim: int = -1) -> Tensor:
+def log_softmax(z: Tensor, dim: int = -1, *, fast: bool = False) -> Tensor:
     """`z − m − log Σ_j e^{z_j − m}`, `m = max_j z_j` (stable for logits of any size), with the
     sum's leading 1 (one maximal logit's `e^0`) taken out: `log Σ_j e^{z_j − m} = log1p(r)`,
     `r = Σ_{j ≠ j*} e^{z_j − m}`, so that a confident prediction (`r ≪ ε`) keeps its relative
     accuracy, e.g. `−log softmax(z)_{j*} = log1p(r) ≈ r` rather than `log(1 + r) = 0`
-    (`numerics.softmax-extremes`)."""
+    (`numerics.softmax-extremes`).
+
+    `fast=True`: the same shift and the same `log1p(r)`, in place, with the backward
+    `ḡ − e^{out} Σ ḡ` written by hand (`net.softmax-fast-form`)."""
     dim = _check_dim(z, dim)
+    if check_flag(fast, "fast"):
+        return compiled(_log_softmax)(z, dim) if fused(z) else apply(_FastLogSoftmax, z, dim)
+    return _log_softmax(z, dim)
+
+
+def _log_softmax(z: Tensor, dim: int) -> Tensor:
     m, top = z.detach().max(dim=dim, keepdim=True)  # m = z_{j*}; m's gradient cancels
     shifted = z - m  # z − m ≤ 0: no exp overflows
     e = torch.exp(shifted)
@@ -136,11 +203,62 @@ def log_softmax(z: Tensor, dim: int = -1) -> Tensor:
     return shifted - torch.log1p(rest)
 
 
-def softmax(z: Tensor, dim: int = -1) -> Tensor:
-    """`e^{z_i − m} / Σ_j e^{z_j − m}`: positive, sums to 1, unchanged by `z + c`."""
+def softmax(z: Tensor, dim: int = -1, *, fast: bool = False) -> Tensor:
+    """`e^{z_i − m} / Σ_j e^{z_j − m}`: positive, sums to 1, unchanged by `z + c`.
+
+    `fast=True`: the same shift, `exp` and normalization in place on one buffer, with the
+    backward `p ⊙ (ḡ − ⟨ḡ, p⟩)` written by hand (`net.softmax-fast-form`)."""
     dim = _check_dim(z, dim)
+    if check_flag(fast, "fast"):
+        return compiled(_softmax)(z, dim) if fused(z) else apply(_FastSoftmax, z, dim)
+    return _softmax(z, dim)
+
+
+def _softmax(z: Tensor, dim: int) -> Tensor:
     e = torch.exp(z - z.amax(dim=dim, keepdim=True).detach())  # every exponent ≤ 0
     return e / e.sum(dim=dim, keepdim=True)
+
+
+class _FastSoftmax(torch.autograd.Function):
+    """Forward: `e = z − m` (the one fresh buffer), `exp` and `· 1/Σe` in place. Backward:
+    `∂z = p ⊙ ḡ − p ⟨p, ḡ⟩` (the Jacobian `diag(p) − p pᵀ` applied to `ḡ`)."""
+
+    @staticmethod
+    def forward(ctx: Any, z: Tensor, dim: int) -> Tensor:
+        e = z - z.amax(dim=dim, keepdim=True)  # every exponent ≤ 0
+        e.exp_()
+        p = e.mul_(e.sum(dim=dim, keepdim=True).reciprocal_())
+        ctx.dim = dim
+        ctx.save_for_backward(p)
+        return p
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
+        (p,) = ctx.saved_tensors
+        gp = grad * p
+        return gp.addcmul_(p, gp.sum(dim=ctx.dim, keepdim=True), value=-1.0), None
+
+
+class _FastLogSoftmax(torch.autograd.Function):
+    """Forward: `s = z − m` (the output buffer), `s −= log1p(r)` in place with
+    `r = Σ_{j ≠ j*} e^{s_j}` (the maximal logit's `e^0 = 1` taken out, as in the plain form).
+    Backward: `∂z = ḡ − softmax(z) Σ ḡ`, with `softmax(z) = e^{out}`."""
+
+    @staticmethod
+    def forward(ctx: Any, z: Tensor, dim: int) -> Tensor:
+        m, top = z.max(dim=dim, keepdim=True)
+        s = z - m
+        e = torch.exp(s).scatter_(dim, top, 0.0)  # e^{s_j}, with e^{s_{j*}} = 1 taken out
+        out = s.sub_(torch.log1p(e.sum(dim=dim, keepdim=True)))
+        ctx.dim = dim
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
+        (out,) = ctx.saved_tensors
+        total = grad.sum(dim=ctx.dim, keepdim=True)
+        return torch.exp(out).mul_(total).neg_().add_(grad), None
 
 
 def maxout(z: Tensor, k: int) -> Tensor:
@@ -177,10 +295,13 @@ def _sample_activations(device: torch.device, dtype: torch.dtype) -> Sample:
     def f(z: Tensor) -> Tensor:
         return (
             sigmoid(z)
+            + sigmoid(z, fast=True)
             + tanh(z)
             + relu(z)
             + softmax(z)
+            + softmax(z, fast=True)
             + log_softmax(z, dim=0)
+            + log_softmax(z, dim=0, fast=True)
             + maxout(z, 2).repeat_interleave(2, dim=-1)
             + square(z)
             + softplus(z)

@@ -23,6 +23,7 @@ Claims served: `gan.optimal-discriminator`, `gan.jsd`, `gan.learns-1d`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,13 +33,14 @@ from torch import Tensor, nn
 
 from dlspec.checks import (
     check_callable,
+    check_flag,
     check_float_tensor,
     check_int,
     check_like,
     check_module,
     check_real,
 )
-from dlspec.nn.activations import log_sigmoid
+from dlspec.nn.activations import apply, compiled, fused, log_sigmoid
 from dlspec.nn.linear import FeedForward, Linear
 from dlspec.registry import Call, Sample, register, register_calls
 
@@ -73,9 +75,11 @@ def check_pmf(p: object, name: str) -> Tensor:
         raise ValueError(f"{name} must have at least one outcome along its last dimension")
     if t.device.type == "meta":
         return t
-    if not bool(torch.isfinite(t).all()) or bool((t < 0).any()):
-        raise ValueError(f"{name} must hold finite, non-negative probabilities")
+    # two passes over the data: `t ≥ 0` is False for a negative entry, −∞ and NaN; a +∞ entry
+    # makes its row's sum +∞ (as does a sum of finite entries past the largest float)
     total = t.sum(dim=-1)
+    if not bool((t >= 0).all()) or not bool(torch.isfinite(total).all()):
+        raise ValueError(f"{name} must hold finite, non-negative probabilities")
     slack = PMF_SUM_SLACK * torch.finfo(t.dtype).eps * t.shape[-1]
     if not bool(((total - 1).abs() <= slack).all()):
         worst = float((total - 1).abs().max())
@@ -144,17 +148,58 @@ def kl_divergence(p: Tensor, q: Tensor) -> Tensor:
     return kl
 
 
-def jsd(p: Tensor, q: Tensor) -> Tensor:
+def jsd(p: Tensor, q: Tensor, *, fast: bool = False) -> Tensor:
     """`JSD(p‖q) = ½ KL(p‖m) + ½ KL(q‖m)`, `m = (p + q)/2`, natural log (`gan.jsd`).
 
     `0 ≤ JSD ≤ log 2`; 0 iff `p = q`, `log 2` iff the supports are disjoint.
+
+    `fast=True`: the same sum regrouped, `½ Σ [p ln p + q ln q − s ln s + s ln 2]` with
+    `s = p + q` (since `p ln m + q ln m = s ln(s/2)`): one logarithm per entry of `p`, `q` and
+    `s` instead of four (`gan.jsd-fast-form`).
     """
     p, q = _check_density_pair(p, q, pmf=True, names=("p", "q"))
+    if check_flag(fast, "fast"):  # on CUDA compiled into one kernel per reduction
+        return compiled(_jsd_regrouped)(p, q) if fused(p) else apply(_FastJSD, p, q)
     m = 0.5 * (p + q)
     kl_pm = (torch.xlogy(p, p) - torch.xlogy(p, m)).sum(dim=-1)  # KL(p‖m), finite: m ≥ p/2
     kl_qm = (torch.xlogy(q, q) - torch.xlogy(q, m)).sum(dim=-1)
     out: Tensor = 0.5 * (kl_pm + kl_qm)
     return out
+
+
+def _jsd_regrouped(p: Tensor, q: Tensor) -> Tensor:
+    """`½ Σ [p ln p + q ln q − s ln s + s ln 2]`, `s = p + q`: `jsd`'s fast form."""
+    s = p + q
+    terms = torch.xlogy(p, p).add_(torch.xlogy(q, q)).sub_(torch.xlogy(s, s))
+    out: Tensor = terms.sum(dim=-1).add_(s.sum(dim=-1), alpha=math.log(2.0)).mul_(0.5)
+    return out
+
+
+class _FastJSD(torch.autograd.Function):
+    """The regrouped JSD with `ln` (vectorized) instead of `xlogy` (elementwise, several times
+    slower on the CPU): `ln 0 = −∞` is clamped to the lowest float so that `0 · ln 0 = 0`.
+    Backward: `∂/∂p = ½ ḡ ln(2p/s)`, `∂/∂q = ½ ḡ ln(2q/s)` (`−∞` where `p = 0 < q`: the true
+    one-sided derivative, where the plain form's `xlogy` gives NaN)."""
+
+    @staticmethod
+    def forward(ctx: Any, p: Tensor, q: Tensor) -> Tensor:
+        lowest = torch.finfo(p.dtype).min
+        s = p + q
+        log_p, log_q, log_s = (torch.log(t).clamp_min_(lowest) for t in (p, q, s))
+        terms = torch.mul(p, log_p).addcmul_(q, log_q).addcmul_(s, log_s, value=-1.0)
+        ctx.save_for_backward(p, q)
+        out: Tensor = terms.sum(dim=-1).add_(s.sum(dim=-1), alpha=math.log(2.0)).mul_(0.5)
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, Tensor]:
+        p, q = ctx.saved_tensors
+        half_g = 0.5 * grad.unsqueeze(-1)
+        log_half_s = torch.log(p + q).sub_(math.log(2.0))  # ln m
+        return (
+            torch.log(p).sub_(log_half_s).mul_(half_g),
+            torch.log(q).sub_(log_half_s).mul_(half_g),
+        )
 
 
 def generator_criterion(p_data: Tensor, p_g: Tensor) -> Tensor:
@@ -361,7 +406,8 @@ def _sample_closed_forms(device: torch.device, dtype: torch.dtype) -> Sample:
         p = torch.softmax(logits_p, dim=-1)
         q = torch.softmax(logits_q, dim=-1)
         d = optimal_discriminator(p, q)
-        return value_discrete(d, p, q) + jsd(p, q) + generator_criterion(p, q) + kl_divergence(p, q)
+        v = value_discrete(d, p, q) + jsd(p, q) + jsd(p, q, fast=True)
+        return v + generator_criterion(p, q) + kl_divergence(p, q)
 
     lp = torch.randn(5, device=device, dtype=dtype, requires_grad=True)
     lq = torch.randn(5, device=device, dtype=dtype, requires_grad=True)

@@ -26,6 +26,7 @@ Claims served: `generate.ar-sequential`, `generate.nar-multimodality`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +38,7 @@ from dlspec.checks import (
     check_callable,
     check_copies,
     check_finite,
+    check_flag,
     check_float_dtype,
     check_float_tensor,
     check_generator,
@@ -69,24 +71,50 @@ __all__ = [
 # -- sampling -------------------------------------------------------------------------------------
 
 
-def categorical(probs: Tensor, u: Tensor) -> Tensor:
+def categorical(probs: Tensor, u: Tensor, *, fast: bool = False) -> Tensor:
     """Inverse-CDF draw: the token `k` with `F(k−1) ≤ u < F(k)`, `F` the cumulative sum of
-    `probs` over the last dimension, for uniforms `u` of shape `probs.shape[:-1]`."""
+    `probs` over the last dimension, for uniforms `u` of shape `probs.shape[:-1]`.
+
+    `u ≥ F(V−1)` happens only by rounding (`F(V−1)` can be `1 − 2⁻⁵²`): then the draw is the
+    first token where `F` reaches `F(V−1)`, a token of positive probability, never one of
+    probability 0. Both cases are one count, `k = #{k : F(k) ≤ min(u, F(V−1)⁻)}`, with
+    `F(V−1)⁻` the float just below `F(V−1)`.
+
+    `fast=True`: the same count in two levels, over the last entries of blocks of `⌈√V⌉`
+    tokens and then within the one block that holds `u`, instead of over all `V` entries: the
+    same token for the same `u` (`generate.categorical-fast-form`), for probabilities that are
+    non-negative (then `F` is non-decreasing, which the count relies on).
+    """
     check_float_tensor(probs, "probs")
     check_like(check_float_tensor(u, "u"), probs, "u", "probs")
     check_finite(probs, "probs")
     check_finite(u, "u")
+    fast = check_flag(fast, "fast")
     if probs.dim() == 0 or u.shape != probs.shape[:-1]:
         raise ValueError(
             f"u must have shape probs.shape[:-1] = {tuple(probs.shape[:-1])}, got {tuple(u.shape)}"
         )
     cdf = probs.cumsum(dim=-1)  # F(k) = Σ_{j ≤ k} p_j
-    k = (cdf <= u.unsqueeze(-1)).sum(dim=-1)  # number of k with F(k) ≤ u
-    # u ≥ F(V−1) happens only by rounding (F(V−1) can be 1 − 2⁻⁵²): then take the last token of
-    # positive probability, never one of probability 0.
-    idx = torch.arange(probs.shape[-1], device=probs.device)
-    last = torch.where(probs > 0, idx, torch.zeros_like(idx)).amax(dim=-1)
-    return torch.minimum(k, last)
+    total = cdf[..., -1:]  # F(V−1)
+    below = torch.nextafter(total, torch.full_like(total, -torch.inf))  # F(V−1)⁻
+    v = torch.minimum(u.unsqueeze(-1), below)  # < F(V−1): at most the first k with F(k) = F(V−1)
+    if not fast:
+        return (cdf <= v).sum(dim=-1)  # number of k with F(k) ≤ v
+    return _two_level_count(cdf, v)
+
+
+def _two_level_count(cdf: Tensor, v: Tensor) -> Tensor:
+    """`#{k : F(k) ≤ v}` for a non-decreasing `F` whose last entry is above `v`: the blocks of
+    `b = ⌈√V⌉` tokens whose last entry is `≤ v` count `b` each (every entry of theirs is `≤ v`);
+    the first block whose last entry is `> v` is counted entry by entry."""
+    n = cdf.shape[-1]
+    b = math.isqrt(n - 1) + 1  # ⌈√V⌉ (V ≥ 1)
+    full = (cdf[..., b - 1 :: b] <= v).sum(dim=-1, keepdim=True)  # blocks wholly ≤ v
+    pos = torch.add(torch.arange(b, device=cdf.device), full, alpha=b)  # the next block
+    if n % b:
+        pos = pos.clamp_max(n - 1)  # past the end: F(V−1) > v, not counted
+    within = (cdf.gather(-1, pos) <= v).sum(dim=-1, keepdim=True)
+    return within.add_(full, alpha=b).squeeze(-1)
 
 
 @dataclass(frozen=True)
@@ -415,7 +443,9 @@ def _sample_samplers(device: torch.device, dtype: torch.dtype) -> Sample:
         a = sample_autoregressive(ar.step, 2, batch=3, vocab=2, device=device, dtype=dtype)
         n = sample_non_autoregressive(lambda b: logits.expand(b, 4, 2), 4, batch=3, vocab=2)
         u = torch.full((3,), 0.5, device=logits.device, dtype=logits.dtype)
-        return a.tokens, n.tokens, categorical(softmax(logits[0, :3]), u) + logits.sum()
+        p = softmax(logits[0, :3])
+        c = categorical(p, u) + categorical(p, u, fast=True)
+        return a.tokens, n.tokens, c + logits.sum()
 
     return f, (torch.randn(1, 4, 2, device=device, dtype=dtype),)
 

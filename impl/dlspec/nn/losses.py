@@ -9,6 +9,12 @@
 - `square_error(f, y)`: `(f − y)²`.
 - `entropy(p)` and `kl_divergence(p, q)` of discrete distributions (`H(p, q) = H(p) + KL(p‖q)`).
 
+`cross_entropy(..., fast=True)` (claim `loss.ce-fast-form`): the same loss through a custom
+`torch.autograd.Function` for integer labels, `log Σ_c e^{s_c} − s_y` with `s = z − max z` in one
+fresh buffer, and its gradient `softmax(z) − onehot(y)` written by hand as one pass
+(`e^{s}·(ḡ/Σe^{s})`, then `−ḡ` at each label); soft labels go through the fast `log_softmax`.
+On CUDA the plain per-example loss compiled by `torch.compile` (fused).
+
 Every loss takes `reduction="mean"` (the default: the mean over all entries, or over examples for
 `cross_entropy`), `"sum"` (the negative log-likelihood of the whole set, `loss.ce-is-nll-*`) or
 `"none"` (one value per entry or example).
@@ -24,8 +30,14 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from dlspec.checks import check_float_tensor, check_index_tensor, check_int, check_like
-from dlspec.nn.activations import log_softmax, softplus
+from dlspec.checks import (
+    check_flag,
+    check_float_tensor,
+    check_index_tensor,
+    check_int,
+    check_like,
+)
+from dlspec.nn.activations import apply, compiled, fused, log_softmax, softplus
 from dlspec.registry import Call, Sample, register, register_calls
 
 __all__ = [
@@ -75,7 +87,9 @@ def _check_unit_interval(t: Tensor, name: str, meaning: str) -> None:
         raise ValueError(f"{name} must hold {meaning} in [0, 1], got values outside (or NaN)")
 
 
-def cross_entropy(logits: Tensor, y: Tensor, *, reduction: str = "mean") -> Tensor:
+def cross_entropy(
+    logits: Tensor, y: Tensor, *, reduction: str = "mean", fast: bool = False
+) -> Tensor:
     """Softmax cross-entropy `−log softmax(z)_y = log Σ_c e^{z_c} − z_y`, per example.
 
     `logits` has shape `(N, C)` (or `(..., N, C)`: with `reduction="mean"`, leading dimensions
@@ -84,18 +98,20 @@ def cross_entropy(logits: Tensor, y: Tensor, *, reduction: str = "mean") -> Tens
     models each with its own minibatch), or target distributions `p` of the logits' shape (then
     the loss is `−Σ_c p_c log softmax(z)_c = H(p, softmax(z))`).
     `reduction="sum"` gives the labels' negative log-likelihood (`loss.ce-is-nll-categorical`).
+    `fast=True`: the same values and gradients with fewer passes (`loss.ce-fast-form`).
     """
     check_float_tensor(logits, "logits")
     reduction = _check_reduction(reduction)
+    fast = check_flag(fast, "fast")
     if logits.dim() < 2 or logits.shape[-2] == 0 or logits.shape[-1] == 0:
         raise ValueError(
             f"logits must have shape (N, C) with N ≥ 1 examples and C ≥ 1 classes, "
             f"got {tuple(logits.shape)}"
         )
-    log_q = log_softmax(logits, dim=-1)  # log q_c = z_c − log Σ e^{z}
     if isinstance(y, Tensor) and y.is_floating_point():
         _check_pair(logits, "logits", y, "y")
         _check_unit_interval(y, "y", "target probabilities")
+        log_q = log_softmax(logits, dim=-1, fast=fast)  # log q_c = z_c − log Σ e^{z}
         per_example = -(y * log_q).sum(dim=-1)  # −Σ_c p_c log q_c
         return _reduce(per_example, reduction)
     check_index_tensor(y, "y", classes=logits.shape[-1])
@@ -107,8 +123,41 @@ def cross_entropy(logits: Tensor, y: Tensor, *, reduction: str = "mean") -> Tens
     if y.device != logits.device:
         raise ValueError(f"y must be on logits's device {logits.device}, got {y.device}")
     index = y.expand(*logits.shape[:-1]).unsqueeze(-1)
-    nll = -log_q.gather(-1, index).squeeze(-1)  # −log q_y
+    if not fast:
+        nll = _nll(logits, index)
+    elif fused(logits):
+        nll = compiled(_nll)(logits, index)
+    else:
+        nll = apply(_FastNLL, logits, index)
     return _reduce(nll, reduction)
+
+
+def _nll(logits: Tensor, index: Tensor) -> Tensor:
+    log_q = log_softmax(logits, dim=-1)  # log q_c = z_c − log Σ e^{z}
+    return -log_q.gather(-1, index).squeeze(-1)  # −log q_y
+
+
+class _FastNLL(torch.autograd.Function):
+    """`−log softmax(z)_y = log1p(r) − s_y`, `s = z − max z`, `r = Σ_{c ≠ c*} e^{s_c}` (the
+    maximal logit's `e^0 = 1` taken out, as in the plain form), per row; backward
+    `∂z = (ḡ / Σ_c e^{s_c}) e^{s} − ḡ onehot(y)`, i.e. `ḡ (softmax(z) − onehot(y))`."""
+
+    @staticmethod
+    def forward(ctx: Any, logits: Tensor, index: Tensor) -> Tensor:
+        m, top = logits.max(dim=-1, keepdim=True)
+        e = logits - m  # s = z − m ≤ 0: the one fresh buffer
+        s_y = e.gather(-1, index)
+        rest = e.exp_().scatter_(-1, top, 0.0).sum(dim=-1, keepdim=True)  # r, without e^0 = 1
+        e.scatter_(-1, top, 1.0)  # e^{s_{c*}} = 1 back, for the backward
+        ctx.save_for_backward(e, rest + 1.0, index)  # Σ_c e^{s_c} = 1 + r ∈ [1, C]
+        return (torch.log1p(rest) - s_y).squeeze(-1)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
+        e, total, index = ctx.saved_tensors
+        g = grad.unsqueeze(-1)
+        dz = e * (g / total)  # ḡ softmax(z), one pass
+        return dz.scatter_add_(-1, index, -g.expand(index.shape)), None  # − ḡ at the label
 
 
 def binary_cross_entropy(f: Tensor, y: Tensor, *, reduction: str = "mean") -> Tensor:
@@ -175,7 +224,11 @@ def kl_divergence(p: Tensor, q: Tensor, *, dim: int = -1) -> Tensor:
 def _sample_cross_entropy(device: torch.device, dtype: torch.dtype) -> Sample:
     logits = torch.randn(4, 3, device=device, dtype=dtype, requires_grad=True)
     y = torch.tensor([0, 2, 1, 2], device=device)
-    return cross_entropy, (logits, y)
+
+    def f(z: Tensor) -> Tensor:
+        return cross_entropy(z, y) + cross_entropy(z, y, fast=True, reduction="sum")
+
+    return f, (logits,)
 
 
 @register("losses.binary")
