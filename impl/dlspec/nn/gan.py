@@ -160,9 +160,11 @@ def jsd(p: Tensor, q: Tensor, *, fast: bool = False) -> Tensor:
     p, q = _check_density_pair(p, q, pmf=True, names=("p", "q"))
     if check_flag(fast, "fast"):  # on CUDA compiled into one kernel per reduction
         return compiled(_jsd_regrouped)(p, q) if fused(p) else apply(_FastJSD, p, q)
-    m = 0.5 * (p + q)
-    kl_pm = (torch.xlogy(p, p) - torch.xlogy(p, m)).sum(dim=-1)  # KL(p‖m), finite: m ≥ p/2
-    kl_qm = (torch.xlogy(q, q) - torch.xlogy(q, m)).sum(dim=-1)
+    # ln m = ln s − ln 2 with s = p + q = 2m: m itself is never formed, since halving a
+    # subnormal s rounds it (s = 4.9e-324 gives m = 0 and KL = +∞ where the true JSD is finite)
+    s = p + q
+    kl_pm = (torch.xlogy(p, p) - torch.xlogy(p, s) + math.log(2.0) * p).sum(dim=-1)  # KL(p‖m)
+    kl_qm = (torch.xlogy(q, q) - torch.xlogy(q, s) + math.log(2.0) * q).sum(dim=-1)  # KL(q‖m)
     out: Tensor = 0.5 * (kl_pm + kl_qm)
     return out
 
