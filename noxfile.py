@@ -20,6 +20,7 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 import nox
 
@@ -195,3 +196,115 @@ def lint(session: nox.Session) -> None:
     _run(session, "ruff", "check", ".")
     _run(session, "ruff", "format", "--check", ".")
     _run(session, "mypy", "impl")
+
+
+# -- flakiness budget (issue 12, item 4) ----------------------------------------------------------
+
+FLAKE = BUILD / "flake"
+
+
+def _flake_record(
+    run: int, seed: int, seconds: float, exit_ok: bool, claims: Path
+) -> dict[str, Any]:
+    """One run's record: every failing test (id, message) from its claims report."""
+    report = json.loads(claims.read_text(encoding="utf-8")) if claims.is_file() else {}
+    tests: dict[str, dict[str, Any]] = {}
+    for entry in report.get("claims", {}).values():
+        for t in entry.get("tests", []):
+            tests[t["nodeid"]] = t  # a test bound to several claims appears once
+    failures = [
+        {"nodeid": t["nodeid"], "outcome": t["outcome"], "message": t.get("message") or ""}
+        for t in sorted(tests.values(), key=lambda t: t["nodeid"])
+        if t["outcome"] not in ("passed", "skipped")
+    ]
+    failures += [
+        {"nodeid": e["nodeid"], "outcome": "error", "message": e["message"]}
+        for e in report.get("collection_errors", [])
+    ]
+    if not exit_ok and not failures:  # pytest failed outside any claim's tests (or crashed)
+        failures.append({"nodeid": "(session)", "outcome": "error", "message": "pytest failed"})
+    return {
+        "run": run,
+        "hypothesis_seed": seed,
+        "seconds": round(seconds, 1),
+        "tests": len(tests),
+        "failed": len(failures),
+        "failures": failures,
+        "commit": report.get("commit"),
+        "dirty": report.get("dirty"),
+        "profile": report.get("hypothesis_profile"),
+    }
+
+
+@nox.session(venv_backend="none")
+def flake(session: nox.Session) -> None:
+    """Run the claim suite N times (`-- N`, default 10), each with a fresh hypothesis seed under
+    the `thorough` profile; report every failure (test id, seed, message) and a summary line.
+
+    Each run's record is build/flake/run-K.json (its claims report beside it). The session is
+    resumable: a run whose record exists is kept, not run again, so an interrupted `nox -s flake
+    -- 10` continues where it stopped; `-- 10 --fresh` starts over. Other options go to pytest
+    (`-- 10 -n 0`). Exits non-zero if any run had a failure.
+    """
+    import time
+
+    _install(session, "test")
+    args = list(session.posargs)
+    fresh = "--fresh" in args
+    args = [a for a in args if a != "--fresh"]
+    runs = int(args.pop(0)) if args and args[0].isdigit() else 10
+    FLAKE.mkdir(parents=True, exist_ok=True)
+    if fresh:
+        for old in FLAKE.glob("run-*.json"):
+            old.unlink()
+    for k in range(1, runs + 1):
+        record = FLAKE / f"run-{k}.json"
+        if record.is_file():
+            session.log(f"run {k}/{runs}: kept from before ({record.relative_to(ROOT)})")
+            continue
+        seed = int.from_bytes(os.urandom(4), "big")
+        claims = FLAKE / f"run-{k}-claims.json"
+        claims.unlink(missing_ok=True)
+        session.log(f"run {k}/{runs}: hypothesis seed {seed}")
+        start = time.monotonic()
+        try:
+            _run(
+                session,
+                "pytest",
+                f"--claims-json={claims}",
+                "--hypothesis-profile=thorough",
+                f"--hypothesis-seed={seed}",
+                "-q",
+                *_workers(args),
+                *args,
+                env={"MPLBACKEND": "Agg"},
+            )
+            exit_ok = True
+        except nox.command.CommandFailed:
+            exit_ok = False
+        done = _flake_record(k, seed, time.monotonic() - start, exit_ok, claims)
+        record.write_text(json.dumps(done, indent=1) + "\n", encoding="utf-8")
+        session.log(
+            f"run {k}/{runs}: {done['failed']} failed of {done['tests']} tests "
+            f"in {done['seconds']:.0f} s (seed {seed})"
+        )
+    records = [json.loads((FLAKE / f"run-{k}.json").read_text()) for k in range(1, runs + 1)]
+    for r in records:
+        for f in r["failures"]:
+            first = (f["message"].strip().splitlines() or [""])[0][:200]
+            session.log(f"run {r['run']} (seed {r['hypothesis_seed']}): {f['nodeid']}: {first}")
+    bad = [r["run"] for r in records if r["failed"]]
+    seconds = [r["seconds"] for r in records]
+    summary = {
+        "runs": runs,
+        "runs_failed": bad,
+        "failures": sum(r["failed"] for r in records),
+        "seconds_per_run": seconds,
+    }
+    (FLAKE / "summary.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+    session.log(
+        f"flake: {runs} runs, {len(bad)} with failures ({summary['failures']} failing tests), "
+        f"{min(seconds):.0f}-{max(seconds):.0f} s per run"
+    )
+    if bad:
+        session.error(f"runs {bad} had failures: see build/flake/run-K.json")
