@@ -1591,6 +1591,17 @@ def test_mlp_modes_layers_and_generator(device: str, p: float) -> None:
         assert torch.equal(net(x), net(x)), f"{CLAIM_UF}: evaluation mode must be deterministic"
 
 
+#: The initialization test: per tensor of n entries, an end missed by a tenth of the range
+#: (2·0.9^n) or the mean beyond MC_Z standard errors (Bernstein, b/σ = √3); 4 tensors.
+FALSE_FAILURES["test_mlp_initialization_and_its_generator"] = sum(
+    2 * 0.9**n + bernstein_false_failure(MC_Z, n, math.sqrt(3)) for n in (120_000, 300, 60_000, 200)
+)
+#: The removal masks: 10 units' removal rates, each a mean of 4000 Bernoulli(0.3) (Bernstein).
+FALSE_FAILURES["test_remove_units_masks"] = 10 * bernstein_false_failure(
+    MC_Z, 4000, math.sqrt(0.7 / 0.3)
+)
+
+
 @pytest.mark.claim(CLAIM_NL)
 @pytest.mark.claim(CLAIM_UF)
 def test_mlp_initialization_and_its_generator(device: str) -> None:
