@@ -204,30 +204,32 @@ FLAKE = BUILD / "flake"
 
 
 def _flake_record(
-    run: int, seed: int, seconds: float, exit_ok: bool, claims: Path
+    run: int, seed: int, seconds: float, exit_ok: bool, junit: Path, claims: Path
 ) -> dict[str, Any]:
-    """One run's record: every failing test (id, message) from its claims report."""
+    """One run's record: every failing test (id, message) from the run's JUnit XML (all tests,
+    bound to claims or not), with the commit and profile from its claims report."""
+    import xml.etree.ElementTree as ET
+
     report = json.loads(claims.read_text(encoding="utf-8")) if claims.is_file() else {}
-    tests: dict[str, dict[str, Any]] = {}
-    for entry in report.get("claims", {}).values():
-        for t in entry.get("tests", []):
-            tests[t["nodeid"]] = t  # a test bound to several claims appears once
-    failures = [
-        {"nodeid": t["nodeid"], "outcome": t["outcome"], "message": t.get("message") or ""}
-        for t in sorted(tests.values(), key=lambda t: t["nodeid"])
-        if t["outcome"] not in ("passed", "skipped")
-    ]
-    failures += [
-        {"nodeid": e["nodeid"], "outcome": "error", "message": e["message"]}
-        for e in report.get("collection_errors", [])
-    ]
-    if not exit_ok and not failures:  # pytest failed outside any claim's tests (or crashed)
+    cases = ET.parse(junit).getroot().iter("testcase") if junit.is_file() else iter(())
+    tests, failures = 0, []
+    for case in cases:
+        tests += 1
+        bad = case.find("failure")
+        bad = bad if bad is not None else case.find("error")
+        if bad is None:
+            continue
+        module = case.get("classname", "").replace(".", "/")
+        nodeid = f"{module}.py::{case.get('name')}" if module else str(case.get("name"))
+        message = (bad.get("message") or "") + "\n" + (bad.text or "")[-2000:]
+        failures.append({"nodeid": nodeid, "outcome": bad.tag, "message": message.strip()})
+    if not exit_ok and not failures:  # pytest failed outside any test (collection, crash)
         failures.append({"nodeid": "(session)", "outcome": "error", "message": "pytest failed"})
     return {
         "run": run,
         "hypothesis_seed": seed,
         "seconds": round(seconds, 1),
-        "tests": len(tests),
+        "tests": tests,
         "failed": len(failures),
         "failures": failures,
         "commit": report.get("commit"),
@@ -241,7 +243,8 @@ def flake(session: nox.Session) -> None:
     """Run the claim suite N times (`-- N`, default 10), each with a fresh hypothesis seed under
     the `thorough` profile; report every failure (test id, seed, message) and a summary line.
 
-    Each run's record is build/flake/run-K.json (its claims report beside it). The session is
+    Each run's record is build/flake/run-K.json (its JUnit XML and claims report beside it:
+    run-K.xml, run-K-claims.json), written when the run ends. The session is
     resumable: a run whose record exists is kept, not run again, so an interrupted `nox -s flake
     -- 10` continues where it stopped; `-- 10 --fresh` starts over. Other options go to pytest
     (`-- 10 -n 0`). Exits non-zero if any run had a failure.
@@ -264,7 +267,9 @@ def flake(session: nox.Session) -> None:
             continue
         seed = int.from_bytes(os.urandom(4), "big")
         claims = FLAKE / f"run-{k}-claims.json"
+        junit = FLAKE / f"run-{k}.xml"
         claims.unlink(missing_ok=True)
+        junit.unlink(missing_ok=True)
         session.log(f"run {k}/{runs}: hypothesis seed {seed}")
         start = time.monotonic()
         try:
@@ -274,6 +279,7 @@ def flake(session: nox.Session) -> None:
                 f"--claims-json={claims}",
                 "--hypothesis-profile=thorough",
                 f"--hypothesis-seed={seed}",
+                f"--junitxml={junit}",
                 "-q",
                 *_workers(args),
                 *args,
@@ -282,7 +288,7 @@ def flake(session: nox.Session) -> None:
             exit_ok = True
         except nox.command.CommandFailed:
             exit_ok = False
-        done = _flake_record(k, seed, time.monotonic() - start, exit_ok, claims)
+        done = _flake_record(k, seed, time.monotonic() - start, exit_ok, junit, claims)
         record.write_text(json.dumps(done, indent=1) + "\n", encoding="utf-8")
         session.log(
             f"run {k}/{runs}: {done['failed']} failed of {done['tests']} tests "
