@@ -40,12 +40,6 @@ def binomial_threshold(n: int, p: float, budget: float = BUDGET) -> int:
     return max(k for k in range(n + 1) if k == 0 or binomial_cdf(k - 1, n, p) <= budget)
 
 
-def hoeffding_tail(n: int, t: float, width: float = 1.0) -> float:
-    """`exp(−2 n t² / width²)`: Hoeffding's bound on `P(mean − μ ≤ −t)` (or `≥ t`) for the mean of
-    `n` independent variables, each in an interval of length `width`."""
-    return math.exp(-2.0 * n * t * t / (width * width))
-
-
 def _gaussian_squares_log_mgf(lam: float, c: list[float], v: list[float]) -> float:
     """`log E exp(λQ)` for `Q = Σ_i (c_i + √v_i Z_i)²`, `Z_i` independent standard normals
     (finite for `2λ v_i < 1`)."""
