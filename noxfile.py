@@ -20,6 +20,7 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 import nox
 
@@ -272,3 +273,121 @@ def determinism(session: nox.Session) -> None:
     _run(session, "python", "-m", "tests.compare_reports", *reports)
     if failed:
         session.error(f"the runs agree, but tests failed in {', '.join(failed)}")
+
+
+# -- flakiness budget (issue 12, item 4) ----------------------------------------------------------
+
+FLAKE = BUILD / "flake"
+
+
+def _flake_record(
+    run: int, seed: int, seconds: float, exit_ok: bool, junit: Path, claims: Path
+) -> dict[str, Any]:
+    """One run's record: every failing test (id, message) from the run's JUnit XML (all tests,
+    bound to claims or not), with the commit and profile from its claims report."""
+    import xml.etree.ElementTree as ET
+
+    report = json.loads(claims.read_text(encoding="utf-8")) if claims.is_file() else {}
+    cases = ET.parse(junit).getroot().iter("testcase") if junit.is_file() else iter(())
+    tests, failures = 0, []
+    for case in cases:
+        tests += 1
+        bad = case.find("failure")
+        bad = bad if bad is not None else case.find("error")
+        if bad is None:
+            continue
+        module = case.get("classname", "").replace(".", "/")
+        nodeid = f"{module}.py::{case.get('name')}" if module else str(case.get("name"))
+        message = (bad.get("message") or "") + "\n" + (bad.text or "")[-2000:]
+        failures.append({"nodeid": nodeid, "outcome": bad.tag, "message": message.strip()})
+    if not exit_ok and not failures:  # pytest failed outside any test (collection, crash)
+        failures.append({"nodeid": "(session)", "outcome": "error", "message": "pytest failed"})
+    return {
+        "run": run,
+        "hypothesis_seed": seed,
+        "seconds": round(seconds, 1),
+        "tests": tests,
+        "failed": len(failures),
+        "failures": failures,
+        "commit": report.get("commit"),
+        "dirty": report.get("dirty"),
+        "profile": report.get("hypothesis_profile"),
+    }
+
+
+@nox.session(venv_backend="none")
+def flake(session: nox.Session) -> None:
+    """Run the claim suite N times (`-- N`, default 10), each with a fresh hypothesis seed under
+    the `thorough` profile; report every failure (test id, seed, message) and a summary line.
+
+    Each run's record is build/flake/run-K.json (its JUnit XML and claims report beside it:
+    run-K.xml, run-K-claims.json), written when the run ends. The session is
+    resumable: a run whose record exists is kept, not run again, so an interrupted `nox -s flake
+    -- 10` continues where it stopped; `-- 10 --fresh` starts over. Other options go to pytest
+    (`-- 10 -n 0`). Exits non-zero if any run had a failure.
+    """
+    import time
+
+    _install(session, "test")
+    args = list(session.posargs)
+    fresh = "--fresh" in args
+    args = [a for a in args if a != "--fresh"]
+    runs = int(args.pop(0)) if args and args[0].isdigit() else 10
+    FLAKE.mkdir(parents=True, exist_ok=True)
+    if fresh:
+        for old in FLAKE.glob("run-*.json"):
+            old.unlink()
+    for k in range(1, runs + 1):
+        record = FLAKE / f"run-{k}.json"
+        if record.is_file():
+            session.log(f"run {k}/{runs}: kept from before ({record.relative_to(ROOT)})")
+            continue
+        seed = int.from_bytes(os.urandom(4), "big")
+        claims = FLAKE / f"run-{k}-claims.json"
+        junit = FLAKE / f"run-{k}.xml"
+        claims.unlink(missing_ok=True)
+        junit.unlink(missing_ok=True)
+        session.log(f"run {k}/{runs}: hypothesis seed {seed}")
+        start = time.monotonic()
+        try:
+            _run(
+                session,
+                "pytest",
+                f"--claims-json={claims}",
+                "--hypothesis-profile=thorough",
+                f"--hypothesis-seed={seed}",
+                f"--junitxml={junit}",
+                "-q",
+                *_workers(args),
+                *args,
+                env={"MPLBACKEND": "Agg"},
+            )
+            exit_ok = True
+        except nox.command.CommandFailed:
+            exit_ok = False
+        done = _flake_record(k, seed, time.monotonic() - start, exit_ok, junit, claims)
+        record.write_text(json.dumps(done, indent=1) + "\n", encoding="utf-8")
+        session.log(
+            f"run {k}/{runs}: {done['failed']} failed of {done['tests']} tests "
+            f"in {done['seconds']:.0f} s (seed {seed})"
+        )
+    records = [json.loads((FLAKE / f"run-{k}.json").read_text()) for k in range(1, runs + 1)]
+    for r in records:
+        for f in r["failures"]:
+            first = (f["message"].strip().splitlines() or [""])[0][:200]
+            session.log(f"run {r['run']} (seed {r['hypothesis_seed']}): {f['nodeid']}: {first}")
+    bad = [r["run"] for r in records if r["failed"]]
+    seconds = [r["seconds"] for r in records]
+    summary = {
+        "runs": runs,
+        "runs_failed": bad,
+        "failures": sum(r["failed"] for r in records),
+        "seconds_per_run": seconds,
+    }
+    (FLAKE / "summary.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+    session.log(
+        f"flake: {runs} runs, {len(bad)} with failures ({summary['failures']} failing tests), "
+        f"{min(seconds):.0f}-{max(seconds):.0f} s per run"
+    )
+    if bad:
+        session.error(f"runs {bad} had failures: see build/flake/run-K.json")

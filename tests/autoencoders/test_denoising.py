@@ -24,11 +24,17 @@ from dlspec.nn import autoencoder as AE
 from dlspec.nn.linear import Linear
 from dlspec.train import fit
 from tests import strategies as S
+from tests.stats import gaussian_squares_tolerance
 from tests.tolerances import EXACT, Tol, check_close, failure
 
 CLAIM_T = "dae.linear-tikhonov"
 CLAIM_N = "dae.noisy-target"
 CLAIM_R = "dae.robust"
+
+#: Each statistical test's chance of failing by bad luck per run (the pages' figures; see
+#: spec/computation/reliability.md). The masking test's keep rate: Hoeffding at 1e-9 for each of
+#: its 25 drawn examples (its own settings fix the count under every profile).
+FALSE_FAILURES = {"test_masking_noise_by_enumeration": 25 * 1e-9}
 F64 = torch.float64
 
 
@@ -244,13 +250,15 @@ def test_masking_noise_by_enumeration(
 
 
 MC_DRAWS = 200_000
+MC_DELTA = 1e-8  # Chernoff: chance that one Monte-Carlo mean misses its tolerance
+FALSE_FAILURES["test_monte_carlo_within_standard_errors"] = 2 * MC_DELTA  # two targets
 
 
 @pytest.mark.claim(CLAIM_T)
 @pytest.mark.claim(CLAIM_N)
 def test_monte_carlo_within_standard_errors(device: str, evidence: Any) -> None:
     """Gaussian noise drawn by the implementation (Denoising in training mode): the mean loss is
-    within 5.5 standard errors of the closed forms."""
+    within Chernoff's tolerance (chance 1e-8 to miss) of the closed forms."""
     g = torch.Generator(device=device).manual_seed(0)
     d, sigma = 3, 0.7
     x = torch.tensor([[1.0, -0.5, 2.0]], device=device, dtype=F64).expand(MC_DRAWS, d)
@@ -271,19 +279,25 @@ def test_monte_carlo_within_standard_errors(device: str, evidence: Any) -> None:
     ):
         loss = ((out - target) ** 2).sum(1)
         closed = fit_term + sigma**2 * float(pen)
-        z = abs(float(loss.mean()) - closed) / (float(loss.std()) / math.sqrt(MC_DRAWS))
-        zs[name] = z
-        # plug-in normal estimate: P(|Z| > 5.5) = 3.8e-8 per check, 7.6e-8 for the two
-        assert z <= 5.5, failure(
+        # loss = ‖a + Mε‖², ε ~ N(0, σ²I), M = W (clean) or W − I (noisy): with M = U S Vᵀ it is
+        # Σ_i (c_i + s_i σ Z_i)², c = Uᵀa, whose exact moment generating function Chernoff uses
+        m = w if name == "clean" else w - torch.eye(d, dtype=F64, device=device)
+        u, sv, _ = torch.linalg.svd(m.cpu())
+        c = (u.T @ (x[0] @ w.T + b - x[0]).cpu()).tolist()
+        tol = gaussian_squares_tolerance(c, (sigma * sv).pow(2).tolist(), MC_DRAWS, MC_DELTA)
+        err = abs(float(loss.mean()) - closed)
+        zs[name] = err / (float(loss.std()) / math.sqrt(MC_DRAWS))
+        assert err <= tol, failure(
             CLAIM_T if name == "clean" else CLAIM_N,
             device,
             F64,
             f"{name} target: Monte-Carlo mean off the closed form",
-            z,
-            "5.5 SE",
+            err,
+            f"Chernoff {tol:.4g} ({zs[name]:.2f} standard errors)",
         )
     evidence.value("mc_draws", MC_DRAWS)
     evidence.value("mc_z", {k: round(v, 3) for k, v in zs.items()})
+    evidence.value("false_failure", FALSE_FAILURES["test_monte_carlo_within_standard_errors"])
 
 
 @pytest.mark.claim(CLAIM_T)
@@ -356,6 +370,10 @@ def test_noisy_target_learns_the_identity(device: str, evidence: Any) -> None:
 R_SEEDS, R_EPOCHS, R_HIDDEN, R_SIGMA = 3, 30, 32, 0.3
 R_REPEATS = 10  # noise draws per test image
 R_CLAIMED, R_THRESHOLD = 0.7, 0.6
+#: Hoeffding over the 10 × 497 comparisons per seed (page).
+FALSE_FAILURES["test_denoising_autoencoder_is_robust"] = R_SEEDS * math.exp(
+    -2 * R_REPEATS * 497 * (R_CLAIMED - R_THRESHOLD) ** 2
+)
 
 
 @pytest.mark.claim(CLAIM_R)
@@ -413,8 +431,11 @@ def test_denoising_autoencoder_is_robust(device: str, evidence: Any) -> None:
     evidence.value("fraction_denoising_better", [round(v, 3) for v in fracs])
     evidence.value("mean_error_plain", [round(m[0], 3) for m in means])
     evidence.value("mean_error_denoising", [round(m[1], 3) for m in means])
+    evidence.value("mean_error_ratio", [round(m[1] / m[0], 3) for m in means])
     evidence.value("false_failure_bound", bound)
-    for seed, (frac, (plain, den)) in enumerate(zip(fracs, means, strict=True)):
+    evidence.value("false_failure", bound)
+    assert bound == FALSE_FAILURES["test_denoising_autoencoder_is_robust"]
+    for seed, frac in enumerate(fracs):
         assert frac >= R_THRESHOLD, failure(
             CLAIM_R,
             device,
@@ -422,14 +443,6 @@ def test_denoising_autoencoder_is_robust(device: str, evidence: Any) -> None:
             f"seed {seed}: the denoising AE was better on only {frac:.3f} of noisy test digits",
             frac,
             f"≥ {R_THRESHOLD}",
-        )
-        assert den < 0.9 * plain, failure(
-            CLAIM_R,
-            device,
-            torch.float32,
-            f"seed {seed}: mean error {den:.3f} (denoising) vs {plain:.3f} (plain)",
-            den / plain,
-            "< 0.9",
         )
     assert bound <= 1e-6
 

@@ -25,6 +25,7 @@ from dlspec.nn import autoencoder as AE
 from dlspec.train import fit
 from tests import strategies as S
 from tests.autoencoders.test_pca import data
+from tests.stats import binomial_cdf
 from tests.tolerances import Tol, check_close, failure
 
 CLAIM_OPT = "ae.linear-optimal-error"
@@ -422,12 +423,23 @@ def test_invertible_mixing_keeps_the_error(
     )
 
 
+#: Runs of the test below (seeds 0-2 are shared with ae.linear-spans-pca) and the claimed rate:
+#: a trained run has a row that is not a component with probability at least SUB_RATE (an audit
+#: of 40 runs found 39). A refutation needs one such run; the test demands one of SUB_SEEDS.
+SUB_SEEDS, SUB_RATE = 7, 0.9
+FALSE_FAILURES = {
+    "test_trained_units_are_not_the_components_but_can_be_recovered": binomial_cdf(
+        0, SUB_SEEDS, SUB_RATE
+    )
+}
+
+
 @pytest.mark.claim(CLAIM_SUB)
 def test_trained_units_are_not_the_components_but_can_be_recovered(
     device: str, evidence: Any
 ) -> None:
     best_cos, recovered_cos, decoder_svd_cos = [], [], []
-    for seed in range(SPAN_SEEDS):
+    for seed in range(SUB_SEEDS):
         x = _drawn(seed).to(device)
         sigma, _ = P.scatter(x, center=False)
         u = eig(sigma)[1]
@@ -440,14 +452,6 @@ def test_trained_units_are_not_the_components_but_can_be_recovered(
         decoder_svd_cos.append(float((left.T @ u[:, :2]).abs().max(dim=1).values.min()))
         rec = P.components_from_decoder(m.B.detach(), sigma)
         recovered_cos.append(float((rec * u[:, :2].T).sum(1).abs().min()))
-        assert best_cos[-1] < 0.99, failure(
-            CLAIM_SUB,
-            device,
-            F64,
-            f"seed {seed}: every trained encoder row is a principal component",
-            best_cos[-1],
-            "some row with |cos| < 0.99 to every component",
-        )
         assert recovered_cos[-1] > 1 - 1e-9, failure(
             CLAIM_SUB,
             device,
@@ -456,6 +460,19 @@ def test_trained_units_are_not_the_components_but_can_be_recovered(
             1 - recovered_cos[-1],
             "1e-9",
         )
+    not_components = sum(c < 0.99 for c in best_cos)
+    assert not_components >= 1, failure(
+        CLAIM_SUB,
+        device,
+        F64,
+        f"in every one of {SUB_SEEDS} runs every trained encoder row is a principal component",
+        max(best_cos),
+        "some run with a row of |cos| < 0.99 to every component",
+    )
+    false_failure = FALSE_FAILURES["test_trained_units_are_not_the_components_but_can_be_recovered"]
+    assert false_failure <= 1e-6
+    evidence.value("runs_with_a_row_not_a_component", not_components)
+    evidence.value("false_failure", false_failure)
     evidence.value("least_pc_like_row_max_abs_cos", [round(v, 3) for v in best_cos])
     evidence.value(
         "decoder_left_singular_vectors_min_abs_cos", [round(v, 3) for v in decoder_svd_cos]

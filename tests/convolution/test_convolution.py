@@ -711,8 +711,13 @@ def test_grouped_parameter_count(g: int, a: int, b: int, k: int) -> None:
     assert sum(p.numel() for p in layer.parameters()) == c_out * (c_in // g) * k * k + c_out
 
 
+#: Each statistical test's chance of failing by bad luck per run (spec/computation/reliability.md):
+#: the largest of n independent |U(−1, 1)| stays below 0.8 with chance 0.8^n.
+FALSE_FAILURES = {"test_module_equals_torch_conv2d": 0.8**72, "test_bias_init_scale": 0.8**64}
+
+
 @pytest.mark.claim(CLAIM_MAT)
-def test_bias_init_scale() -> None:
+def test_bias_init_scale(evidence: Any) -> None:
     """The bias starts as U(−1/√fan_in, 1/√fan_in) too (torch.nn.Conv2d's scale), fan_in =
     C_in/G · k_h k_w = 18: all 64 entries within the bound and the largest above 0.8 of it (all
     below has chance 0.8^64 ≈ 6e-7 for a correct draw; the generator is fixed)."""
@@ -723,6 +728,7 @@ def test_bias_init_scale() -> None:
     assert 0.8 * bound <= big <= bound, failure(
         CLAIM_MAT, "cpu", "float32", "bias initialization scale", big, f"in [0.8, 1]·{bound:.4f}"
     )
+    evidence.value("false_failure", FALSE_FAILURES["test_bias_init_scale"])
 
 
 @pytest.mark.claim(CLAIM_MAT)

@@ -265,14 +265,25 @@ def _binomial_two_sided_tail(draws: int, q: float, z: float) -> float:
     return float(np.exp(log_pmf[far]).sum())
 
 
-def mc_checks_per_device_and_dtype() -> int:
-    """How many z-checks the Monte-Carlo test makes per device and dtype under the ``ci`` profile:
-    per example, 6 runs × (at most 16 means + 1 keep rate), plus 1 comparison with torch."""
+def mc_checks_per_device_and_dtype(profile: str = "ci") -> int:
+    """How many z-checks the Monte-Carlo test makes per device and dtype under a hypothesis
+    profile: per example, 6 runs × (at most 16 means + 1 keep rate), plus 1 comparison with
+    torch."""
     from hypothesis import settings as hsettings
 
-    examples = hsettings.get_profile("ci").max_examples + MC_EXPLICIT_EXAMPLES
+    examples = hsettings.get_profile(profile).max_examples + MC_EXPLICIT_EXAMPLES
     runs = len(_forms(0.5)) + 2  # the four public forms and two oracles
     return examples * (runs * (MC_MAX_ENTRIES + 1) + 1)
+
+
+#: The false-failure chance of each statistical test per run (device and dtype), under the
+#: `thorough` hypothesis profile for the drawn examples (the page's figures; see
+#: spec/computation/reliability.md).
+FALSE_FAILURES = {
+    "test_monte_carlo_mean_and_keep_rate": mc_checks_per_device_and_dtype("thorough")
+    * MC_FALSE_FAILURE,
+    "test_mask_entries_are_independent_across_rows_and_features": 5.2e-10,  # 32 checks (page)
+}
 
 
 @pytest.mark.claim(CLAIM_EXP)
@@ -316,6 +327,14 @@ def test_bernstein_bound_covers_the_binomial_tail(evidence: Any) -> None:
     evidence.value("mc_z", MC_Z)
     evidence.value("mc_false_failure_per_check", MC_FALSE_FAILURE)
     evidence.value("mc_checks_per_device_and_dtype", checks)
+    thorough = mc_checks_per_device_and_dtype("thorough")
+    assert thorough == 103_309, f"{CLAIM_EXP}: the page states 103,309 checks, counted {thorough}"
+    assert thorough * MC_FALSE_FAILURE <= 9.5e-7, f"{CLAIM_EXP}: page states ≤ 9.5e-7"
+    assert (
+        independence_checks * worst
+        <= FALSE_FAILURES["test_mask_entries_are_independent_across_rows_and_features"]
+    )
+    evidence.value("false_failure", FALSE_FAILURES["test_monte_carlo_mean_and_keep_rate"])
 
 
 @pytest.mark.claim(CLAIM_EXP)
@@ -1378,6 +1397,7 @@ UF_MIN_SUCCESSES = 20  # the test passes when at least this many of UF_SEEDS see
 
 #: Chance that the test fails although each seed succeeds with probability UF_RATE (exact).
 UF_FALSE_FAILURE = binomial_cdf(UF_MIN_SUCCESSES - 1, UF_SEEDS, UF_RATE)
+FALSE_FAILURES["test_dropout_net_degrades_less_when_units_fail"] = UF_FALSE_FAILURE
 #: Chance that it passes although a seed succeeds only with probability ½.
 UF_PASS_AT_HALF = 1 - binomial_cdf(UF_MIN_SUCCESSES - 1, UF_SEEDS, 0.5)
 
@@ -1498,6 +1518,7 @@ def test_dropout_net_degrades_less_when_units_fail(device: str, evidence: Any) -
     evidence.value("advantage_sd", round(float(gaps.std(ddof=1)), 4))
     evidence.value("advantage_per_seed", [round(float(v), 4) for v in gaps])
     evidence.value("false_failure_bound", UF_FALSE_FAILURE)
+    evidence.value("false_failure", UF_FALSE_FAILURE)
 
     assert int(success.sum()) >= UF_MIN_SUCCESSES, failure(
         CLAIM_UF,
@@ -1568,6 +1589,17 @@ def test_mlp_modes_layers_and_generator(device: str, p: float) -> None:
         assert not torch.equal(net(x), net(x)), f"{CLAIM_UF}: training mode must draw new masks"
         net.eval()
         assert torch.equal(net(x), net(x)), f"{CLAIM_UF}: evaluation mode must be deterministic"
+
+
+#: The initialization test: per tensor of n entries, an end missed by a tenth of the range
+#: (2·0.9^n) or the mean beyond MC_Z standard errors (Bernstein, b/σ = √3); 4 tensors.
+FALSE_FAILURES["test_mlp_initialization_and_its_generator"] = sum(
+    2 * 0.9**n + bernstein_false_failure(MC_Z, n, math.sqrt(3)) for n in (120_000, 300, 60_000, 200)
+)
+#: The removal masks: 10 units' removal rates, each a mean of 4000 Bernoulli(0.3) (Bernstein).
+FALSE_FAILURES["test_remove_units_masks"] = 10 * bernstein_false_failure(
+    MC_Z, 4000, math.sqrt(0.7 / 0.3)
+)
 
 
 @pytest.mark.claim(CLAIM_NL)

@@ -407,6 +407,7 @@ def _logistic_data(draw: st.DrawFn) -> dict[str, Any]:
 @example(
     case={"x": np.array([[3.0, 3.0]]), "y": np.array([0.0]), "w": np.array([3.0, 3.0]), "b": 1.0}
 )
+@example(case={"x": np.full((1, 5), 3.0), "y": np.array([0.0]), "w": np.full(5, 3.0), "b": 0.0})
 def test_logistic_regression_gradient_and_convexity(
     device: str, dtype: torch.dtype, case: dict[str, Any]
 ) -> None:
@@ -438,6 +439,11 @@ def test_logistic_regression_gradient_and_convexity(
         (loss, "with logits", 1e-9),
         (loss_prob, "on probabilities", 1e-9 + cond),
     ):
+        if fn is loss_prob and float(small.min()) < eps:
+            # f rounds to 0 or 1 (|z| ≥ 37 in float64): the loss on probabilities is log 0 there,
+            # outside its domain (the thorough profile drew x = w = (3, …, 3), z = 45); the
+            # logits form above covers such examples.
+            continue
         th = theta.clone().requires_grad_(True)
         (g,) = torch.autograd.grad(fn(th), th)
         check_close(g, want, Tol(rtol=1e-9, atol=atol), CLAIM_LG, device, f"gradient ({what})")

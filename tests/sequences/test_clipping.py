@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from dlspec.optim import clip as C
+from tests.stats import binomial_cdf, binomial_threshold
 from tests.tolerances import EXACT, check_close, check_same, failure, fast_form_tol
 
 #: The seam: a module with clip_by_value, clip_by_norm and TORCH_EPS.
@@ -306,7 +307,13 @@ STAB_SEEDS = 16  # M independent models, trained as one ensemble
 STAB_T, STAB_H, STAB_RHO = 30, 8, 1.2  # linear RNN with W = ρQ: ‖∂s_T/∂s_0‖ = 1.2^30 ≈ 237
 STAB_LR, STAB_CLIP = 0.1, 1.0  # plain SGD; clip each seed's global norm at c = 1
 STAB_STEPS, STAB_DIVERGE_BY = 40, 10  # clipped run length; unclipped must diverge by step 10
-STAB_DROP = 0.5  # clipped: the training loss must fall by at least half for every seed
+STAB_DROP = 0.5  # clipped: the training loss must fall by at least half
+STAB_RATE = 0.95  # the claim: a seed shows both (diverges unclipped, learns clipped) this often
+STAB_NEED = binomial_threshold(STAB_SEEDS, STAB_RATE)  # seeds demanded of 16 (9)
+#: Exact binomial: fewer than STAB_NEED successes although each seed succeeds at STAB_RATE.
+FALSE_FAILURES = {
+    "test_clipping_stabilizes_exploding_rnn": binomial_cdf(STAB_NEED - 1, STAB_SEEDS, STAB_RATE)
+}
 
 
 class _BatchMajor(torch.nn.Module):
@@ -400,41 +407,27 @@ def test_clipping_stabilizes_exploding_rnn(
         int((~finite[:, k]).nonzero()[0]) if bool((~finite[:, k]).any()) else -1
         for k in range(STAB_SEEDS)
     ]
-    assert all(0 < s <= STAB_DIVERGE_BY for s in first_bad), failure(
-        CLAIM_STAB,
-        device,
-        dtype,
-        f"unclipped seeds that stayed finite (first non-finite step per seed: {first_bad})",
-        float(min(first_bad)),
-        f"non-finite by step {STAB_DIVERGE_BY}",
-    )
-    assert bool(torch.isfinite(clipped).all()), failure(
-        CLAIM_STAB, device, dtype, "clipped run went non-finite", math.inf, "finite"
-    )
     drop = 1.0 - clipped[-1] / clipped[0]  # relative decrease of each seed's training loss
-    assert float(drop.min()) >= STAB_DROP, failure(
-        CLAIM_STAB,
-        device,
-        dtype,
-        "clipped loss fell by less than half",
-        float(drop.min()),
-        f"≥ {STAB_DROP}",
-    )
-    # Plug-in normal estimate of the chance of a false failure (see the page): each seed's
-    # statistic as a normal draw with the measured mean and twice the measured deviation.
-    ds = torch.tensor(first_bad, dtype=torch.float64)
-    z_div = (STAB_DIVERGE_BY + 0.5 - ds.mean()) / (2 * ds.std().clamp_min(0.5))
-    z_drop = (drop.double().mean() - STAB_DROP) / (2 * drop.double().std().clamp_min(1e-3))
-    normal = torch.distributions.Normal(0.0, 1.0)
-    estimate = STAB_SEEDS * float(normal.cdf(-z_div) + normal.cdf(-z_drop))
+    diverged = torch.tensor([0 < s <= STAB_DIVERGE_BY for s in first_bad])
+    learned = torch.isfinite(clipped).all(dim=0) & (drop >= STAB_DROP)
+    success = int((diverged & learned).sum())
+    bound = FALSE_FAILURES["test_clipping_stabilizes_exploding_rnn"]
     evidence.value("unclipped_first_nonfinite_step", first_bad)
     evidence.value("clipped_initial_loss", clipped[0].tolist())
     evidence.value("clipped_final_loss", clipped[-1].tolist())
     evidence.value("clipped_min_relative_drop", float(drop.min()))
-    evidence.value("false_failure_estimate", estimate)
-    assert estimate <= 1e-6, failure(
-        CLAIM_STAB, device, dtype, "margins too thin: false-failure estimate", estimate, "≤ 1e-6"
+    evidence.value("seeds_showing_both", success)
+    evidence.value("false_failure", bound)
+    assert success >= STAB_NEED, failure(
+        CLAIM_STAB,
+        device,
+        dtype,
+        f"seeds that diverge unclipped and learn clipped: {success} of {STAB_SEEDS} (first"
+        f" non-finite step {first_bad}, clipped relative drop {drop.tolist()})",
+        float(STAB_NEED - success),
+        f"≥ {STAB_NEED} seeds",
     )
+    assert bound <= 1e-6
     fig, ax = plt.subplots(figsize=(6, 3.4))
     for k in range(STAB_SEEDS):
         ax.semilogy(
