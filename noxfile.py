@@ -195,3 +195,19 @@ def lint(session: nox.Session) -> None:
     _run(session, "ruff", "check", ".")
     _run(session, "ruff", "format", "--check", ".")
     _run(session, "mypy", "impl")
+
+
+# -- mutation testing (issue 12, item 5) ---------------------------------------------------------
+
+
+@nox.session(venv_backend="none")
+def mutants(session: nox.Session) -> None:
+    """Mutation testing of impl/dlspec against the claim suite (mutmut); writes
+    build/mutants.json.
+
+    Slow: every mutant runs the tests that call its function. Name modules to restrict the run:
+    `nox -s mutants -- impl/dlspec/nn/dropout.py impl/dlspec/optim`. `-- --report` summarizes
+    the cached verdicts; `-- --fresh` forgets them. Details: tests/mutation/run.py.
+    """
+    _install(session, "test", "mutants")
+    _run(session, "python", "tests/mutation/run.py", *session.posargs)

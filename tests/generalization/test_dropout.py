@@ -919,6 +919,24 @@ def test_enumeration_bad_inputs() -> None:
     assert D.all_masks(0).shape == (1, 0), f"{CLAIM_LIN}: n = 0 has one (empty) sub-network"
 
 
+@pytest.mark.claim(CLAIM_LIN, "dropout.softmax-geometric-mean")
+def test_ensemble_errors_name_the_argument() -> None:
+    """Each averaging helper's error names its own argument (`outputs`, `log_outputs`, `s`) and
+    the meaning of `q`, not a neighbour's (mutation testing, issue 12: `tests/mutation/`)."""
+    w = torch.full((4,), 0.25)
+    ints = torch.ones(4, 3, dtype=torch.int64)
+    with pytest.raises(ValueError, match=r"^q must be .* \(the keep probability\), got 1\.5$"):
+        D.mask_probabilities(D.all_masks(2), 1.5)
+    with pytest.raises(TypeError, match=r"^outputs must be a floating-point tensor"):
+        D.ensemble_mean(ints, w)
+    with pytest.raises(TypeError, match=r"^log_outputs must be a floating-point tensor"):
+        D.normalized_geometric_mean(ints, w)
+    with pytest.raises(TypeError, match=r"^s must be a floating-point tensor"):
+        D.logistic_nwgm(ints, w)
+    with pytest.raises(ValueError, match=r"the first dimension of s, 4\)"):
+        D.logistic_nwgm(torch.ones(4, 3), torch.ones(3))
+
+
 # =================================================================================================
 # dropout.softmax-geometric-mean
 # =================================================================================================
