@@ -929,12 +929,20 @@ def test_ensemble_errors_name_the_argument() -> None:
         D.mask_probabilities(D.all_masks(2), 1.5)
     with pytest.raises(TypeError, match=r"^outputs must be a floating-point tensor"):
         D.ensemble_mean(ints, w)
+    with pytest.raises(TypeError, match=r"^weights must be a floating-point tensor"):
+        D.ensemble_mean(ints.double(), w.long())
     with pytest.raises(TypeError, match=r"^log_outputs must be a floating-point tensor"):
         D.normalized_geometric_mean(ints, w)
     with pytest.raises(TypeError, match=r"^s must be a floating-point tensor"):
         D.logistic_nwgm(ints, w)
-    with pytest.raises(ValueError, match=r"the first dimension of s, 4\)"):
+    with pytest.raises(ValueError, match=r"the first dimension of s, 4\), got shape \(3,\)$"):
         D.logistic_nwgm(torch.ones(4, 3), torch.ones(3))
+    with pytest.raises(
+        ValueError, match=r"the first dimension of outputs, none\), got shape \(4,\)$"
+    ):
+        D.ensemble_mean(torch.tensor(1.0), w)
+    with pytest.raises(ValueError, match=r"^weights must be 1-D .* got shape \(4, 2\)$"):
+        D.ensemble_mean(torch.ones(4, 3), torch.ones(4, 2))  # first dimensions agree
 
 
 # =================================================================================================
