@@ -645,3 +645,23 @@ def test_gd_refuses_bad_input() -> None:
         problems.quadratic(torch.tensor([1.0, -1.0]))
     with pytest.raises(ValueError, match="delta must be"):
         problems.huber(torch.zeros(1), 0.0)
+
+
+@pytest.mark.claim(CLAIM_UPDATE)
+def test_gd_step_returns_the_closure_loss() -> None:
+    """`step()` follows `torch.optim.Optimizer`: `None` without a closure, the closure's loss
+    (evaluated with gradients on) with one (mutation testing, issue 12: `tests/mutation/`)."""
+    p = torch.nn.Parameter(torch.ones(2))  # θ = 1, then 0.5 after one step, then 0
+    opt = GD([p], lr=0.5)
+    p.grad = torch.ones(2)
+    assert opt.step() is None, f"{CLAIM_UPDATE}: step() without a closure returns None"
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = (p**2).sum()
+        loss.backward()
+        return loss
+
+    loss = opt.step(closure)
+    assert loss is not None and float(loss.detach()) == 0.5, f"{CLAIM_UPDATE}: the closure's loss"
+    assert p.detach().tolist() == [0.0, 0.0], f"{CLAIM_UPDATE}: θ − η ∇L with the closure's ∇L"

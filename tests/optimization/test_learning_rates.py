@@ -175,6 +175,35 @@ def test_first_step_at_the_underflow_edge(device: str, dtype: torch.dtype, evide
     evidence.value("float32_step_at_g_1e-24", step)
 
 
+@pytest.mark.claim(CLAIM_SIMPLE)
+def test_adagrad_state_and_closure() -> None:
+    """The state the class documents: after k steps `step` is k and `sum_sq` is Σ g_i²; `step()`
+    returns `None`, or the closure's loss (mutation testing, issue 12: `tests/mutation/`)."""
+    p = torch.nn.Parameter(torch.zeros(2, dtype=torch.float64))
+    opt = Adagrad([p], lr=0.1)
+    grads = [torch.tensor([1.0, -2.0]), torch.tensor([3.0, 0.5]), torch.tensor([-1.0, 1.0])]
+    for k, g in enumerate(grads, start=1):
+        p.grad = g.double()
+        assert opt.step() is None, failure(CLAIM_SIMPLE, "cpu", "float64", "step()", "?", "None")
+        state = opt.state[p]
+        assert state["step"] == k, failure(CLAIM_SIMPLE, "cpu", "float64", "t", state["step"], k)
+        sq = sum(x.double() ** 2 for x in grads[:k])
+        check_close(state["sum_sq"], sq, EXACT, CLAIM_SIMPLE, "cpu", "Σ g_i²")
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = (p**2).sum()
+        loss.backward()
+        return loss
+
+    before = float((p.detach() ** 2).sum())
+    loss = opt.step(closure)
+    assert loss is not None and float(loss.detach()) == before, failure(
+        CLAIM_SIMPLE, "cpu", "float64", "step(closure)", loss, before
+    )
+    assert opt.state[p]["step"] == len(grads) + 1
+
+
 # =================================================================================================
 # opt.adagrad-torch
 # =================================================================================================
