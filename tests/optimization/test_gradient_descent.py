@@ -665,3 +665,17 @@ def test_gd_step_returns_the_closure_loss() -> None:
     loss = opt.step(closure)
     assert loss is not None and float(loss.detach()) == 0.5, f"{CLAIM_UPDATE}: the closure's loss"
     assert p.detach().tolist() == [0.0, 0.0], f"{CLAIM_UPDATE}: θ − η ∇L with the closure's ∇L"
+
+
+@pytest.mark.claim(CLAIM_SGD)
+def test_minibatch_names_n_and_keeps_the_device() -> None:
+    """`minibatch` names `n` in its refusals and draws on the device it is given (mutation
+    testing, issue 12: `tests/mutation/`)."""
+    with pytest.raises(ValueError, match=r"^n must be an integer ≥ 1, got 0$"):
+        minibatch(0, 1)
+    with pytest.raises(TypeError, match=r"^n must be an integer ≥ 1, got float$"):
+        minibatch(2.0, 1)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"^size must be an integer in \[1, 3\], got 4$"):
+        minibatch(3, 4)
+    idx = minibatch(5, 2, device="meta")
+    assert idx.device.type == "meta" and idx.shape == (2,), f"{CLAIM_SGD}: device= is ignored"
