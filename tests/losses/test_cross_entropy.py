@@ -343,6 +343,8 @@ def test_cross_entropy_bad_input() -> None:
         L.cross_entropy(torch.zeros(4, 3, dtype=torch.long), torch.tensor([0, 1, 2, 0]))
     with pytest.raises(TypeError, match="y must be an integer tensor of class labels"):
         L.cross_entropy(z, torch.tensor([True, False, True, False]))
+    with pytest.raises(TypeError, match=r"^p must be a floating-point tensor, got dtype"):
+        L.entropy(torch.ones(3, dtype=torch.long))  # (issue 12, mutation testing)
     with pytest.raises(ValueError, match=r"y must have logits's shape \(4, 3\)"):
         L.cross_entropy(z, torch.full((4, 2), 0.5))
     with pytest.raises(ValueError, match="target probabilities"):

@@ -63,7 +63,7 @@ def test_schedule_refuses_bad_input() -> None:
         inverse_sqrt_lr(0.0, 1)
     with pytest.raises(ValueError, match="t must be"):
         inverse_sqrt_lr(1.0, -1)
-    with pytest.raises(TypeError, match="optimizer must be"):
+    with pytest.raises(TypeError, match=r"^optimizer must be a torch\.optim\.Optimizer, got list$"):
         inverse_sqrt_decay([1.0])  # type: ignore[arg-type]
 
 
