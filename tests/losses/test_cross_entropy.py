@@ -345,6 +345,15 @@ def test_cross_entropy_bad_input() -> None:
         L.cross_entropy(z, torch.tensor([True, False, True, False]))
     with pytest.raises(TypeError, match=r"^p must be a floating-point tensor, got dtype"):
         L.entropy(torch.ones(3, dtype=torch.long))  # (issue 12, mutation testing)
+    half = torch.tensor([0.5, 0.5])
+    for p, q, name in (
+        (torch.tensor([0.5, 1.5]), half, "p"),
+        (half, torch.tensor([-0.5, 1.0]), "q"),
+    ):
+        with pytest.raises(
+            ValueError, match=rf"^{name} must hold probabilities in \[0, 1\], got values outside"
+        ):
+            L.kl_divergence(p, q)
     with pytest.raises(ValueError, match=r"y must have logits's shape \(4, 3\)"):
         L.cross_entropy(z, torch.full((4, 2), 0.5))
     with pytest.raises(ValueError, match="target probabilities"):
