@@ -178,6 +178,8 @@ def test_binary_losses_bad_input() -> None:
         L.binary_cross_entropy(torch.ones(0), torch.ones(0))
     with pytest.raises(ValueError, match="reduction must be one of"):
         L.square_error(f, y, reduction="avg")
+    with pytest.raises(ValueError, match=r"^y must have f's shape \(3,\), got \(2,\)$"):
+        L.square_error(f, torch.ones(2))  # (issue 12, mutation testing: both names)
     with pytest.raises(ValueError, match="NaN"):
         L.binary_cross_entropy(torch.tensor([math.nan, 0.5, 0.5]), y)
 
@@ -515,6 +517,8 @@ def test_square_error_gradient_is_at_most_half_ce(
     assert excess <= 1e-15, failure(CLAIM_SE, device, dtype, "|∂SE/∂z| > ½|∂CE/∂z|", excess, "≤ 0")
     ref = F.mse_loss(s, yt, reduction="sum")
     check_close(L.square_error(s, yt, reduction="sum"), ref, EXACT, CLAIM_SE, device, "vs mse")
+    mean = F.mse_loss(s, yt)  # the default reduction is torch's: the mean
+    check_close(L.square_error(s, yt), mean, EXACT, CLAIM_SE, device, "default vs mse mean")
 
 
 @pytest.mark.claim(CLAIM_SE)

@@ -303,9 +303,15 @@ def test_clip_errors_name_the_argument() -> None:
     (mutation testing, issue 12: `tests/mutation/`)."""
     a = torch.zeros(2, requires_grad=True)
     a.grad = torch.ones(2)
-    with pytest.raises(ValueError, match=r"^clip_value must be a real number in \(0, inf\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"^clip_value must be a real number in \(0, inf\] \(the threshold c\), got 0\.0$",
+    ):
         C.clip_by_value([a], 0.0)
-    with pytest.raises(ValueError, match=r"^max_norm must be a real number in \(0, inf\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"^max_norm must be a real number in \(0, inf\] \(the threshold c\), got 0\.0$",
+    ):
         C.clip_by_norm([a], 0.0)
     with pytest.raises(ValueError, match=r"^eps must be a real number in \[0, inf\]"):
         C.clip_by_norm([a], 1.0, eps=-1.0)
