@@ -446,6 +446,23 @@ def test_low_precision_masks_use_float32_uniforms(device: str, low: str) -> None
 
 
 @pytest.mark.claim(CLAIM_EXP)
+def test_mask_uniforms_are_float64_for_float64_masks_else_float32(device: str) -> None:
+    """keep_mask's uniforms, against an independent draw from the same seed: float64 for a
+    float64 mask, float32 for every other dtype (mutation testing, issue 12: the comparison of
+    two keep_mask calls above cannot see a swap of the rule)."""
+    p, shape = 0.3, (64, 16)
+    for dt in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
+        u_dtype = torch.float64 if dt == torch.float64 else torch.float32
+        g = torch.Generator(device=device).manual_seed(7)
+        want = (torch.rand(shape, generator=g, device=device, dtype=u_dtype) >= p).to(dt)
+        g = torch.Generator(device=device).manual_seed(7)
+        got = D.keep_mask(shape, p, device=device, dtype=dt, generator=g)
+        assert got.dtype == dt and torch.equal(got, want), (
+            f"{CLAIM_EXP} [{device}, {dt}]: the mask is not u >= p with u drawn in {u_dtype}"
+        )
+
+
+@pytest.mark.claim(CLAIM_EXP)
 def test_generator_makes_masks_reproducible(device: str, dtype: torch.dtype) -> None:
     """The same generator seed gives the same mask; a different seed a different one; a given
     generator leaves the global RNG alone."""
