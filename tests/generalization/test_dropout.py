@@ -463,6 +463,25 @@ def test_mask_uniforms_are_float64_for_float64_masks_else_float32(device: str) -
 
 
 @pytest.mark.claim(CLAIM_EXP)
+def test_dropout_mask_is_keep_mask_in_x_dtype() -> None:
+    """dropout's mask is keep_mask in x's dtype (float64 uniforms for float64 x); a given mask
+    is cast to x's dtype; errors say what p means and what mask was (mutation testing,
+    issue 12: `tests/mutation/`)."""
+    x = torch.linspace(1.0, 2.0, 60, dtype=torch.float64).reshape(6, 10)
+    g = torch.Generator().manual_seed(3)
+    want = x * D.keep_mask(x.shape, 0.4, device="cpu", dtype=torch.float64, generator=g) / 0.6
+    g = torch.Generator().manual_seed(3)
+    assert torch.equal(D.dropout(x, 0.4, generator=g), want), f"{CLAIM_EXP}: float64 mask"
+    x32 = torch.ones(2, 3)
+    out = D.dropout(x32, 0.5, mask=torch.ones(2, 3, dtype=torch.float64))
+    assert out.dtype == torch.float32, f"{CLAIM_EXP}: a float64 mask made a {out.dtype} output"
+    with pytest.raises(TypeError, match=r"^mask must be a torch\.Tensor, got list$"):
+        D.dropout(x32, 0.5, mask=[[1.0] * 3] * 2)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"\(the drop probability\), got 1\.0$"):
+        D.dropout(x32, 1.0)
+
+
+@pytest.mark.claim(CLAIM_EXP)
 def test_generator_makes_masks_reproducible(device: str, dtype: torch.dtype) -> None:
     """The same generator seed gives the same mask; a different seed a different one; a given
     generator leaves the global RNG alone."""
