@@ -391,3 +391,19 @@ def flake(session: nox.Session) -> None:
     )
     if bad:
         session.error(f"runs {bad} had failures: see build/flake/run-K.json")
+
+
+# -- mutation testing (issue 12, item 5) ---------------------------------------------------------
+
+
+@nox.session(venv_backend="none")
+def mutants(session: nox.Session) -> None:
+    """Mutation testing of impl/dlspec against the claim suite (mutmut); writes
+    build/mutants.json.
+
+    Slow: every mutant runs the tests that call its function. Name modules to restrict the run:
+    `nox -s mutants -- impl/dlspec/nn/dropout.py impl/dlspec/optim`. `-- --report` summarizes
+    the cached verdicts; `-- --fresh` forgets them. Details: tests/mutation/run.py.
+    """
+    _install(session, "test", "mutants")
+    _run(session, "python", "tests/mutation/run.py", *session.posargs)

@@ -465,6 +465,42 @@ def test_low_precision_masks_use_float32_uniforms(device: str, low: str) -> None
 
 
 @pytest.mark.claim(CLAIM_EXP)
+def test_mask_uniforms_are_float64_for_float64_masks_else_float32(device: str) -> None:
+    """keep_mask's uniforms, against an independent draw from the same seed: float64 for a
+    float64 mask, float32 for every other dtype (mutation testing, issue 12: the comparison of
+    two keep_mask calls above cannot see a swap of the rule)."""
+    p, shape = 0.3, (64, 16)
+    for dt in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
+        u_dtype = torch.float64 if dt == torch.float64 else torch.float32
+        g = torch.Generator(device=device).manual_seed(7)
+        want = (torch.rand(shape, generator=g, device=device, dtype=u_dtype) >= p).to(dt)
+        g = torch.Generator(device=device).manual_seed(7)
+        got = D.keep_mask(shape, p, device=device, dtype=dt, generator=g)
+        assert got.dtype == dt and torch.equal(got, want), (
+            f"{CLAIM_EXP} [{device}, {dt}]: the mask is not u >= p with u drawn in {u_dtype}"
+        )
+
+
+@pytest.mark.claim(CLAIM_EXP)
+def test_dropout_mask_is_keep_mask_in_x_dtype() -> None:
+    """dropout's mask is keep_mask in x's dtype (float64 uniforms for float64 x); a given mask
+    is cast to x's dtype; errors say what p means and what mask was (mutation testing,
+    issue 12: `tests/mutation/`)."""
+    x = torch.linspace(1.0, 2.0, 60, dtype=torch.float64).reshape(6, 10)
+    g = torch.Generator().manual_seed(3)
+    want = x * D.keep_mask(x.shape, 0.4, device="cpu", dtype=torch.float64, generator=g) / 0.6
+    g = torch.Generator().manual_seed(3)
+    assert torch.equal(D.dropout(x, 0.4, generator=g), want), f"{CLAIM_EXP}: float64 mask"
+    x32 = torch.ones(2, 3)
+    out = D.dropout(x32, 0.5, mask=torch.ones(2, 3, dtype=torch.float64))
+    assert out.dtype == torch.float32, f"{CLAIM_EXP}: a float64 mask made a {out.dtype} output"
+    with pytest.raises(TypeError, match=r"^mask must be a torch\.Tensor, got list$"):
+        D.dropout(x32, 0.5, mask=[[1.0] * 3] * 2)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"\(the drop probability\), got 1\.0$"):
+        D.dropout(x32, 1.0)
+
+
+@pytest.mark.claim(CLAIM_EXP)
 def test_generator_makes_masks_reproducible(device: str, dtype: torch.dtype) -> None:
     """The same generator seed gives the same mask; a different seed a different one; a given
     generator leaves the global RNG alone."""
@@ -936,6 +972,32 @@ def test_enumeration_bad_inputs() -> None:
     with pytest.raises(ValueError, match="log_outputs must have a sub-network dimension"):
         D.normalized_geometric_mean(torch.ones(8), torch.ones(8))
     assert D.all_masks(0).shape == (1, 0), f"{CLAIM_LIN}: n = 0 has one (empty) sub-network"
+
+
+@pytest.mark.claim(CLAIM_LIN, "dropout.softmax-geometric-mean")
+def test_ensemble_errors_name_the_argument() -> None:
+    """Each averaging helper's error names its own argument (`outputs`, `log_outputs`, `s`) and
+    the meaning of `q`, not a neighbour's (mutation testing, issue 12: `tests/mutation/`)."""
+    w = torch.full((4,), 0.25)
+    ints = torch.ones(4, 3, dtype=torch.int64)
+    with pytest.raises(ValueError, match=r"^q must be .* \(the keep probability\), got 1\.5$"):
+        D.mask_probabilities(D.all_masks(2), 1.5)
+    with pytest.raises(TypeError, match=r"^outputs must be a floating-point tensor"):
+        D.ensemble_mean(ints, w)
+    with pytest.raises(TypeError, match=r"^weights must be a floating-point tensor"):
+        D.ensemble_mean(ints.double(), w.long())
+    with pytest.raises(TypeError, match=r"^log_outputs must be a floating-point tensor"):
+        D.normalized_geometric_mean(ints, w)
+    with pytest.raises(TypeError, match=r"^s must be a floating-point tensor"):
+        D.logistic_nwgm(ints, w)
+    with pytest.raises(ValueError, match=r"the first dimension of s, 4\), got shape \(3,\)$"):
+        D.logistic_nwgm(torch.ones(4, 3), torch.ones(3))
+    with pytest.raises(
+        ValueError, match=r"the first dimension of outputs, none\), got shape \(4,\)$"
+    ):
+        D.ensemble_mean(torch.tensor(1.0), w)
+    with pytest.raises(ValueError, match=r"^weights must be 1-D .* got shape \(4, 2\)$"):
+        D.ensemble_mean(torch.ones(4, 3), torch.ones(4, 2))  # first dimensions agree
 
 
 # =================================================================================================

@@ -179,6 +179,8 @@ def test_binary_losses_bad_input() -> None:
         L.binary_cross_entropy(torch.ones(0), torch.ones(0))
     with pytest.raises(ValueError, match="reduction must be one of"):
         L.square_error(f, y, reduction="avg")
+    with pytest.raises(ValueError, match=r"^y must have f's shape \(3,\), got \(2,\)$"):
+        L.square_error(f, torch.ones(2))  # (issue 12, mutation testing: both names)
     with pytest.raises(ValueError, match="NaN"):
         L.binary_cross_entropy(torch.tensor([math.nan, 0.5, 0.5]), y)
 
@@ -344,6 +346,17 @@ def test_cross_entropy_bad_input() -> None:
         L.cross_entropy(torch.zeros(4, 3, dtype=torch.long), torch.tensor([0, 1, 2, 0]))
     with pytest.raises(TypeError, match="y must be an integer tensor of class labels"):
         L.cross_entropy(z, torch.tensor([True, False, True, False]))
+    with pytest.raises(TypeError, match=r"^p must be a floating-point tensor, got dtype"):
+        L.entropy(torch.ones(3, dtype=torch.long))  # (issue 12, mutation testing)
+    half = torch.tensor([0.5, 0.5])
+    for p, q, name in (
+        (torch.tensor([0.5, 1.5]), half, "p"),
+        (half, torch.tensor([-0.5, 1.0]), "q"),
+    ):
+        with pytest.raises(
+            ValueError, match=rf"^{name} must hold probabilities in \[0, 1\], got values outside"
+        ):
+            L.kl_divergence(p, q)
     with pytest.raises(ValueError, match=r"y must have logits's shape \(4, 3\)"):
         L.cross_entropy(z, torch.full((4, 2), 0.5))
     with pytest.raises(ValueError, match="target probabilities"):
@@ -511,6 +524,8 @@ def test_square_error_gradient_is_at_most_half_ce(
     assert excess <= 1e-15, failure(CLAIM_SE, device, dtype, "|∂SE/∂z| > ½|∂CE/∂z|", excess, "≤ 0")
     ref = F.mse_loss(s, yt, reduction="sum")
     check_close(L.square_error(s, yt, reduction="sum"), ref, EXACT, CLAIM_SE, device, "vs mse")
+    mean = F.mse_loss(s, yt)  # the default reduction is torch's: the mean
+    check_close(L.square_error(s, yt), mean, EXACT, CLAIM_SE, device, "default vs mse mean")
 
 
 @pytest.mark.claim(CLAIM_SE)

@@ -735,3 +735,37 @@ def test_fast_gd_keeps_the_refusals(device: str, dtype: torch.dtype) -> None:
     assert not r.detach().any()
     with pytest.raises(TypeError, match="fast must be a bool"):
         GD([r], lr=0.1, fast=1)  # type: ignore[arg-type]
+
+
+@pytest.mark.claim(CLAIM_UPDATE)
+def test_gd_step_returns_the_closure_loss() -> None:
+    """`step()` follows `torch.optim.Optimizer`: `None` without a closure, the closure's loss
+    (evaluated with gradients on) with one (mutation testing, issue 12: `tests/mutation/`)."""
+    p = torch.nn.Parameter(torch.ones(2))  # θ = 1, then 0.5 after one step, then 0
+    opt = GD([p], lr=0.5)
+    p.grad = torch.ones(2)
+    assert opt.step() is None, f"{CLAIM_UPDATE}: step() without a closure returns None"
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = (p**2).sum()
+        loss.backward()
+        return loss
+
+    loss = opt.step(closure)
+    assert loss is not None and float(loss.detach()) == 0.5, f"{CLAIM_UPDATE}: the closure's loss"
+    assert p.detach().tolist() == [0.0, 0.0], f"{CLAIM_UPDATE}: θ − η ∇L with the closure's ∇L"
+
+
+@pytest.mark.claim(CLAIM_SGD)
+def test_minibatch_names_n_and_keeps_the_device() -> None:
+    """`minibatch` names `n` in its refusals and draws on the device it is given (mutation
+    testing, issue 12: `tests/mutation/`)."""
+    with pytest.raises(ValueError, match=r"^n must be an integer ≥ 1, got 0$"):
+        minibatch(0, 1)
+    with pytest.raises(TypeError, match=r"^n must be an integer ≥ 1, got float$"):
+        minibatch(2.0, 1)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"^size must be an integer in \[1, 3\], got 4$"):
+        minibatch(3, 4)
+    idx = minibatch(5, 2, device="meta")
+    assert idx.device.type == "meta" and idx.shape == (2,), f"{CLAIM_SGD}: device= is ignored"

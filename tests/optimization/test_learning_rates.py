@@ -63,7 +63,7 @@ def test_schedule_refuses_bad_input() -> None:
         inverse_sqrt_lr(0.0, 1)
     with pytest.raises(ValueError, match="t must be"):
         inverse_sqrt_lr(1.0, -1)
-    with pytest.raises(TypeError, match="optimizer must be"):
+    with pytest.raises(TypeError, match=r"^optimizer must be a torch\.optim\.Optimizer, got list$"):
         inverse_sqrt_decay([1.0])  # type: ignore[arg-type]
 
 
@@ -173,6 +173,35 @@ def test_first_step_at_the_underflow_edge(device: str, dtype: torch.dtype, evide
     assert 8e13 < step < 9e13, failure(CLAIM_SIMPLE, "cpu", "float32", "step at g = 1e-24", step,
                                        "about 8.5e13 (g² underflows)")  # fmt: skip
     evidence.value("float32_step_at_g_1e-24", step)
+
+
+@pytest.mark.claim(CLAIM_SIMPLE)
+def test_adagrad_state_and_closure() -> None:
+    """The state the class documents: after k steps `step` is k and `sum_sq` is Σ g_i²; `step()`
+    returns `None`, or the closure's loss (mutation testing, issue 12: `tests/mutation/`)."""
+    p = torch.nn.Parameter(torch.zeros(2, dtype=torch.float64))
+    opt = Adagrad([p], lr=0.1)
+    grads = [torch.tensor([1.0, -2.0]), torch.tensor([3.0, 0.5]), torch.tensor([-1.0, 1.0])]
+    for k, g in enumerate(grads, start=1):
+        p.grad = g.double()
+        assert opt.step() is None, failure(CLAIM_SIMPLE, "cpu", "float64", "step()", "?", "None")
+        state = opt.state[p]
+        assert state["step"] == k, failure(CLAIM_SIMPLE, "cpu", "float64", "t", state["step"], k)
+        sq = sum(x.double() ** 2 for x in grads[:k])
+        check_close(state["sum_sq"], sq, EXACT, CLAIM_SIMPLE, "cpu", "Σ g_i²")
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = (p**2).sum()
+        loss.backward()
+        return loss
+
+    before = float((p.detach() ** 2).sum())
+    loss = opt.step(closure)
+    assert loss is not None and float(loss.detach()) == before, failure(
+        CLAIM_SIMPLE, "cpu", "float64", "step(closure)", loss, before
+    )
+    assert opt.state[p]["step"] == len(grads) + 1
 
 
 # =================================================================================================

@@ -298,6 +298,50 @@ def test_bad_input_and_nonfinite(device: str, dtype: torch.dtype) -> None:
     assert float(CLIP.clip_by_norm([nograd], 1.0)) == 0.0 and nograd.grad is None
 
 
+@pytest.mark.claim(CLAIM_NORM, CLAIM_VALUE)
+def test_clip_errors_name_the_argument() -> None:
+    """Each refusal names its argument, and the parameter or gradient at fault by position
+    (mutation testing, issue 12: `tests/mutation/`)."""
+    a = torch.zeros(2, requires_grad=True)
+    a.grad = torch.ones(2)
+    with pytest.raises(
+        ValueError,
+        match=r"^clip_value must be a real number in \(0, inf\] \(the threshold c\), got 0\.0$",
+    ):
+        C.clip_by_value([a], 0.0)
+    with pytest.raises(
+        ValueError,
+        match=r"^max_norm must be a real number in \(0, inf\] \(the threshold c\), got 0\.0$",
+    ):
+        C.clip_by_norm([a], 0.0)
+    with pytest.raises(ValueError, match=r"^eps must be a real number in \[0, inf\]"):
+        C.clip_by_norm([a], 1.0, eps=-1.0)
+    with pytest.raises(TypeError, match=r"^parameters\[1\] must be a torch\.Tensor, got float$"):
+        C.clip_by_norm([a, 3.0], 1.0)
+    with pytest.raises(
+        TypeError, match=r"^parameters must be a tensor or an iterable of tensors, got float$"
+    ):
+        C.clip_by_value(3.0, 1.0)
+    n = torch.zeros(2, dtype=torch.int64)
+    n.grad = torch.zeros(2, dtype=torch.int64)
+    with pytest.raises(
+        TypeError, match=r"^parameters\[1\]\.grad must be floating-point, got torch\.int64$"
+    ):
+        C.clip_by_norm([a, n], 1.0)
+    m = torch.zeros(2, device="meta", requires_grad=True)
+    m.grad = torch.ones(2, device="meta")
+    with pytest.raises(
+        ValueError,
+        match=r"^every gradient must be on one device; found cpu and meta \(gradient 1\)$",
+    ):
+        C.clip_by_norm([a, m], 1.0)
+    a.grad = torch.tensor([1.0, math.nan])
+    with pytest.raises(
+        C.NonFiniteGradientError, match=r"\(global norm nan\); pass nonfinite='propagate'"
+    ):
+        C.clip_by_value(a, 1.0)
+
+
 # =================================================================================================
 # clip.stabilizes
 # =================================================================================================
