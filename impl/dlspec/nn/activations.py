@@ -78,8 +78,8 @@ def fused(t: Tensor) -> bool:
 def _halves(z: Tensor) -> tuple[Tensor, Tensor]:
     """`(max(z, 0), min(z, 0))` through `where`, so that autograd's derivative is 1 on the side
     each covers, including at 0 (`|z|` would give a zero derivative there)."""
-    zero = torch.zeros((), device=z.device, dtype=z.dtype)
-    return torch.where(z >= 0, z, zero), torch.where(z < 0, z, zero)
+    pos = z.clamp_min(0.0)  # clamp's derivative is 1 at the bound: ∂pos/∂z = [z ≥ 0]
+    return pos, z - pos  # z − max(z, 0) = min(z, 0) exactly; ∂/∂z = [z < 0]
 
 
 def sigmoid(z: Tensor, *, fast: bool = False) -> Tensor:
@@ -139,9 +139,10 @@ def softplus(z: Tensor) -> Tensor:
     derivative is `σ(z)`, also at `z = 0` (`loss.logistic-gradient`)."""
     check_float_tensor(z, "z")
     pos, neg = _halves(z)
-    return torch.where(
-        z >= 0, pos + torch.log1p(torch.exp(-pos)), torch.log1p(torch.exp(neg))
-    )  # z ≥ 0: z + ln(1 + e^{−z}); z < 0: ln(1 + e^{z})
+    # neg − pos = −|z| exactly: z ≥ 0 gives z + ln(1 + e^{−z}), z < 0 gives ln(1 + e^{z});
+    # one exp and one log1p per entry (no `where` over two computed branches, which is slow on
+    # the CPU); the derivative 1 − σ(−z)·1 at z ≥ 0 and σ(z) at z < 0: ½ at 0
+    return pos + torch.log1p(torch.exp(neg - pos))
 
 
 def square(z: Tensor) -> Tensor:
