@@ -311,6 +311,24 @@ def test_samplers_draw_from_random_models(evidence: Any) -> None:
 
 
 @pytest.mark.claim(CLAIM_AR)
+def test_categorical_refuses_non_finite_probabilities_by_their_row_sums() -> None:
+    """`categorical` reads only the row totals F(V−1) to check finiteness: NaN and ±∞ anywhere
+    reach them (and are then named), and finite entries whose sum overflows are refused too."""
+    probs = torch.full((3, 4), 0.25, dtype=torch.float64)
+    u = torch.full((3,), 0.5, dtype=torch.float64)
+    for bad in (math.nan, math.inf, -math.inf):
+        p = probs.clone()
+        p[1, 2] = bad
+        for fast in (False, True):
+            with pytest.raises(ValueError, match="probs must be finite"):
+                G.categorical(p, u, fast=fast)
+    p = probs.clone()
+    p[2, :2] = 1e308
+    with pytest.raises(ValueError, match="probs must have finite row sums"):
+        G.categorical(p, u)
+
+
+@pytest.mark.claim(CLAIM_AR)
 def test_samplers_refuse_bad_arguments() -> None:
     def step(prefix: torch.Tensor) -> torch.Tensor:
         return torch.zeros(prefix.shape[0], 2, dtype=torch.float64)

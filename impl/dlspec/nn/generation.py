@@ -87,7 +87,6 @@ def categorical(probs: Tensor, u: Tensor, *, fast: bool = False) -> Tensor:
     """
     check_float_tensor(probs, "probs")
     check_like(check_float_tensor(u, "u"), probs, "u", "probs")
-    check_finite(probs, "probs")
     check_finite(u, "u")
     fast = check_flag(fast, "fast")
     if probs.dim() == 0 or u.shape != probs.shape[:-1]:
@@ -96,6 +95,11 @@ def categorical(probs: Tensor, u: Tensor, *, fast: bool = False) -> Tensor:
         )
     cdf = probs.cumsum(dim=-1)  # F(k) = Σ_{j ≤ k} p_j
     total = cdf[..., -1:]  # F(V−1)
+    # Every entry of probs is finite iff every row's F(V−1) is (NaN and ±∞ reach the sum),
+    # unless finite entries overflow it: one read of the totals instead of all of probs
+    if total.device.type != "meta" and not bool(torch.isfinite(total).all()):
+        check_finite(probs, "probs")  # names the NaN or ±inf entries
+        raise ValueError("probs must have finite row sums, got a row whose sum overflows")
     below = torch.nextafter(total, torch.full_like(total, -torch.inf))  # F(V−1)⁻
     v = torch.minimum(u.unsqueeze(-1), below)  # < F(V−1): at most the first k with F(k) = F(V−1)
     if not fast:
