@@ -121,7 +121,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "claim(*ids): the spec claims this test decides")
     config.addinivalue_line("markers", "dtypes(*names): the only dtypes this test runs in")
-    config.addinivalue_line("markers", "slow: takes longer than ~10 s")
+    config.addinivalue_line("markers", "slow: a seeded experiment or long run; not in nox -s quick")
     config.addinivalue_line(
         "markers", "meta_for_cpu: run on the meta device where --device names cpu"
     )

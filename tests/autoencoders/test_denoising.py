@@ -376,6 +376,7 @@ FALSE_FAILURES["test_denoising_autoencoder_is_robust"] = R_SEEDS * math.exp(
 )
 
 
+@pytest.mark.slow  # trains denoising autoencoders: left out of `nox -s quick`
 @pytest.mark.claim(CLAIM_R)
 def test_denoising_autoencoder_is_robust(device: str, evidence: Any) -> None:
     import matplotlib.pyplot as plt

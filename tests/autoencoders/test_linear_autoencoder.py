@@ -277,6 +277,7 @@ def digits_root(device: str) -> torch.Tensor:
     return (v * w.clamp_min(0).sqrt()) @ v.T
 
 
+@pytest.mark.slow  # trains linear autoencoders: left out of `nox -s quick`
 @pytest.mark.claim(CLAIM_SPAN)
 def test_trained_autoencoder_spans_the_pca_subspace(device: str, evidence: Any) -> None:
     import matplotlib.pyplot as plt

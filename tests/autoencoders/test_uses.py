@@ -38,6 +38,7 @@ FALSE_FAILURES = {
 }
 
 
+@pytest.mark.slow  # trains autoencoders on digits: left out of `nox -s quick`
 @pytest.mark.claim(CLAIM_O)
 def test_reconstruction_error_separates_planted_outliers(device: str, evidence: Any) -> None:
     import matplotlib.pyplot as plt
@@ -169,6 +170,7 @@ def _small_start(net: FeedForward, g: torch.Generator, scale: float) -> FeedForw
     return net
 
 
+@pytest.mark.slow  # pretrains and fine-tunes on digits: left out of `nox -s quick`
 @pytest.mark.claim(CLAIM_P)
 def test_greedy_pretraining_gives_a_better_start(device: str, evidence: Any) -> None:
     data = digits(device=device)
@@ -334,6 +336,7 @@ def test_ridge_probe_against_brute_force_leave_one_out() -> None:
     assert torch.equal(got, torch.stack(want)), f"{CLAIM_F}: ridge_probe ≠ brute-force LOO probe"
 
 
+@pytest.mark.slow  # trains autoencoders on digits: left out of `nox -s quick`
 @pytest.mark.claim(CLAIM_F)
 def test_features_transfer_to_unseen_digits(device: str, evidence: Any) -> None:
     data = digits(device=device)

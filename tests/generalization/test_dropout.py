@@ -1522,6 +1522,7 @@ def _removal_curves(
     return curves
 
 
+@pytest.mark.slow  # trains 30 pairs of MLPs: left out of `nox -s quick`
 @pytest.mark.claim(CLAIM_UF)
 def test_dropout_net_degrades_less_when_units_fail(device: str, evidence: Any) -> None:
     import matplotlib

@@ -497,6 +497,7 @@ def offline_study() -> int:
     return total
 
 
+@pytest.mark.slow  # trains 64 GANs: left out of `nox -s quick`
 @pytest.mark.claim(CLAIM_L)
 def test_gan_learns_mean_and_spread(evidence: Any) -> None:
     import matplotlib

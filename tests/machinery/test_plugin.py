@@ -253,6 +253,7 @@ def test_claim_option_rejects_unknown_ids(pytester: pytest.Pytester) -> None:
     result.stderr.fnmatch_lines(["*--claim 'x.tw' matches no claim*did you mean*x.two*"])
 
 
+@pytest.mark.slow  # runs a sample suite three times: left out of `nox -s quick`
 def test_xdist_gives_the_same_report(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
