@@ -19,14 +19,14 @@ entry, the same one in every row). `max_pool2d()` takes the maximum over each `k
 taken with stride `s` (no padding).
 
 `conv2d(..., fast=True)` (and `Conv2d(..., fast=True)`) is the fast form (claim
-`conv.fast-form`): the same sum in channels-last order, a `torch.autograd.Function` with a
-hand-written backward. The padded input is laid out `(N, H + 2p_h, W + 2p_w, C)`; its windows are
-one `as_strided` view `x̃[n, s_h i + a, s_w j + β, c]`; a few images at a time are copied into a
-cache-sized `(rows, k_h k_w C/G)` block and multiplied by the kernel in one matrix product, bias
-included. The backward reuses the same blocks: `∂L/∂w = colsᵀ ∂L/∂y` (one product per block),
-`∂L/∂b = Σ ∂L/∂y`, and `∂L/∂x̃` adds `∂L/∂y wᵀ` back onto the `k_h k_w` windows it came from
-(one strided add per tap). The output and `∂L/∂x` are channels-last tensors (NCHW shape, NHWC
-memory). It has no second derivative (double backward raises).
+`conv.fast-form`): the same sum, a `torch.autograd.Function` with a hand-written backward. The
+windows of the padded input `x̃` are one `as_strided` view `x̃[n, c, s_h i + a, s_w j + β]`
+`(N, C, k_h, k_w, H′, W′)`, no copy; a few images at a time are copied into a cache-sized
+`(G, k_h k_w C/G, H′W′)` block per image and multiplied by the kernel in one matrix product,
+bias included, straight into the (NCHW, contiguous) output. The backward reuses the same
+blocks: `∂L/∂w = cols ∂L/∂yᵀ` (one product per block), `∂L/∂b = Σ ∂L/∂y`, and `∂L/∂x̃` adds
+`wᵀ ∂L/∂y` back onto the `k_h k_w` windows it came from (one strided add per tap).
+It has no second derivative (double backward raises).
 
 Claims served: `conv.sparse-tied-linear`, `conv.parameter-count`,
 `conv.translation-equivariance`, `conv.fast-form`, `pool.max-example`, `pool.local-invariance`,
@@ -160,7 +160,7 @@ def conv2d(
     output channels are split into `G` equal blocks and block `g` of the output sees only block
     `g` of the input (as `torch.nn.functional.conv2d`'s `groups`). Serves
     `conv.sparse-tied-linear` and `conv.translation-equivariance`. `fast=True`: the same values
-    and gradients by `_Conv2dFast` (channels-last output; `conv.fast-form`).
+    and gradients by `_Conv2dFast` (`conv.fast-form`).
     """
     x = _check_images(x)
     weight = check_float_tensor(weight, "weight", dim=4)
