@@ -898,3 +898,21 @@ def test_fast_conv_blocks_of_several_images(device: str, dtype: torch.dtype) -> 
     check_close(y, y_ref, EXACT, CLAIM_FAST, device, "forward, blocks of two images")
     for name, a, e in zip(("d/dx", "d/dw", "d/db"), got, want, strict=True):
         check_close(a, e, EXACT, CLAIM_FAST, device, f"{name}, blocks of two images")
+
+
+@pytest.mark.claim(CLAIM_FAST)
+@pytest.mark.dtypes("float64")
+def test_fast_conv_gradient_penalty_raises(device: str, dtype: torch.dtype) -> None:
+    """A gradient penalty through the fast form: `∂/∂w ‖∂L/∂x‖²` for a loss linear in the
+    output, beside a term (`‖w‖²`) that has a second derivative. The incoming gradient needs no
+    graph, so a once-differentiable backward returned a constant `∂L/∂x` and the penalty's
+    gradient silently lost its main term (−38 against −1.4 in one entry); it must raise."""
+    g = torch.Generator().manual_seed(9)
+    x = torch.randn(1, 2, 5, 5, generator=g, dtype=dtype).to(device).requires_grad_()
+    w = torch.randn(3, 2, 3, 3, generator=g, dtype=dtype).to(device).requires_grad_()
+    v = torch.randn(1, 3, 3, 3, generator=g, dtype=dtype).to(device)
+    (gx,) = torch.autograd.grad((C.conv2d(x, w, fast=True) * v).sum(), x, create_graph=True)
+    (ref,) = torch.autograd.grad((C.conv2d(x, w) * v).sum(), x)
+    check_close(gx, ref, EXACT, CLAIM_FAST, device, "first-order gradient under create_graph")
+    with pytest.raises(RuntimeError, match="fast=False"):
+        torch.autograd.grad((gx**2).sum() + (w**2).sum(), w)

@@ -42,6 +42,7 @@ import torch
 from torch import Tensor, nn
 
 from dlspec.checks import check_flag, check_float_dtype, check_float_tensor, check_generator
+from dlspec.nn._recurrent_fast import _first_order
 from dlspec.nn.linear import uniform_init
 from dlspec.registry import Call, Sample, register, register_calls
 
@@ -204,6 +205,12 @@ def conv2d(
     return y
 
 
+#: The error of a second derivative through the fast form (`conv.fast-form`).
+SECOND_ORDER = (
+    "conv2d's fast form (fast=True) has a first-order backward only: a second derivative "
+    "through it (a gradient penalty, a Hessian-vector product) is not implemented; use fast=False"
+)
+
 #: Entries of the im2col block the fast form builds at a time (4 MiB in float32: it stays in
 #: cache between its copy and its matrix products).
 BLOCK_ENTRIES = 1 << 20
@@ -256,14 +263,17 @@ class _Conv2dFast(torch.autograd.Function):
                 torch.matmul(wmat, cols, out=y[n0:n1])  # Σ_{c,a,β} w[o, c, a, β] x̃[…]
             else:  # b[o] + Σ_{c,a,β} w[o, c, a, β] x̃[…]
                 torch.add(bias.view(g, c_out // g, 1), wmat @ cols, out=y[n0:n1])
-        ctx.save_for_backward(xp, weight)
+        # the inputs saved last, for _first_order (the anchors of a refused second derivative)
+        anchors = (x, weight) if bias is None else (x, weight, bias)
+        ctx.save_for_backward(xp, weight, *anchors)
+        ctx.inputs, ctx.second_order = len(anchors), SECOND_ORDER
         ctx.conf = (stride, padding, g, (h, w), bias is not None)
         return y.view(n, c_out, ho, wo)
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
+    @_first_order
     def backward(ctx: Any, gy: Tensor) -> tuple[Tensor | None, ...]:
-        xp, weight = ctx.saved_tensors
+        xp, weight = ctx.saved_tensors[:2]
         (sh, sw), (ph, pw), g, (h, w), has_bias = ctx.conf
         n, c = xp.shape[:2]
         c_out, c_g, kh, kw = weight.shape
