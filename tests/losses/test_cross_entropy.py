@@ -714,7 +714,11 @@ def test_cross_entropy_fast_second_derivative_raises(device: str, dtype: torch.d
     """A gradient penalty through the fast form with labels, `∂/∂W ‖∂L/∂x‖²` for `z = x W`:
     its backward keeps `e^{s}` outside the graph, so the penalty's term through the softmax was
     silently missing (the gradient off in the second digit); it must raise, while the
-    first-order gradient under `create_graph=True` still equals the plain form's."""
+    first-order gradient under `create_graph=True` still equals the plain form's. The eager
+    form only: on CUDA the fast form is the plain one compiled, whose double backward is
+    torch.compile's (not claimed)."""
+    if torch.device(device).type != "cpu":
+        pytest.skip("the CUDA fast form is torch.compile's; its double backward is not claimed")
     g = torch.Generator().manual_seed(4)
     x = torch.randn(4, 3, generator=g, dtype=dtype).to(device).requires_grad_()
     w = torch.randn(3, 5, generator=g, dtype=dtype).to(device).requires_grad_()
