@@ -868,3 +868,51 @@ def test_fast_conv_partial_gradients_module_and_limits(device: str, dtype: torch
         C.conv2d(x, w, b, **opts, fast=1)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="fast must be a bool"):
         C.Conv2d(2, 3, 3, fast="yes")  # type: ignore[arg-type]
+
+
+@pytest.mark.claim(CLAIM_FAST)
+@pytest.mark.dtypes("float64")
+def test_fast_conv_blocks_of_several_images(device: str, dtype: torch.dtype) -> None:
+    """Five images in blocks of two (2, 2, 1): every image of every block is computed and
+    back-propagated (a block that lost its last image, or a last partial block that was
+    skipped, leaves uninitialized outputs or zero gradients there). The drawn cases have at most
+    two images, so there "a few images" is the whole batch."""
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(5, 2, 5, 4, generator=g, dtype=dtype).to(device)
+    w = torch.randn(3, 2, 2, 2, generator=g, dtype=dtype).to(device)
+    b = torch.randn(3, generator=g, dtype=dtype).to(device)
+    y_ref = C.conv2d(x, w, b, padding=(0, 1))
+    per_image = 2 * 2 * 2 * y_ref.shape[2] * y_ref.shape[3]  # C·k_h·k_w·H′·W′
+    old = C.BLOCK_ENTRIES
+    C.BLOCK_ENTRIES = 2 * per_image  # two images per block
+    try:
+        assert C._blocks(5, per_image) == [(0, 2), (2, 4), (4, 5)]
+        leaves = [t.clone().requires_grad_() for t in (x, w, b)]
+        y = C.conv2d(*leaves, padding=(0, 1), fast=True)
+        gy = torch.randn(y.shape, generator=g, dtype=dtype).to(device)
+        got = torch.autograd.grad(y, leaves, gy)
+    finally:
+        C.BLOCK_ENTRIES = old
+    ref = [t.clone().requires_grad_() for t in (x, w, b)]
+    want = torch.autograd.grad(C.conv2d(*ref, padding=(0, 1)), ref, gy)
+    check_close(y, y_ref, EXACT, CLAIM_FAST, device, "forward, blocks of two images")
+    for name, a, e in zip(("d/dx", "d/dw", "d/db"), got, want, strict=True):
+        check_close(a, e, EXACT, CLAIM_FAST, device, f"{name}, blocks of two images")
+
+
+@pytest.mark.claim(CLAIM_FAST)
+@pytest.mark.dtypes("float64")
+def test_fast_conv_gradient_penalty_raises(device: str, dtype: torch.dtype) -> None:
+    """A gradient penalty through the fast form: `∂/∂w ‖∂L/∂x‖²` for a loss linear in the
+    output, beside a term (`‖w‖²`) that has a second derivative. The incoming gradient needs no
+    graph, so a once-differentiable backward returned a constant `∂L/∂x` and the penalty's
+    gradient silently lost its main term (−38 against −1.4 in one entry); it must raise."""
+    g = torch.Generator().manual_seed(9)
+    x = torch.randn(1, 2, 5, 5, generator=g, dtype=dtype).to(device).requires_grad_()
+    w = torch.randn(3, 2, 3, 3, generator=g, dtype=dtype).to(device).requires_grad_()
+    v = torch.randn(1, 3, 3, 3, generator=g, dtype=dtype).to(device)
+    (gx,) = torch.autograd.grad((C.conv2d(x, w, fast=True) * v).sum(), x, create_graph=True)
+    (ref,) = torch.autograd.grad((C.conv2d(x, w) * v).sum(), x)
+    check_close(gx, ref, EXACT, CLAIM_FAST, device, "first-order gradient under create_graph")
+    with pytest.raises(RuntimeError, match="fast=False"):
+        torch.autograd.grad((gx**2).sum() + (w**2).sum(), w)

@@ -393,6 +393,11 @@ def jsd_fast_bounds(p: torch.Tensor, q: torch.Tensor) -> tuple[torch.Tensor, tor
         np.array([[4.45e-313] * 4 + [1.0], [1.1125e-313, 0.25, 0.5, 1.1125e-313, 0.25]]),
     )
 )
+# rows that sum to 1 ∓ 200ε, inside check_pmf's slack (64 ε per outcome): the plain form accepts
+# them, and a fast form that took Σ s = 2 Σ p (true only for exact sums) is off by ½ ln 2 · 400ε
+@example(
+    pq=(np.full((1, 4), 0.25) * (1 - 200 * 2.0**-52), np.full((1, 4), 0.25) * (1 + 200 * 2.0**-52))
+)
 def test_jsd_fast_form_equals_plain(
     device: str, dtype: torch.dtype, pq: tuple[np.ndarray[Any, Any], ...]
 ) -> None:

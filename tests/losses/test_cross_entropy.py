@@ -721,3 +721,26 @@ def test_cross_entropy_fast_form_float32_extremes(device: str, dtype: torch.dtyp
 def test_cross_entropy_fast_flag_takes_a_bool() -> None:
     with pytest.raises(TypeError, match="fast must be a bool"):
         L.cross_entropy(torch.ones(2, 3), torch.tensor([0, 1]), fast="yes")  # type: ignore[arg-type]
+
+
+@pytest.mark.claim(CLAIM_CE_FAST)
+@pytest.mark.dtypes("float64")
+def test_cross_entropy_fast_second_derivative_raises(device: str, dtype: torch.dtype) -> None:
+    """A gradient penalty through the fast form with labels, `∂/∂W ‖∂L/∂x‖²` for `z = x W`:
+    its backward keeps `e^{s}` outside the graph, so the penalty's term through the softmax was
+    silently missing (the gradient off in the second digit); it must raise, while the
+    first-order gradient under `create_graph=True` still equals the plain form's. The eager
+    form only: on CUDA the fast form is the plain one compiled, whose double backward is
+    torch.compile's (not claimed)."""
+    if torch.device(device).type != "cpu":
+        pytest.skip("the CUDA fast form is torch.compile's; its double backward is not claimed")
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(4, 3, generator=g, dtype=dtype).to(device).requires_grad_()
+    w = torch.randn(3, 5, generator=g, dtype=dtype).to(device).requires_grad_()
+    y = torch.tensor([0, 2, 4, 1], device=device)
+    (gx,) = torch.autograd.grad(L.cross_entropy(x @ w, y, fast=True), x, create_graph=True)
+    (ref,) = torch.autograd.grad(L.cross_entropy(x @ w, y), x)
+    eps = torch.finfo(dtype).eps
+    check_close(gx, ref, Tol(4 * eps, 4 * eps), CLAIM_CE_FAST, device, "first-order gradient")
+    with pytest.raises(RuntimeError, match="fast=False"):
+        torch.autograd.grad((gx**2).sum() + (w**2).sum(), w)

@@ -769,3 +769,30 @@ def test_minibatch_names_n_and_keeps_the_device() -> None:
         minibatch(3, 4)
     idx = minibatch(5, 2, device="meta")
     assert idx.device.type == "meta" and idx.shape == (2,), f"{CLAIM_SGD}: device= is ignored"
+
+
+@pytest.mark.claim(CLAIM_FAST)
+def test_fast_gd_mixed_dtypes_in_one_group(device: str) -> None:
+    """Parameters of two dtypes interleaved in one group: the fast form splits them into
+    (device, dtype) buckets, and each parameter must still get its own gradient (bit for bit on
+    the CPU). A bucket that paired a parameter with another tensor's gradient fails here."""
+    gen = torch.Generator().manual_seed(7)
+    dtypes = (torch.float64, torch.float32, torch.float64, torch.float32, torch.float64)
+    init = [torch.randn(3, generator=gen, dtype=torch.float64) for _ in dtypes]
+    grads = [torch.randn(3, generator=gen, dtype=torch.float64) * (k + 1) for k in range(5)]
+    runs = []
+    for fast in (False, True):
+        ps = [torch.nn.Parameter(v.to(device, dt)) for v, dt in zip(init, dtypes, strict=True)]
+        for p, g in zip(ps, grads, strict=True):
+            p.grad = g.to(device, p.dtype)
+        GD([{"params": ps}], lr=0.3, fast=fast).step()
+        runs.append(ps)
+    for i, (p, q) in enumerate(zip(*runs, strict=True)):
+        check_same(
+            q.detach(),
+            p.detach(),
+            fast_form_tol(device, p.dtype, 1, 0.3 * 5 * 3),
+            CLAIM_FAST,
+            device,
+            f"θ of tensor {i} ({p.dtype}) in a mixed-dtype group",
+        )

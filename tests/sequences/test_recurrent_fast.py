@@ -292,3 +292,32 @@ def test_fast_flag_and_inputs_are_checked(device: str, dtype: torch.dtype, kind:
         bad_state = (bad_state, bad_state)
     with pytest.raises(ValueError, match="mismatched sizes"):
         layer(torch.zeros(2, 4, 2, device=device, dtype=F64), bad_state)
+
+
+@pytest.mark.claim(CLAIM_RNN)
+@pytest.mark.claim(CLAIM_LSTM)
+@pytest.mark.dtypes("float64")
+@pytest.mark.parametrize("kind", ["rnn", "lstm"])
+@pytest.mark.parametrize("batch, steps", [(1, 4), (3, 1)])
+def test_fast_backward_leaves_the_incoming_gradient_alone(
+    device: str, dtype: torch.dtype, kind: str, batch: int, steps: int
+) -> None:
+    """A batch of one or a single step: the incoming gradient `(B, T, H)`, moved time-major, is
+    already contiguous, and a backward that updated it in place (as its BPTT loop updates its
+    own buffer) would overwrite the caller's tensor, so that reusing it (a second
+    `autograd.grad` with the same `grad_outputs`) gives another, wrong gradient."""
+    g = _gen(13)
+    plain, fast = _pair(RNN if kind == "rnn" else LSTM, 2, 3, g, device)
+    claim = CLAIM_RNN if kind == "rnn" else CLAIM_LSTM
+    x = _randn((batch, steps, 2), g, device, grad=True)
+    out_fast, out_plain = fast(x)[0], plain(x)[0]
+    probe = _randn(tuple(out_fast.shape), g, device)
+    kept = probe.clone()
+    want = torch.autograd.grad(out_plain, [x, *plain.parameters()], probe)
+    for call in ("first", "second"):
+        got = torch.autograd.grad(out_fast, [x, *fast.parameters()], probe, retain_graph=True)
+        assert torch.equal(probe, kept), failure(
+            claim, device, dtype, f"grad_outputs changed by the {call} backward", 1.0, "unchanged"
+        )
+        for a, b in zip(got, want, strict=True):
+            check_close(a, b, EXACT, claim, device, f"{call} backward, B={batch}, T={steps}")

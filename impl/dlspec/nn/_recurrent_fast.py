@@ -60,12 +60,13 @@ class _Refuse(torch.autograd.Function):
     in the graph to the rest (the inputs of the forward); differentiating the result raises."""
 
     @staticmethod
-    def forward(ctx: Any, n: int, *tensors: Tensor) -> tuple[Tensor, ...]:
+    def forward(ctx: Any, n: int, message: str, *tensors: Tensor) -> tuple[Tensor, ...]:
+        ctx.message = message
         return tuple(g.clone() for g in tensors[:n])
 
     @staticmethod
     def backward(ctx: Any, *_: Any) -> Any:
-        raise RuntimeError(SECOND_ORDER)
+        raise RuntimeError(ctx.message)
 
 
 def _first_order(backward: Callable[..., tuple[Tensor | None, ...]]) -> Callable[..., Any]:
@@ -74,7 +75,9 @@ def _first_order(backward: Callable[..., tuple[Tensor | None, ...]]) -> Callable
     constants. (`torch.autograd.function.once_differentiable` returns plain constants when the
     incoming gradients do not require grad, so a gradient penalty through it would silently
     miss its second-order term.) The forward saves its own inputs last, `ctx.inputs` of them,
-    so that the guarded gradients depend on them in the graph."""
+    so that the guarded gradients depend on them in the graph. The error names the layer by
+    `ctx.second_order` (the RNN/LSTM message when unset); `conv2d` and `cross_entropy`'s fast
+    forms use it too."""
 
     @functools.wraps(backward)
     def wrapper(ctx: Any, *grads: Any) -> tuple[Tensor | None, ...]:
@@ -87,7 +90,8 @@ def _first_order(backward: Callable[..., tuple[Tensor | None, ...]]) -> Callable
         if not anchors:  # nothing to differentiate with respect to: no second derivative asked
             return out
         values = [out[k].detach() for k in present]  # type: ignore[union-attr]
-        guarded = _Refuse.apply(len(values), *values, *anchors)  # type: ignore[no-untyped-call]
+        message = getattr(ctx, "second_order", SECOND_ORDER)
+        guarded = _Refuse.apply(len(values), message, *values, *anchors)  # type: ignore[no-untyped-call]
         result = list(out)
         for k, g in zip(present, guarded, strict=True):
             result[k] = g
@@ -165,7 +169,13 @@ def _after_loop(
 def _incoming(g_out: Tensor | None, g_last: Tensor | None, like: Tensor) -> Tensor:
     """`∂L/∂(outputs)` as a new time-major buffer like `like` `(T, *lead, B, H)`, the gradient of
     the returned last state added at the last step (zeros for a gradient that did not arrive)."""
-    d = torch.zeros_like(like) if g_out is None else g_out.movedim(-2, 0).contiguous()
+    # always a copy: the loop updates it in place, and `movedim` of a (1, T, H) or (B, 1, H)
+    # gradient is already contiguous, where `.contiguous()` would hand back the caller's tensor
+    d = (
+        torch.zeros_like(like)
+        if g_out is None
+        else g_out.movedim(-2, 0).clone(memory_format=torch.contiguous_format)
+    )
     if g_last is not None:
         d[-1] += g_last
     return d

@@ -19,14 +19,14 @@ entry, the same one in every row). `max_pool2d()` takes the maximum over each `k
 taken with stride `s` (no padding).
 
 `conv2d(..., fast=True)` (and `Conv2d(..., fast=True)`) is the fast form (claim
-`conv.fast-form`): the same sum in channels-last order, a `torch.autograd.Function` with a
-hand-written backward. The padded input is laid out `(N, H + 2p_h, W + 2p_w, C)`; its windows are
-one `as_strided` view `x̃[n, s_h i + a, s_w j + β, c]`; a few images at a time are copied into a
-cache-sized `(rows, k_h k_w C/G)` block and multiplied by the kernel in one matrix product, bias
-included. The backward reuses the same blocks: `∂L/∂w = colsᵀ ∂L/∂y` (one product per block),
-`∂L/∂b = Σ ∂L/∂y`, and `∂L/∂x̃` adds `∂L/∂y wᵀ` back onto the `k_h k_w` windows it came from
-(one strided add per tap). The output and `∂L/∂x` are channels-last tensors (NCHW shape, NHWC
-memory). It has no second derivative (double backward raises).
+`conv.fast-form`): the same sum, a `torch.autograd.Function` with a hand-written backward. The
+windows of the padded input `x̃` are one `as_strided` view `x̃[n, c, s_h i + a, s_w j + β]`
+`(N, C, k_h, k_w, H′, W′)`, no copy; a few images at a time are copied into a cache-sized
+`(G, k_h k_w C/G, H′W′)` block per image and multiplied by the kernel in one matrix product,
+bias included, straight into the (NCHW, contiguous) output. The backward reuses the same
+blocks: `∂L/∂w = cols ∂L/∂yᵀ` (one product per block), `∂L/∂b = Σ ∂L/∂y`, and `∂L/∂x̃` adds
+`wᵀ ∂L/∂y` back onto the `k_h k_w` windows it came from (one strided add per tap).
+It has no second derivative (double backward raises).
 
 Claims served: `conv.sparse-tied-linear`, `conv.parameter-count`,
 `conv.translation-equivariance`, `conv.fast-form`, `pool.max-example`, `pool.local-invariance`,
@@ -42,6 +42,7 @@ import torch
 from torch import Tensor, nn
 
 from dlspec.checks import check_flag, check_float_dtype, check_float_tensor, check_generator
+from dlspec.nn._recurrent_fast import _first_order
 from dlspec.nn.linear import uniform_init
 from dlspec.registry import Call, Sample, register, register_calls
 
@@ -160,7 +161,7 @@ def conv2d(
     output channels are split into `G` equal blocks and block `g` of the output sees only block
     `g` of the input (as `torch.nn.functional.conv2d`'s `groups`). Serves
     `conv.sparse-tied-linear` and `conv.translation-equivariance`. `fast=True`: the same values
-    and gradients by `_Conv2dFast` (channels-last output; `conv.fast-form`).
+    and gradients by `_Conv2dFast` (`conv.fast-form`).
     """
     x = _check_images(x)
     weight = check_float_tensor(weight, "weight", dim=4)
@@ -203,6 +204,12 @@ def conv2d(
         y = y + bias[:, None, None]  # + b[o]
     return y
 
+
+#: The error of a second derivative through the fast form (`conv.fast-form`).
+SECOND_ORDER = (
+    "conv2d's fast form (fast=True) has a first-order backward only: a second derivative "
+    "through it (a gradient penalty, a Hessian-vector product) is not implemented; use fast=False"
+)
 
 #: Entries of the im2col block the fast form builds at a time (4 MiB in float32: it stays in
 #: cache between its copy and its matrix products).
@@ -256,14 +263,17 @@ class _Conv2dFast(torch.autograd.Function):
                 torch.matmul(wmat, cols, out=y[n0:n1])  # Σ_{c,a,β} w[o, c, a, β] x̃[…]
             else:  # b[o] + Σ_{c,a,β} w[o, c, a, β] x̃[…]
                 torch.add(bias.view(g, c_out // g, 1), wmat @ cols, out=y[n0:n1])
-        ctx.save_for_backward(xp, weight)
+        # the inputs saved last, for _first_order (the anchors of a refused second derivative)
+        anchors = (x, weight) if bias is None else (x, weight, bias)
+        ctx.save_for_backward(xp, weight, *anchors)
+        ctx.inputs, ctx.second_order = len(anchors), SECOND_ORDER
         ctx.conf = (stride, padding, g, (h, w), bias is not None)
         return y.view(n, c_out, ho, wo)
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
+    @_first_order
     def backward(ctx: Any, gy: Tensor) -> tuple[Tensor | None, ...]:
-        xp, weight = ctx.saved_tensors
+        xp, weight = ctx.saved_tensors[:2]
         (sh, sw), (ph, pw), g, (h, w), has_bias = ctx.conf
         n, c = xp.shape[:2]
         c_out, c_g, kh, kw = weight.shape

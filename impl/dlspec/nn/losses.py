@@ -37,6 +37,7 @@ from dlspec.checks import (
     check_int,
     check_like,
 )
+from dlspec.nn._recurrent_fast import _first_order
 from dlspec.nn.activations import apply, compiled, fused, log_softmax, softplus
 from dlspec.registry import Call, Sample, register, register_calls
 
@@ -137,6 +138,13 @@ def _nll(logits: Tensor, index: Tensor) -> Tensor:
     return -log_q.gather(-1, index).squeeze(-1)  # −log q_y
 
 
+_SECOND_ORDER = (
+    "cross_entropy's fast form (fast=True) with class labels has a first-order backward only: a "
+    "second derivative through it (a gradient penalty, a Hessian-vector product) is not "
+    "implemented; use fast=False"
+)
+
+
 class _FastNLL(torch.autograd.Function):
     """`−log softmax(z)_y = log1p(r) − s_y`, `s = z − max z`, `r = Σ_{c ≠ c*} e^{s_c}` (the
     maximal logit's `e^0 = 1` taken out, as in the plain form), per row; backward
@@ -149,12 +157,14 @@ class _FastNLL(torch.autograd.Function):
         s_y = e.gather(-1, index)
         rest = e.exp_().scatter_(-1, top, 0.0).sum(dim=-1, keepdim=True)  # r, without e^0 = 1
         e.scatter_(-1, top, 1.0)  # e^{s_{c*}} = 1 back, for the backward
-        ctx.save_for_backward(e, rest + 1.0, index)  # Σ_c e^{s_c} = 1 + r ∈ [1, C]
+        ctx.save_for_backward(e, rest + 1.0, index, logits)  # Σ_c e^{s_c} = 1 + r ∈ [1, C]
+        ctx.inputs, ctx.second_order = 1, _SECOND_ORDER  # logits saved last, for _first_order
         return (torch.log1p(rest) - s_y).squeeze(-1)
 
     @staticmethod
+    @_first_order
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
-        e, total, index = ctx.saved_tensors
+        e, total, index = ctx.saved_tensors[:3]
         g = grad.unsqueeze(-1)
         dz = e * (g / total)  # ḡ softmax(z), one pass
         return dz.scatter_add_(-1, index, -g.expand(index.shape)), None  # − ḡ at the label
