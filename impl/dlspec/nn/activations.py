@@ -95,10 +95,10 @@ def sigmoid(z: Tensor, *, fast: bool = False) -> Tensor:
 
 def _sigmoid(z: Tensor) -> Tensor:
     pos, neg = _halves(z)
-    e_neg = torch.exp(neg)  # e^{z} ≤ 1 for z < 0 (1 elsewhere)
-    return torch.where(
-        z >= 0, 1.0 / (1.0 + torch.exp(-pos)), e_neg / (1.0 + e_neg)
-    )  # z ≥ 0: 1/(1+e^{−z}); z < 0: e^z/(1+e^z)
+    # e^{min(z,0)} / (1 + e^{−|z|}) (neg − pos = −|z| exactly): z ≥ 0 gives 1/(1+e^{−z}),
+    # z < 0 gives e^z/(1+e^z), never the exp of a positive number; no `where` over two computed
+    # branches (slow on the CPU)
+    return torch.exp(neg) / (1.0 + torch.exp(neg - pos))
 
 
 class _FastSigmoid(torch.autograd.Function):
