@@ -181,10 +181,11 @@ def parse_page(text: str, page: str) -> tuple[list[SpecClaim], list[str]]:
 
 
 def display_math_problems(text: str, page: str) -> list[str]:
-    """`$$` blocks that do not stand as their own paragraph.
+    """`$$` blocks that do not stand as their own paragraph, and math in headings.
 
     Arithmatex recognizes display math only between blank lines; elsewhere the TeX reaches the
-    reader raw, and Markdown eats its backslashes.
+    reader raw, and Markdown eats its backslashes. A heading's math reaches the table of
+    contents (and the page, in some themes) as raw TeX: write headings in plain text.
     """
     lines = text.splitlines()
     problems: list[str] = []
@@ -194,6 +195,8 @@ def display_math_problems(text: str, page: str) -> list[str]:
         s = line.strip()
         if s.startswith(("```", "~~~")):
             fenced = not fenced
+        if not fenced and not opened and line.startswith("#") and "$" in line:
+            problems.append(f"spec/{page}:{i + 1}: a heading holds math; write it in plain text")
         if fenced or "$$" not in s:
             continue
         if not opened:

@@ -83,6 +83,8 @@ def test_status_is_passed_only_when_all_tests_passed(outcomes: list[str], status
         ("a\n\n$$\nx\n$$\nb", "needs a blank line after it"),
         ("a $$x$$ b", "must start its own line"),
         ("a\n\n$$\nx", "is never closed"),
+        ("## Why $\\log\\sigma(z)$\n\nb", "a heading holds math"),
+        ("```\n# $x$\n```", None),
     ],
 )
 def test_display_math_must_be_its_own_paragraph(text: str, problem: str | None) -> None:
