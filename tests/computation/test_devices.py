@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import torch
 
-from dlspec.registry import entries
+from dlspec.registry import CALLS, entries
 
 ENTRIES = entries()
 
@@ -58,3 +58,101 @@ def test_entry_runs_on_device(name: str, device: str, dtype: torch.dtype) -> Non
     for p in leaves:
         assert p.grad is not None, f"{where}: no gradient reached a leaf of shape {tuple(p.shape)}"
         assert p.grad.device.type == dev.type, f"{where}: gradient on {p.grad.device}"
+
+
+# -- every valid call of the bad-input registry, on the device ------------------------------------
+#
+# The registry of valid calls (`dlspec.registry.calls`, built for compute.bad-input) names every
+# public entry point. Run on the device in both dtypes, each call's tensors must come back on that
+# device and, when floating, in that dtype: a tensor made without `device=` or `dtype=` inside a
+# function (an easy slip, and invisible on a CPU-only float32 run) lands on the CPU or in float32.
+
+#: Makers whose calls cannot be built on `meta`: they draw their arguments from a
+#: `torch.Generator` on the device, which `meta` lacks. CUDA runs them.
+NEEDS_A_GENERATOR = {
+    "dlspec.analysis.backprop",
+    "dlspec.analysis.bias_variance",
+    "dlspec.analysis.explain",
+    "dlspec.data.memory",
+    "dlspec.data.problems",
+    "dlspec.nn.autoencoder",
+    "dlspec.nn.gan",
+    "dlspec.train",
+}
+#: Calls that read their data (`.item()`, `nonzero`), which `meta` does not hold. CUDA runs them.
+READS_DATA = {"linear_pieces", "fit_gaussian_classifier", "fit_mle"}
+
+MAKERS = {f"{make.__module__}.{make.__name__}": make for make in CALLS}
+
+
+@pytest.mark.claim("compute.device-agnostic")
+@pytest.mark.meta_for_cpu
+@pytest.mark.parametrize("maker", sorted(MAKERS))
+@pytest.mark.dtypes("float32", "float64")
+def test_valid_calls_run_on_device(maker: str, device: str, dtype: torch.dtype) -> None:
+    dev = torch.device(device)
+    if dev.type == "meta" and MAKERS[maker].__module__ in NEEDS_A_GENERATOR:
+        pytest.skip(f"{maker} draws from a generator on the device; meta has none")
+    ran = 0
+    for c in MAKERS[maker](dev, dtype):
+        name = c.fn.__qualname__
+        if dev.type == "meta" and name in READS_DATA:
+            continue
+        where = f"compute.device-agnostic [{name}, {device}, {dtype}]"
+        out = c.fn(**c.kwargs)
+        if c.forward is not None:
+            out = out(**c.forward)
+        ran += 1
+        made = [*out.parameters(), *out.buffers()] if isinstance(out, torch.nn.Module) else []
+        for t in _tensors(out) + _tensors(getattr(out, "__dict__", {})) + made:
+            assert t.device.type == dev.type, f"{where}: a result on {t.device}, expected {dev}"
+            if t.is_floating_point():
+                assert t.dtype == dtype, f"{where}: a result in {t.dtype}, expected {dtype}"
+    assert ran, f"compute.device-agnostic [{maker}]: no call ran"
+
+
+# -- the registry itself ------------------------------------------------------------------------
+# (The lists above are built at collection; these run its functions inside tests.)
+
+
+@pytest.mark.claim("compute.device-agnostic")
+def test_registry_lists_every_public_module_and_entry() -> None:
+    import dlspec.registry as R
+
+    mods = R.modules()
+    assert mods == sorted(mods) and "dlspec.nn.dropout" in mods and "dlspec.optim.sgd" in mods
+    assert "dlspec.nn._recurrent_fast" not in mods and "dlspec.nn" in mods  # private left out
+    assert all(m.startswith("dlspec.") for m in mods)
+    found = R.entries()
+    assert found == R.REGISTRY and found is not R.REGISTRY  # a copy
+    assert all(isinstance(e, R.Entry) and e.name == name for name, e in found.items())
+    assert {"dropout.Dropout", "lstm.LSTM", "conv.Conv2d"} <= set(found)
+    made = R.calls(torch.device("cpu"), torch.float64)
+    n = sum(len(make(torch.device("cpu"), torch.float64)) for make in R.CALLS)
+    assert len(made) == n >= 100 and all(isinstance(c, R.Call) for c in made)
+    assert all(
+        t.dtype == torch.float64 for c in made for t in _tensors(c.kwargs) if t.is_floating_point()
+    )
+
+
+@pytest.mark.claim("compute.device-agnostic")
+def test_register_records_an_entry_once() -> None:
+    import dlspec.registry as R
+
+    def make(device: torch.device, dtype: torch.dtype) -> Any:
+        return torch.neg, (torch.ones(1, device=device, dtype=dtype),)
+
+    try:
+        assert R.register("test.only")(make) is make
+        assert R.REGISTRY["test.only"] == R.Entry("test.only", make, True)
+        assert R.register("test.fwd", backward=False)(make) is make
+        assert R.REGISTRY["test.fwd"] == R.Entry("test.fwd", make, False)
+        with pytest.raises(ValueError, match=r"'test\.only' is registered twice"):
+            R.register("test.only")(make)
+        assert R.REGISTRY["test.only"].make is make
+        assert R.register_calls(make) is make and R.CALLS[-1] is make
+    finally:
+        R.REGISTRY.pop("test.only", None)
+        R.REGISTRY.pop("test.fwd", None)
+        if R.CALLS and R.CALLS[-1] is make:
+            R.CALLS.pop()

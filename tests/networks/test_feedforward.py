@@ -158,6 +158,8 @@ def test_gaussian_classifier_bad_input() -> None:
         GC.fit_gaussian_classifier(torch.zeros(3, 2), torch.ones(3, dtype=torch.long))
     with pytest.raises(ValueError, match=r"labels in \{0, 1\}"):
         GC.fit_gaussian_classifier(torch.zeros(3, 2), torch.tensor([0, 1, 2]))
+    with pytest.raises(ValueError, match=r"tensor of 3 labels in \{0, 1\}, got shape \(2,\)"):
+        GC.fit_gaussian_classifier(torch.zeros(3, 2), torch.tensor([0, 1]))
 
 
 # =================================================================================================

@@ -123,13 +123,12 @@ def fit_gaussian_classifier(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tenso
     (1 for class C1): class means, the pooled covariance
     `Σ = (N1/N) Σ1 + (N2/N) Σ2` (each `Σ_k` the class's ML covariance), and `π1 = N1/N`."""
     check_finite(check_float_tensor(x, "x", dim=2), "x")
-    check_index_tensor(y, "y")
-    if isinstance(y, Tensor) and y.device != x.device:
+    y = check_index_tensor(y, "y")
+    if y.device != x.device:
         raise ValueError(f"y must be on x's device {x.device}, got {y.device}")
-    if not isinstance(y, Tensor) or y.shape != x.shape[:1]:
+    if y.shape != x.shape[:1]:
         raise ValueError(
-            f"y must be a tensor of {x.shape[0]} labels in {{0, 1}}, got "
-            f"{tuple(y.shape) if isinstance(y, Tensor) else type(y).__name__}"
+            f"y must be a tensor of {x.shape[0]} labels in {{0, 1}}, got shape {tuple(y.shape)}"
         )
     one = y == 1
     if not bool((one | (y == 0)).all()):

@@ -402,7 +402,11 @@ def _calls_rnn(device: torch.device, dtype: torch.dtype) -> list[Call]:
         ),
         Call(
             check_torch_module,
-            {"module": nn.RNN(3, 4, batch_first=True), "cls": nn.RNN, "name": "RNN"},
+            {
+                "module": nn.RNN(3, 4, batch_first=True, device=device, dtype=dtype),
+                "cls": nn.RNN,
+                "name": "RNN",
+            },
             free=("cls", "name"),
         ),
         Call(check_ensemble, {"ensemble": 2}),
