@@ -57,6 +57,7 @@ SUMMARY = ROOT / "build" / "mutants.json"
 NOT_MUTATED = {
     "claims.py": "the claim machinery (spec pages, report), decided by tests/machinery",
 }
+TIMEOUT_MULTIPLIER, TIMEOUT_CONSTANT = 4.0, 5.0
 TESTS = ["tests", "--ignore=tests/machinery", "--ignore=tests/benchmarks"]
 PYTEST_ARGS = [
     "-p",
@@ -157,6 +158,11 @@ def write_config(patterns: list[str]) -> None:
         "process_isolation": "forkserver",
         "use_git_change_detection": False,
         "on_dependency_change": "ignore",  # tests changed: run.py re-tests every non-kill
+        # A mutant's tests get TIMEOUT_MULTIPLIER × their clean CPU time (RLIMIT_CPU, so a busy
+        # machine does not trip it) plus TIMEOUT_CONSTANT seconds. mutmut's default, 15×, let a
+        # mutant that turns a training loop endless hold a worker for many minutes.
+        "timeout_multiplier": TIMEOUT_MULTIPLIER,
+        "timeout_constant": TIMEOUT_CONSTANT,
     }
     lines = ["", "# written by tests/mutation/run.py", "[tool.mutmut]"]
     lines += [f"{k} = {json.dumps(v)}" for k, v in table.items()]
@@ -260,6 +266,7 @@ def module_results(patterns: list[str]) -> dict[str, dict[str, Any]]:
     from mutmut.mutation.diff_apply import get_diff_for_mutant
 
     equivalent = equivalent_mutants()
+    unreachable = equivalent_mutants(out_of_reach=True)
     out: dict[str, dict[str, Any]] = {}
     for path in sorted((WORK / "src" / "dlspec").rglob("*.py")):
         rel = path.relative_to(WORK)
@@ -290,13 +297,18 @@ def module_results(patterns: list[str]) -> dict[str, dict[str, Any]]:
                 entry = {"mutant": key, "verdict": verdict, "diff": diff}
                 if why[0] is not None and why[0] == added:
                     entry["equivalent"] = why[1]
+                far = unreachable.get(key, (None, ""))
+                if far[0] is not None and far[0] == added:
+                    entry["out_of_reach"] = far[1]
                 survivors.append(entry)
         name = "impl/dlspec/" + str(rel.relative_to("src/dlspec"))
         eq = sum("equivalent" in s for s in survivors)
+        far = sum("out_of_reach" in s for s in survivors)
         out[name] = {
             "counts": counts,
             **score_of(counts),
             "equivalent": eq,
+            "out_of_reach": far,
             "score_without_equivalent": score_of(counts, eq)["score"],
             "message_text": message,
             "survivors": survivors,
@@ -315,17 +327,25 @@ def mutated_line(diff: str) -> str:
     return ""
 
 
-def equivalent_mutants() -> dict[str, tuple[str, str]]:
-    """tests/mutation/EQUIVALENT.md's table: mutant -> (its mutated line, why no test can tell).
+OUT_OF_REACH = "## Out of reach on the CPU"
+
+
+def equivalent_mutants(*, out_of_reach: bool = False) -> dict[str, tuple[str, str]]:
+    """tests/mutation/EQUIVALENT.md's table: mutant -> (its mutated line, why no test can tell);
+    with `out_of_reach`, the table under OUT_OF_REACH instead (CUDA-only code: not equivalent,
+    reported apart, never counted as explained).
 
     An entry counts only while the mutant's diff still adds that line (a renumbered or changed
     mutant is a survivor again until the list is reviewed)."""
     out: dict[str, tuple[str, str]] = {}
     if not EQUIVALENT.is_file():
         return out
+    section = False
     for line in EQUIVALENT.read_text(encoding="utf-8").splitlines():
+        if line.startswith("## "):
+            section = line.strip() == OUT_OF_REACH
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) >= 3 and cells[0].startswith("`dlspec."):
+        if section == out_of_reach and len(cells) >= 3 and cells[0].startswith("`dlspec."):
             out[cells[0].strip("`")] = (cells[1].strip("`"), cells[2])
     return out
 
@@ -368,6 +388,7 @@ def write_summary(results: dict[str, dict[str, Any]], seconds: float) -> dict[st
     totals = sum_counts(modules)
     message = sum_counts({k: {"counts": e.get("message_text", {})} for k, e in modules.items()})
     eq = sum(e.get("equivalent", 0) for e in modules.values())
+    far = sum(e.get("out_of_reach", 0) for e in modules.values())
     summary = {
         "schema": 1,
         "tool": f"mutmut {version('mutmut')}",
@@ -379,6 +400,7 @@ def write_summary(results: dict[str, dict[str, Any]], seconds: float) -> dict[st
         **score_of(totals),
         "equivalent": eq,
         "score_without_equivalent": score_of(totals, eq)["score"],
+        "out_of_reach": far,
         "message_text": message,
         "message_text_counts": MESSAGE_TEXT_COUNTS,
         "modules": modules,
@@ -503,7 +525,15 @@ def report(patterns: list[str], seconds: float) -> None:
     print()
     print(table(results, summary))
     print(f"\nmutants: {seconds / 60:.1f} min; summary in {SUMMARY.relative_to(ROOT)}")
-    survivors = [s for e in results.values() for s in e["survivors"] if "equivalent" not in s]
+    survivors = [
+        s
+        for e in results.values()
+        for s in e["survivors"]
+        if "equivalent" not in s and "out_of_reach" not in s
+    ]
+    far = sum(e.get("out_of_reach", 0) for e in results.values())
+    if far:
+        print(f"mutants: {far} survivors out of reach on the CPU (EQUIVALENT.md), not counted")
     if survivors:
         print(f"mutants: {len(survivors)} not killed nor explained (diffs in the summary); e.g.")
         for s in survivors[:10]:
@@ -518,6 +548,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fresh", action="store_true", help="forget cached mutants and stats")
     parser.add_argument(
         "--report", action="store_true", help="summarize the cached verdicts; run nothing"
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep every cached verdict (survivors too): finish an interrupted run",
     )
     parser.add_argument(
         "--workspace",
@@ -539,7 +574,7 @@ def main(argv: list[str] | None = None) -> int:
     write_config(patterns)
     os.chdir(WORK)  # mutmut reads ./pyproject.toml and writes ./mutants
     stats_cover(patterns)
-    if (WORK / "mutants").is_dir():
+    if (WORK / "mutants").is_dir() and not args.resume:
         n = retest_undecided(patterns)
         if n:
             print(f"mutants: {n} undecided or surviving mutants are tested again")
