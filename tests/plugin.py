@@ -548,7 +548,13 @@ class Recorder:
             bound = self.bound | self.config.stash.get(_bound_key, set())
             report = merge_reports(load_report(path), report, ran, bound)
         self.report = report
-        if report["complete"] and report["counts"]["untested"]:
+        # (--collect-only runs nothing, so every claim reads untested: not a failure. mutmut
+        # lists the tests that way before each incremental run.)
+        if (
+            report["complete"]
+            and report["counts"]["untested"]
+            and not self.config.option.collectonly
+        ):
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
         if self.collection_errors and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED  # xdist runs on past the error
