@@ -335,6 +335,18 @@ def test_adagrad_refuses_bad_input() -> None:
     with pytest.raises(ValueError, match="lr must be"):
         opt.step()
     assert torch.equal(p.detach(), torch.zeros(2))
+    # so is each group's ε (a group may set its own), in both forms, before anything moves
+    for fast in (False, True):
+        a, b = torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(2))
+        opt = Adagrad([{"params": [a]}, {"params": [b], "eps": -1.0}], lr=0.1, fast=fast)
+        a.grad, b.grad = torch.ones(2), torch.ones(2)
+        for bad, exc in ((-1.0, ValueError), (math.nan, ValueError), ("0", TypeError)):
+            opt.param_groups[1]["eps"] = bad
+            with pytest.raises(exc, match=r"eps must be a real number in \[0, inf\]"):
+                opt.step()
+            assert not a.detach().any() and not b.detach().any() and not opt.state, (
+                f"{CLAIM_TORCH}: a step refused for eps = {bad!r} (fast={fast}) moved something"
+            )
 
 
 # =================================================================================================
@@ -415,6 +427,41 @@ def test_fast_adagrad_keeps_the_refusals(device: str, dtype: torch.dtype) -> Non
         )
     with pytest.raises(TypeError, match="fast must be a bool"):
         Adagrad([a], lr=0.1, fast="yes")  # type: ignore[arg-type]
+
+
+#: (dtype, ε, t): after t steps ε/√(t+1) rounds to 0 in the dtype (below half its least
+#: subnormal) while ε·√(t+1) ≥ its least normal number: a skip of the clamp keyed on the wrong
+#: one of the two would leave 0/0 = NaN.
+LONG_ZERO_HISTORY = [(torch.float16, 1e-6, 10**4), (torch.float32, 3e-42, 10**8)]
+
+
+@pytest.mark.claim(CLAIM_FAST)
+@pytest.mark.parametrize(("dt", "eps", "steps"), LONG_ZERO_HISTORY, ids=["float16", "float32"])
+def test_fast_adagrad_long_zero_history(
+    device: str, dt: torch.dtype, eps: float, steps: int
+) -> None:
+    """A coordinate whose gradients have all been 0 for `t` steps (a state resumed with
+    `load_state_dict`) and an ε so small that ε/√(t+1) rounds to 0: Σ = 0 and the denominator
+    √Σ/√(t+1) + ε/√(t+1) is 0, so the fast form must raise it to the least normal number as the
+    plain form does (0/0 read as 0): the coordinate stays exactly 0, in both forms."""
+    tiny = torch.finfo(dt).tiny
+    assert float(torch.tensor(eps / math.sqrt(steps + 1), dtype=dt)) == 0.0 and (
+        eps * math.sqrt(steps + 1) >= tiny
+    )
+    for fast in (False, True):
+        p = torch.nn.Parameter(torch.zeros(2, device=device, dtype=dt))
+        opt = Adagrad([p], lr=0.1, eps=eps, fast=fast)
+        p.grad = torch.zeros_like(p)
+        opt.step()
+        state = opt.state_dict()
+        state["state"][0]["step"] = steps  # resumed after `steps` steps of zero gradients
+        opt.load_state_dict(state)
+        opt.step()
+        assert torch.equal(p.detach(), torch.zeros_like(p)), failure(
+            CLAIM_FAST, device, dt, f"w after {steps + 1} zero gradients (fast={fast})",
+            float((p.detach() - 0).abs().max()), "exactly 0",
+        )  # fmt: skip
+        assert opt.state[p]["step"] == steps + 1
 
 
 @pytest.mark.claim(CLAIM_FAST)
