@@ -112,7 +112,7 @@ def _copy(param: Tensor, value: Tensor, name: str) -> None:
             f"got {tuple(value.shape)}"
         )
     with torch.no_grad():
-        param.copy_(value.detach().to(device=param.device, dtype=param.dtype))
+        param.copy_(value)  # copy_ converts to param's device and dtype itself
 
 
 def check_torch_module(module: Any, cls: type[nn.Module], name: str) -> nn.Module:
