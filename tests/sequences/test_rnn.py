@@ -489,7 +489,17 @@ def test_bad_input_is_refused(device: str, dtype: torch.dtype) -> None:
         (lambda: RNN_IMPL(0, 3), ValueError, "input_size"),
         (lambda: layer.load_torch(torch.nn.RNN(2, 4)), ValueError, "mismatched sizes"),
         (lambda: layer.load_torch(torch.nn.RNN(2, 3, num_layers=2)), ValueError, "one-layer"),
-        (lambda: layer.load_torch(torch.nn.LSTM(2, 3)), TypeError, "torch.nn.RNN"),
+        (lambda: layer.load_torch(torch.nn.LSTM(2, 3)), TypeError, "torch.nn.RNN, got LSTM"),
+        (
+            lambda: layer.load_torch(torch.nn.RNN(2, 3, bidirectional=True)),
+            ValueError,
+            "got num_layers=1, bidirectional=True, bias=True",
+        ),
+        (
+            lambda: layer.load_torch(torch.nn.RNN(2, 3, bias=False)),
+            ValueError,
+            "got num_layers=1, bidirectional=False, bias=False",
+        ),
         (
             lambda: layer.load_torch(torch.nn.RNN(2, 3, nonlinearity="relu")),
             ValueError,
