@@ -486,3 +486,31 @@ def test_fast_adagrad_staggered_steps(device: str, dtype: torch.dtype) -> None:
     assert ps == fs == 7, failure(CLAIM_FAST, device, dtype, "step count of b", fs, "7")
     check_same(fa, pa, bound, CLAIM_FAST, device, "w of a")
     check_same(fb, pb, bound, CLAIM_FAST, device, "w of b (staggered)")
+
+
+def _spy(monkeypatch: pytest.MonkeyPatch, name: str) -> list[None]:
+    """Count the calls of `torch.<name>` (still run) until the test ends: one entry per call."""
+    real, calls = getattr(torch, name), []
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(None)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(torch, name, counted)
+    return calls
+
+
+@pytest.mark.claim(CLAIM_FAST)
+def test_plain_form_is_the_default(
+    device: str, dtype: torch.dtype, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`Adagrad(params, lr)` takes the plain per-tensor step (the form the other claims
+    decide): no `torch._foreach_*` kernel runs unless `fast=True` asks for it.
+    On the CPU the two forms agree bit for bit, so only the kernels run can tell them apart."""
+    for fast in (False, True):
+        p = torch.nn.Parameter(torch.zeros(3, device=device, dtype=dtype))
+        p.grad = torch.full_like(p, 2.0)
+        ran = _spy(monkeypatch, "_foreach_addcdiv_")
+        Adagrad([p], lr=0.5).step() if not fast else Adagrad([p], lr=0.5, fast=True).step()
+        assert bool(ran) == fast, f"{CLAIM_FAST}: fast={fast} ran foreach {len(ran)} times"
+        assert torch.equal(p.detach(), torch.full_like(p, -0.5))  # first step: −η sign(g)

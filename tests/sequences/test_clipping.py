@@ -626,3 +626,35 @@ def test_fast_norm_clip_mixed_dtypes_and_flag(device: str, dtype: torch.dtype) -
     assert float(CLIP.clip_by_norm([empty], 1.0, fast=True)) == 0.0 and empty.grad is None
     with pytest.raises(TypeError, match="fast must be a bool"):
         CLIP.clip_by_norm(make(), 1.0, fast=1)
+
+
+def _spy(monkeypatch: pytest.MonkeyPatch, name: str) -> list[None]:
+    """Count the calls of `torch.<name>` (still run) until the test ends: one entry per call."""
+    real, calls = getattr(torch, name), []
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(None)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(torch, name, counted)
+    return calls
+
+
+@pytest.mark.claim(CLAIM_FAST)
+def test_plain_form_is_the_default(
+    device: str, dtype: torch.dtype, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`clip_by_norm(params, c)` and `global_norm(grads)` take the plain per-tensor form (the
+    one the other claims decide): no `torch._foreach_*` kernel runs unless `fast=True` asks.
+    On the CPU the two forms agree bit for bit, so only the kernels run can tell them apart."""
+    for fast in (False, True):
+        p = torch.zeros(4, device=device, dtype=dtype, requires_grad=True)
+        p.grad = torch.full_like(p, 1.5)  # ‖g‖ = 3: the clip to c = 1 scales by 1/3
+        norms, muls = _spy(monkeypatch, "_foreach_norm"), _spy(monkeypatch, "_foreach_mul_")
+        got = CLIP.clip_by_norm([p], 1.0) if not fast else CLIP.clip_by_norm([p], 1.0, fast=True)
+        again = CLIP.global_norm([p.grad]) if not fast else CLIP.global_norm([p.grad], fast=True)
+        assert (len(norms), len(muls)) == (2 * fast, fast), (
+            f"{CLAIM_FAST}: fast={fast} ran _foreach_norm {len(norms)}, "
+            f"_foreach_mul_ {len(muls)} times"
+        )
+        assert float(got) == 3.0 and float(again) == pytest.approx(1.0)
