@@ -291,6 +291,28 @@ def test_torch_eps_and_lr_decay_relation(
 
 @pytest.mark.claim(CLAIM_TORCH)
 @pytest.mark.dtypes("float64")
+def test_defaults_are_torchs_with_eps_zero(device: str, dtype: torch.dtype) -> None:
+    """`Adagrad(params)` takes torch's default rate η = 1e-2 and the notes' ε = 0: three steps
+    equal `torch.optim.Adagrad(params, eps=0)` with its own defaults; the first moves each
+    coordinate by exactly −η·sign(g) (η_0/σ_0 = η/|g_0|)."""
+    p = torch.nn.Parameter(torch.zeros(2, dtype=dtype, device=device))
+    r = torch.nn.Parameter(torch.zeros(2, dtype=dtype, device=device))
+    opt, oracle = Adagrad([p]), torch.optim.Adagrad([r], eps=0)
+    for t, g in enumerate(([2.0, -0.5], [1.0, 3.0], [-4.0, 0.25])):
+        p.grad = torch.tensor(g, dtype=dtype, device=device)
+        r.grad = p.grad.clone()
+        opt.step()
+        oracle.step()
+        if t == 0:
+            assert p.detach().tolist() == [-0.01, 0.01], failure(
+                CLAIM_TORCH, device, dtype, "first step with the default rate",
+                float((p.detach().abs() - 0.01).abs().max()), "−1e-2·sign(g) exactly",
+            )  # fmt: skip
+        check_close(p.detach(), r.detach(), EXACT, CLAIM_TORCH, device, f"step {t}, defaults")
+
+
+@pytest.mark.claim(CLAIM_TORCH)
+@pytest.mark.dtypes("float64")
 def test_zero_gradient_history_rule(device: str, dtype: torch.dtype) -> None:
     """A coordinate with only zero gradients so far: Adagrad leaves it (0/0 read as 0), torch
     with eps=0 writes NaN there; the other coordinates agree."""
@@ -342,7 +364,9 @@ def test_adagrad_refuses_bad_input() -> None:
         a.grad, b.grad = torch.ones(2), torch.ones(2)
         for bad, exc in ((-1.0, ValueError), (math.nan, ValueError), ("0", TypeError)):
             opt.param_groups[1]["eps"] = bad
-            with pytest.raises(exc, match=r"eps must be a real number in \[0, inf\]"):
+            with pytest.raises(
+                exc, match=r"eps must be a real number in \[0, inf\] \(added to √Σg²"
+            ):
                 opt.step()
             assert not a.detach().any() and not b.detach().any() and not opt.state, (
                 f"{CLAIM_TORCH}: a step refused for eps = {bad!r} (fast={fast}) moved something"
