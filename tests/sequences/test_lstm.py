@@ -164,6 +164,20 @@ def test_export_keeps_device_and_dtype_and_checks_each_weight(
 
 
 @pytest.mark.claim(CLAIM_TORCH)
+def test_state_dict_holds_the_parameters_only(device: str, dtype: torch.dtype) -> None:
+    """A checkpoint of the layer holds its four parameters, as `torch.nn.LSTM`'s does (less the
+    `_l0` suffix), not the constant gate scale derived from the size: a state saved by one layer
+    loads into another of the same sizes, strictly."""
+    layer = LSTM_IMPL(2, 3, device=device, dtype=dtype)
+    state = layer.state_dict()
+    assert sorted(state) == sorted(NAMES), f"{CLAIM_TORCH}: state_dict keys {sorted(state)}"
+    other = LSTM_IMPL(2, 3, device=device, dtype=dtype)
+    other.load_state_dict(state)  # strict
+    for n in NAMES:
+        assert torch.equal(getattr(other, n), getattr(layer, n)), f"{CLAIM_TORCH}: {n} not loaded"
+
+
+@pytest.mark.claim(CLAIM_TORCH)
 @pytest.mark.dtypes("float64")
 def test_bad_input_is_refused(device: str, dtype: torch.dtype) -> None:
     layer = LSTM_IMPL(2, 3, device=device, dtype=dtype)
@@ -188,6 +202,8 @@ def test_bad_input_is_refused(device: str, dtype: torch.dtype) -> None:
         ),
         (lambda: layer(x, (z.to("meta"), z)), ValueError, "h0 must be on"),
         (lambda: layer(x, z), TypeError, "state must be a pair"),
+        (lambda: layer(x, (z, z, z)), TypeError, "state must be a pair"),
+        (lambda: layer(x, [z]), TypeError, "state must be a pair"),
         (lambda: layer(x, (z.float(), z)), TypeError, "h0 must have x's dtype"),
         (lambda: LSTM_IMPL(2, 3, forget_bias=math.nan), ValueError, "forget_bias"),
         (lambda: LSTM_IMPL(2, 3, ensemble=0), ValueError, "ensemble"),
