@@ -796,3 +796,31 @@ def test_fast_gd_mixed_dtypes_in_one_group(device: str) -> None:
             device,
             f"θ of tensor {i} ({p.dtype}) in a mixed-dtype group",
         )
+
+
+def _spy(monkeypatch: pytest.MonkeyPatch, name: str) -> list[None]:
+    """Count the calls of `torch.<name>` (still run) until the test ends: one entry per call."""
+    real, calls = getattr(torch, name), []
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(None)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(torch, name, counted)
+    return calls
+
+
+@pytest.mark.claim(CLAIM_FAST)
+def test_plain_form_is_the_default(
+    device: str, dtype: torch.dtype, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`GD(params, lr)` takes the plain per-tensor step (the form the other claims decide): no
+    `torch._foreach_*` kernel runs unless `fast=True` asks for it.
+    On the CPU the two forms agree bit for bit, so only the kernels run can tell them apart."""
+    for fast in (False, True):
+        p = torch.nn.Parameter(torch.zeros(3, device=device, dtype=dtype))
+        p.grad = torch.ones_like(p)
+        ran = _spy(monkeypatch, "_foreach_add_")
+        GD([p], lr=0.5).step() if not fast else GD([p], lr=0.5, fast=True).step()
+        assert bool(ran) == fast, f"{CLAIM_FAST}: fast={fast} ran foreach {len(ran)} times"
+        assert torch.equal(p.detach(), torch.full_like(p, -0.5))

@@ -291,6 +291,28 @@ def test_torch_eps_and_lr_decay_relation(
 
 @pytest.mark.claim(CLAIM_TORCH)
 @pytest.mark.dtypes("float64")
+def test_defaults_are_torchs_with_eps_zero(device: str, dtype: torch.dtype) -> None:
+    """`Adagrad(params)` takes torch's default rate η = 1e-2 and the notes' ε = 0: three steps
+    equal `torch.optim.Adagrad(params, eps=0)` with its own defaults; the first moves each
+    coordinate by exactly −η·sign(g) (η_0/σ_0 = η/|g_0|)."""
+    p = torch.nn.Parameter(torch.zeros(2, dtype=dtype, device=device))
+    r = torch.nn.Parameter(torch.zeros(2, dtype=dtype, device=device))
+    opt, oracle = Adagrad([p]), torch.optim.Adagrad([r], eps=0)
+    for t, g in enumerate(([2.0, -0.5], [1.0, 3.0], [-4.0, 0.25])):
+        p.grad = torch.tensor(g, dtype=dtype, device=device)
+        r.grad = p.grad.clone()
+        opt.step()
+        oracle.step()
+        if t == 0:
+            assert p.detach().tolist() == [-0.01, 0.01], failure(
+                CLAIM_TORCH, device, dtype, "first step with the default rate",
+                float((p.detach().abs() - 0.01).abs().max()), "−1e-2·sign(g) exactly",
+            )  # fmt: skip
+        check_close(p.detach(), r.detach(), EXACT, CLAIM_TORCH, device, f"step {t}, defaults")
+
+
+@pytest.mark.claim(CLAIM_TORCH)
+@pytest.mark.dtypes("float64")
 def test_zero_gradient_history_rule(device: str, dtype: torch.dtype) -> None:
     """A coordinate with only zero gradients so far: Adagrad leaves it (0/0 read as 0), torch
     with eps=0 writes NaN there; the other coordinates agree."""
@@ -335,6 +357,20 @@ def test_adagrad_refuses_bad_input() -> None:
     with pytest.raises(ValueError, match="lr must be"):
         opt.step()
     assert torch.equal(p.detach(), torch.zeros(2))
+    # so is each group's ε (a group may set its own), in both forms, before anything moves
+    for fast in (False, True):
+        a, b = torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(2))
+        opt = Adagrad([{"params": [a]}, {"params": [b], "eps": -1.0}], lr=0.1, fast=fast)
+        a.grad, b.grad = torch.ones(2), torch.ones(2)
+        for bad, exc in ((-1.0, ValueError), (math.nan, ValueError), ("0", TypeError)):
+            opt.param_groups[1]["eps"] = bad
+            with pytest.raises(
+                exc, match=r"eps must be a real number in \[0, inf\] \(added to √Σg²"
+            ):
+                opt.step()
+            assert not a.detach().any() and not b.detach().any() and not opt.state, (
+                f"{CLAIM_TORCH}: a step refused for eps = {bad!r} (fast={fast}) moved something"
+            )
 
 
 # =================================================================================================
@@ -417,6 +453,41 @@ def test_fast_adagrad_keeps_the_refusals(device: str, dtype: torch.dtype) -> Non
         Adagrad([a], lr=0.1, fast="yes")  # type: ignore[arg-type]
 
 
+#: (dtype, ε, t): after t steps ε/√(t+1) rounds to 0 in the dtype (below half its least
+#: subnormal) while ε·√(t+1) ≥ its least normal number: a skip of the clamp keyed on the wrong
+#: one of the two would leave 0/0 = NaN.
+LONG_ZERO_HISTORY = [(torch.float16, 1e-6, 10**4), (torch.float32, 3e-42, 10**8)]
+
+
+@pytest.mark.claim(CLAIM_FAST)
+@pytest.mark.parametrize(("dt", "eps", "steps"), LONG_ZERO_HISTORY, ids=["float16", "float32"])
+def test_fast_adagrad_long_zero_history(
+    device: str, dt: torch.dtype, eps: float, steps: int
+) -> None:
+    """A coordinate whose gradients have all been 0 for `t` steps (a state resumed with
+    `load_state_dict`) and an ε so small that ε/√(t+1) rounds to 0: Σ = 0 and the denominator
+    √Σ/√(t+1) + ε/√(t+1) is 0, so the fast form must raise it to the least normal number as the
+    plain form does (0/0 read as 0): the coordinate stays exactly 0, in both forms."""
+    tiny = torch.finfo(dt).tiny
+    assert float(torch.tensor(eps / math.sqrt(steps + 1), dtype=dt)) == 0.0 and (
+        eps * math.sqrt(steps + 1) >= tiny
+    )
+    for fast in (False, True):
+        p = torch.nn.Parameter(torch.zeros(2, device=device, dtype=dt))
+        opt = Adagrad([p], lr=0.1, eps=eps, fast=fast)
+        p.grad = torch.zeros_like(p)
+        opt.step()
+        state = opt.state_dict()
+        state["state"][0]["step"] = steps  # resumed after `steps` steps of zero gradients
+        opt.load_state_dict(state)
+        opt.step()
+        assert torch.equal(p.detach(), torch.zeros_like(p)), failure(
+            CLAIM_FAST, device, dt, f"w after {steps + 1} zero gradients (fast={fast})",
+            float((p.detach() - 0).abs().max()), "exactly 0",
+        )  # fmt: skip
+        assert opt.state[p]["step"] == steps + 1
+
+
 @pytest.mark.claim(CLAIM_FAST)
 @pytest.mark.dtypes("float64")
 def test_fast_adagrad_staggered_steps(device: str, dtype: torch.dtype) -> None:
@@ -439,3 +510,31 @@ def test_fast_adagrad_staggered_steps(device: str, dtype: torch.dtype) -> None:
     assert ps == fs == 7, failure(CLAIM_FAST, device, dtype, "step count of b", fs, "7")
     check_same(fa, pa, bound, CLAIM_FAST, device, "w of a")
     check_same(fb, pb, bound, CLAIM_FAST, device, "w of b (staggered)")
+
+
+def _spy(monkeypatch: pytest.MonkeyPatch, name: str) -> list[None]:
+    """Count the calls of `torch.<name>` (still run) until the test ends: one entry per call."""
+    real, calls = getattr(torch, name), []
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(None)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(torch, name, counted)
+    return calls
+
+
+@pytest.mark.claim(CLAIM_FAST)
+def test_plain_form_is_the_default(
+    device: str, dtype: torch.dtype, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`Adagrad(params, lr)` takes the plain per-tensor step (the form the other claims
+    decide): no `torch._foreach_*` kernel runs unless `fast=True` asks for it.
+    On the CPU the two forms agree bit for bit, so only the kernels run can tell them apart."""
+    for fast in (False, True):
+        p = torch.nn.Parameter(torch.zeros(3, device=device, dtype=dtype))
+        p.grad = torch.full_like(p, 2.0)
+        ran = _spy(monkeypatch, "_foreach_addcdiv_")
+        Adagrad([p], lr=0.5).step() if not fast else Adagrad([p], lr=0.5, fast=True).step()
+        assert bool(ran) == fast, f"{CLAIM_FAST}: fast={fast} ran foreach {len(ran)} times"
+        assert torch.equal(p.detach(), torch.full_like(p, -0.5))  # first step: −η sign(g)

@@ -626,3 +626,63 @@ def test_fast_norm_clip_mixed_dtypes_and_flag(device: str, dtype: torch.dtype) -
     assert float(CLIP.clip_by_norm([empty], 1.0, fast=True)) == 0.0 and empty.grad is None
     with pytest.raises(TypeError, match="fast must be a bool"):
         CLIP.clip_by_norm(make(), 1.0, fast=1)
+
+
+@pytest.mark.claim(CLAIM_FAST)
+@pytest.mark.parametrize("low", [torch.float16, torch.bfloat16], ids=["float16", "bfloat16"])
+def test_fast_norm_clip_low_precision_beside_float(device: str, low: torch.dtype) -> None:
+    """A float16 or bfloat16 gradient beside a float32 one: the coefficient (float32, the
+    norm's dtype) is rounded to each gradient's dtype before the product in both forms, so the
+    low-precision gradient is the plain form's bit for bit on the CPU (a product with the
+    float32 coefficient, rounded once, differs from it in some of the 64 entries)."""
+    gen = torch.Generator().manual_seed(3)
+    values = [torch.randn(64, generator=gen) * 4 for _ in range(2)]
+
+    def make() -> list[torch.Tensor]:
+        ps = []
+        for v, dt in zip(values, (low, torch.float32), strict=True):
+            p = torch.zeros(64, device=device, dtype=dt, requires_grad=True)
+            p.grad = v.to(device, dt).clone()  # never `values` itself: clipped in place
+            ps.append(p)
+        return ps
+
+    plain, fast = make(), make()
+    want = CLIP.clip_by_norm(plain, 1.0)
+    got = CLIP.clip_by_norm(fast, 1.0, fast=True)
+    bound = fast_form_tol(device, low, 4, 0.0)
+    check_same(got, want, bound, CLAIM_FAST, device, f"norm, {low} beside float32")
+    for p, q in zip(plain, fast, strict=True):
+        assert p.grad is not None and q.grad is not None
+        check_same(q.grad, p.grad, bound, CLAIM_FAST, device, f"{p.grad.dtype} gradient")
+
+
+def _spy(monkeypatch: pytest.MonkeyPatch, name: str) -> list[None]:
+    """Count the calls of `torch.<name>` (still run) until the test ends: one entry per call."""
+    real, calls = getattr(torch, name), []
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(None)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(torch, name, counted)
+    return calls
+
+
+@pytest.mark.claim(CLAIM_FAST)
+def test_plain_form_is_the_default(
+    device: str, dtype: torch.dtype, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`clip_by_norm(params, c)` and `global_norm(grads)` take the plain per-tensor form (the
+    one the other claims decide): no `torch._foreach_*` kernel runs unless `fast=True` asks.
+    On the CPU the two forms agree bit for bit, so only the kernels run can tell them apart."""
+    for fast in (False, True):
+        p = torch.zeros(4, device=device, dtype=dtype, requires_grad=True)
+        p.grad = torch.full_like(p, 1.5)  # ‖g‖ = 3: the clip to c = 1 scales by 1/3
+        norms, muls = _spy(monkeypatch, "_foreach_norm"), _spy(monkeypatch, "_foreach_mul_")
+        got = CLIP.clip_by_norm([p], 1.0) if not fast else CLIP.clip_by_norm([p], 1.0, fast=True)
+        again = CLIP.global_norm([p.grad]) if not fast else CLIP.global_norm([p.grad], fast=True)
+        assert (len(norms), len(muls)) == (2 * fast, fast), (
+            f"{CLAIM_FAST}: fast={fast} ran _foreach_norm {len(norms)}, "
+            f"_foreach_mul_ {len(muls)} times"
+        )
+        assert float(got) == 3.0 and float(again) == pytest.approx(1.0)

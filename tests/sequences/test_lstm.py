@@ -140,6 +140,45 @@ def test_forget_bias_and_ensemble(device: str, dtype: torch.dtype) -> None:
 
 @pytest.mark.claim(CLAIM_TORCH)
 @pytest.mark.dtypes("float64")
+def test_export_keeps_device_and_dtype_and_checks_each_weight(
+    device: str, dtype: torch.dtype
+) -> None:
+    """`to_torch()` builds the `torch.nn.LSTM` on the layer's device, in its dtype (on `meta`
+    too, which nothing can be copied out of); a weight whose shape is not the layer's is refused,
+    naming it, by `load_torch` and by `to_torch`, where `copy_` would broadcast it silently."""
+    for dev in (device, "meta"):
+        exported = LSTM_IMPL(2, 3, device=dev, dtype=dtype).to_torch()
+        for name, p in exported.named_parameters():
+            assert p.device.type == torch.device(dev).type and p.dtype == dtype, (
+                f"{CLAIM_TORCH} [{dev}, {dtype}]: to_torch() gives {name} on {p.device} in "
+                f"{p.dtype}, expected {dev} and {dtype}"
+            )
+    oracle = nn.LSTM(2, 3, batch_first=True, device=device, dtype=dtype)
+    oracle.weight_hh_l0 = nn.Parameter(torch.zeros(1, 3, device=device, dtype=dtype))
+    with pytest.raises(ValueError, match=r"weight_hh must have shape \(12, 3\) .*got \(1, 3\)"):
+        LSTM_IMPL(2, 3, device=device, dtype=dtype).load_torch(oracle)
+    layer = LSTM_IMPL(2, 3, device=device, dtype=dtype)
+    layer.bias_ih = nn.Parameter(torch.zeros(1, device=device, dtype=dtype))
+    with pytest.raises(ValueError, match=r"bias_ih must have shape \(12,\) .*got \(1,\)"):
+        layer.to_torch()
+
+
+@pytest.mark.claim(CLAIM_TORCH)
+def test_state_dict_holds_the_parameters_only(device: str, dtype: torch.dtype) -> None:
+    """A checkpoint of the layer holds its four parameters, as `torch.nn.LSTM`'s does (less the
+    `_l0` suffix), not the constant gate scale derived from the size: a state saved by one layer
+    loads into another of the same sizes, strictly."""
+    layer = LSTM_IMPL(2, 3, device=device, dtype=dtype)
+    state = layer.state_dict()
+    assert sorted(state) == sorted(NAMES), f"{CLAIM_TORCH}: state_dict keys {sorted(state)}"
+    other = LSTM_IMPL(2, 3, device=device, dtype=dtype)
+    other.load_state_dict(state)  # strict
+    for n in NAMES:
+        assert torch.equal(getattr(other, n), getattr(layer, n)), f"{CLAIM_TORCH}: {n} not loaded"
+
+
+@pytest.mark.claim(CLAIM_TORCH)
+@pytest.mark.dtypes("float64")
 def test_bad_input_is_refused(device: str, dtype: torch.dtype) -> None:
     layer = LSTM_IMPL(2, 3, device=device, dtype=dtype)
     x = torch.zeros(4, 5, 2, dtype=dtype, device=device)
@@ -163,6 +202,8 @@ def test_bad_input_is_refused(device: str, dtype: torch.dtype) -> None:
         ),
         (lambda: layer(x, (z.to("meta"), z)), ValueError, "h0 must be on"),
         (lambda: layer(x, z), TypeError, "state must be a pair"),
+        (lambda: layer(x, (z, z, z)), TypeError, "state must be a pair"),
+        (lambda: layer(x, [z]), TypeError, "state must be a pair"),
         (lambda: layer(x, (z.float(), z)), TypeError, "h0 must have x's dtype"),
         (lambda: LSTM_IMPL(2, 3, forget_bias=math.nan), ValueError, "forget_bias"),
         (lambda: LSTM_IMPL(2, 3, ensemble=0), ValueError, "ensemble"),

@@ -421,6 +421,31 @@ def test_non_normal_linear_rnn_vanishes(device: str, dtype: torch.dtype) -> None
     )
 
 
+@pytest.mark.claim(CLAIM_TORCH)
+@pytest.mark.dtypes("float64")
+def test_export_keeps_device_and_dtype_and_checks_each_weight(
+    device: str, dtype: torch.dtype
+) -> None:
+    """`to_torch()` builds the `torch.nn.RNN` on the layer's device, in its dtype (on `meta` too,
+    which nothing can be copied out of); a weight whose shape is not the layer's is refused,
+    naming it, by `load_torch` and by `to_torch`, where `copy_` would broadcast it silently."""
+    for dev in (device, "meta"):
+        exported = RNN_IMPL(2, 3, device=dev, dtype=dtype).to_torch()
+        for name, p in exported.named_parameters():
+            assert p.device.type == torch.device(dev).type and p.dtype == dtype, (
+                f"{CLAIM_TORCH} [{dev}, {dtype}]: to_torch() gives {name} on {p.device} in "
+                f"{p.dtype}, expected {dev} and {dtype}"
+            )
+    oracle = torch.nn.RNN(2, 3, batch_first=True, device=device, dtype=dtype)
+    oracle.bias_hh_l0 = torch.nn.Parameter(torch.zeros(1, device=device, dtype=dtype))
+    with pytest.raises(ValueError, match=r"bias_hh must have shape \(3,\) .*got \(1,\)"):
+        RNN_IMPL(2, 3, device=device, dtype=dtype).load_torch(oracle)
+    layer = RNN_IMPL(2, 3, device=device, dtype=dtype)
+    layer.weight_ih = torch.nn.Parameter(torch.zeros(1, 2, device=device, dtype=dtype))
+    with pytest.raises(ValueError, match=r"weight_ih must have shape \(3, 2\) .*got \(1, 2\)"):
+        layer.to_torch()
+
+
 # =================================================================================================
 # Bad input
 # =================================================================================================
@@ -464,7 +489,27 @@ def test_bad_input_is_refused(device: str, dtype: torch.dtype) -> None:
         (lambda: RNN_IMPL(0, 3), ValueError, "input_size"),
         (lambda: layer.load_torch(torch.nn.RNN(2, 4)), ValueError, "mismatched sizes"),
         (lambda: layer.load_torch(torch.nn.RNN(2, 3, num_layers=2)), ValueError, "one-layer"),
-        (lambda: layer.load_torch(torch.nn.LSTM(2, 3)), TypeError, "torch.nn.RNN"),
+        (lambda: layer.load_torch(torch.nn.LSTM(2, 3)), TypeError, "torch.nn.RNN, got LSTM"),
+        (
+            lambda: layer.load_torch(torch.nn.RNN(2, 3, bidirectional=True)),
+            ValueError,
+            "got num_layers=1, bidirectional=True, bias=True",
+        ),
+        (
+            lambda: layer.load_torch(torch.nn.RNN(2, 3, bias=False)),
+            ValueError,
+            "got num_layers=1, bidirectional=False, bias=False",
+        ),
+        (
+            lambda: layer.load_torch(torch.nn.RNN(2, 3, nonlinearity="relu")),
+            ValueError,
+            "module has nonlinearity 'relu', this layer 'tanh'",
+        ),
+        (
+            lambda: RNN_IMPL(2, 3, nonlinearity="sigmoid").load_torch(torch.nn.RNN(2, 3)),
+            ValueError,
+            "module has nonlinearity 'tanh', this layer 'sigmoid'",
+        ),
         (lambda: RNN_IMPL(2, 3, nonlinearity="sigmoid").to_torch(), ValueError, "no 'sigmoid'"),
         (lambda: RNN_IMPL(2, 3, ensemble=2).to_torch(), ValueError, "ensemble"),
         (lambda: state_jacobian("rnn", x, x[:, 0]), TypeError, "rnn must be"),

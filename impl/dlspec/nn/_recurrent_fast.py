@@ -169,13 +169,10 @@ def _after_loop(
 def _incoming(g_out: Tensor | None, g_last: Tensor | None, like: Tensor) -> Tensor:
     """`∂L/∂(outputs)` as a new time-major buffer like `like` `(T, *lead, B, H)`, the gradient of
     the returned last state added at the last step (zeros for a gradient that did not arrive)."""
-    # always a copy: the loop updates it in place, and `movedim` of a (1, T, H) or (B, 1, H)
-    # gradient is already contiguous, where `.contiguous()` would hand back the caller's tensor
-    d = (
-        torch.zeros_like(like)
-        if g_out is None
-        else g_out.movedim(-2, 0).clone(memory_format=torch.contiguous_format)
-    )
+    if g_out is None:
+        d = torch.zeros_like(like)
+    else:  # a new contiguous buffer, never the caller's tensor: the loop updates it in place
+        d = like.new_empty(like.shape).copy_(g_out.movedim(-2, 0))
     if g_last is not None:
         d[-1] += g_last
     return d

@@ -165,7 +165,7 @@ class LSTM(nn.Module):
         drive = input_drive(x, self.weight_ih, self.bias_ih + self.bias_hh)
         w_t = self.weight_hh.mT.contiguous()  # see input_drive: a contiguous Wᵀ, once per run
         scale: Tensor = self.gate_scale  # type: ignore[assignment]
-        out: list[list[Tensor]] = [[] for _ in range(6 if keep_gates else 1)]
+        out: list[list[Tensor]] = [[] for _ in range(6)]  # h, then c, i, f, g, o if kept
         for d_t in drive.unbind(dim=-2):  # unbind: a backward linear in T (see rnn.py)
             z = d_t + h @ w_t  # z_t: one fused gate matmul (B, 4H)
             a = sigmoid(z * scale)  # σ(z_i), σ(z_f), σ(2 z_g), σ(z_o)

@@ -112,7 +112,7 @@ def _copy(param: Tensor, value: Tensor, name: str) -> None:
             f"got {tuple(value.shape)}"
         )
     with torch.no_grad():
-        param.copy_(value.detach().to(device=param.device, dtype=param.dtype))
+        param.copy_(value)  # copy_ converts to param's device and dtype itself
 
 
 def check_torch_module(module: Any, cls: type[nn.Module], name: str) -> nn.Module:
@@ -125,7 +125,7 @@ def check_torch_module(module: Any, cls: type[nn.Module], name: str) -> nn.Modul
             f"num_layers={module.num_layers}, bidirectional={module.bidirectional}, "
             f"bias={module.bias}"
         )
-    if getattr(module, "proj_size", 0):
+    if module.proj_size:  # every torch.nn.RNN and LSTM has one (0 but for a projected LSTM)
         raise ValueError(f"module must have proj_size=0, got {module.proj_size}")
     return module
 

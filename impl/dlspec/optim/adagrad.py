@@ -43,6 +43,12 @@ from dlspec.registry import Call, Sample, register, register_calls
 __all__ = ["Adagrad"]
 
 
+def _check_eps(eps: Any) -> float:
+    """`ε ≥ 0`: checked when the optimizer is built and, for every parameter group (a group may
+    set its own, a user change it), at each step, as the rate is."""
+    return check_real(eps, "eps", low=0.0, meaning="added to √Σg², as torch's eps")
+
+
 class Adagrad(torch.optim.Optimizer):
     """Adagrad: `w ← w − (η_t/σ_t) g_t`, the notes' form (claims `opt.adagrad-simplified`,
     `opt.adagrad-torch`). State per parameter: `step` (t) and `sum_sq` (`Σ_{i≤t} g_i²`).
@@ -51,9 +57,8 @@ class Adagrad(torch.optim.Optimizer):
     def __init__(
         self, params: Iterable[Any], lr: float = 1e-2, *, eps: float = 0.0, fast: bool = False
     ) -> None:
-        eps = check_real(eps, "eps", low=0.0, meaning="added to √Σg², as torch's eps")
         self.fast = check_flag(fast, "fast")
-        super().__init__(check_params(params), {"lr": check_lr(lr), "eps": eps})
+        super().__init__(check_params(params), {"lr": check_lr(lr), "eps": _check_eps(eps)})
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
@@ -61,6 +66,8 @@ class Adagrad(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        for gr in self.param_groups:  # every group's ε first, in both forms (a group sets its own)
+            _check_eps(gr["eps"])
         if self.fast:
             self._fast_step()
             return loss
