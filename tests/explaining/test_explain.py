@@ -553,6 +553,48 @@ def test_surrogate_refuses_bad_arguments() -> None:
         E.local_surrogate(lambda v: v.sum(1), torch.zeros(2, dtype=F64), kernel_width=0.0)
     with pytest.raises(ValueError, match="samples"):
         E.local_surrogate(lambda v: v.sum(1), torch.zeros(2, dtype=F64), samples=1)
+    with pytest.raises(ValueError, match=r"x must be 1-D, got shape \(1, 2\)"):
+        E.local_surrogate(lambda v: v.sum(1), torch.zeros(1, 2, dtype=F64))
+    with pytest.raises(ValueError, match=r"f\(z\) must be 1-D, got shape \(200, 1\)"):
+        E.local_surrogate(lambda v: v.sum(1, keepdim=True), torch.zeros(2, dtype=F64))
+    with pytest.raises(TypeError, match=r"f\(z\) must be a floating-point tensor"):
+        E.local_surrogate(lambda v: (v.sum(1) > 0).long(), torch.zeros(2, dtype=F64))
+
+
+@pytest.mark.claim(CLAIM_SUR)
+def test_local_surrogate_defaults_are_the_documented_fit() -> None:
+    """With its defaults (200 samples, scale 1, kernel width 1, no penalty) local_surrogate of a
+    nonlinear f is the weighted least-squares fit to z_n = x + ε_n (ε_n from the same generator),
+    π_n = exp(−‖z_n − x‖²): numpy's lstsq on the rows √π_n [z_n, 1], √π_n f(z_n) (1e-8)."""
+    x = torch.tensor([0.8, -1.3], dtype=F64)
+
+    def f(z: torch.Tensor) -> torch.Tensor:
+        return torch.sin(2 * z).sum(1) + z[:, 0] ** 2 * z[:, 1]
+
+    coef, icpt = E.local_surrogate(f, x, generator=torch.Generator().manual_seed(5))
+    eps = torch.randn((200, 2), generator=torch.Generator().manual_seed(5), dtype=F64).numpy()
+    z = x.numpy() + eps
+    r = np.sqrt(np.exp(-(eps**2).sum(1)))[:, None]
+    design = np.hstack([z, np.ones((200, 1))])
+    ref = np.linalg.lstsq(r * design, r[:, 0] * f(torch.from_numpy(z)).numpy(), rcond=None)[0]
+    tol = Tol(1e-8, 1e-8)
+    got = torch.cat([coef, icpt[None]])
+    check_close(got, torch.from_numpy(ref), tol, CLAIM_SUR, "cpu", "default surrogate vs lstsq")
+
+
+@pytest.mark.claim(CLAIM_SUR)
+def test_two_samples_fit_a_line_in_one_dimension() -> None:
+    """samples = 2 is the fewest allowed: in one dimension two distinct points fix the line, so
+    the surrogate of f(z) = 3z − 1 is exactly β = 3, β_0 = −1 (up to rounding)."""
+    coef, icpt = E.local_surrogate(
+        lambda v: 3 * v[:, 0] - 1,
+        torch.tensor([0.5], dtype=F64),
+        samples=2,
+        generator=torch.Generator().manual_seed(0),
+    )
+    got = torch.cat([coef, icpt[None]])
+    want = torch.tensor([3.0, -1.0], dtype=F64)
+    check_close(got, want, Tol(1e-10, 1e-10), CLAIM_SUR, "cpu", "two-sample surrogate")
 
 
 # =================================================================================================
@@ -672,11 +714,15 @@ def test_cut_follows_the_nets_activation(act: str) -> None:
 @pytest.mark.claim(CLAIM_HID)
 def test_feature_extractor_refuses_bad_arguments() -> None:
     net = FeedForward([4, 3, 2], dtype=F64)
-    with pytest.raises(ValueError, match="layer"):
+    with pytest.raises(ValueError, match=r"layer must be an integer in \[1, 1\], got 2"):
         E.FeatureExtractor(net, 2)
-    with pytest.raises(ValueError, match="layer"):
+    with pytest.raises(ValueError, match=r"layer must be an integer in \[1, 1\], got 0"):
         E.FeatureExtractor(net, 0)
-    with pytest.raises(TypeError, match="FeedForward"):
+    with pytest.raises(TypeError, match="FeedForward, got Linear"):
         E.FeatureExtractor(torch.nn.Linear(2, 2), 1)  # type: ignore[arg-type]
+    # one hidden layer is enough to cut after
+    x = torch.randn((3, 4), generator=torch.Generator().manual_seed(0), dtype=F64)
+    with torch.no_grad():
+        assert torch.equal(E.FeatureExtractor(net, 1)(x), net.forward_all(x)[0][1])
     with pytest.raises(ValueError, match="no hidden layer"):
         E.FeatureExtractor(FeedForward([4, 2], dtype=F64), 1)
