@@ -283,12 +283,34 @@ def test_relu_kink_remainder_is_first_order(
 @pytest.mark.claim(CLAIM_PERT)
 def test_perturbation_refuses_bad_arguments() -> None:
     lin = Linear(3, 2, dtype=F64)
-    with pytest.raises(ValueError, match="eps"):
+    with pytest.raises(
+        ValueError,
+        match=r"eps must be a real number in \(0, inf\] \(the perturbation size\), got 0\.0",
+    ):
         E.perturbation_sensitivity(lin, torch.zeros(3, dtype=F64), 0, 0.0)
     with pytest.raises(ValueError, match="target"):
         E.saliency(lin, torch.zeros(1, 3, dtype=F64), 2)
     with pytest.raises(TypeError, match="x must be a floating-point tensor"):
         E.saliency(lin, torch.zeros(1, 3, dtype=torch.long), 0)
+
+
+@pytest.mark.claim(CLAIM_PERT)
+def test_perturbation_quotient_of_a_linear_score_is_its_weight() -> None:
+    """For S_c(x) = w_cᵀx + b_c the quotient (S_c(x + ε e_i) − S_c(x))/ε is w_ci up to rounding
+    in S (≈ 1e-15/ε): with ε = 0.1, not a float32 number, a step taken in float32 would be off
+    by 1.5e-8 relative. The result keeps x's dtype when the default dtype differs."""
+    w = torch.tensor([[0.5, -1.25, 2.0], [1.0, 3.0, -0.75]], dtype=F64)
+    lin = Linear(3, 2, dtype=F64).load(w, torch.tensor([0.3, -0.1], dtype=F64))
+    x = torch.tensor([0.7, -0.2, 1.1], dtype=F64)
+    got = E.perturbation_sensitivity(lin, x, 1, 0.1)
+    check_close(got, w[1], Tol(1e-12, 1e-12), CLAIM_PERT, "cpu", "linear quotient")
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        got32 = E.perturbation_sensitivity(lin.to(torch.float32), x.float(), 1, 0.5)
+    finally:
+        torch.set_default_dtype(old)
+    assert got32.dtype == torch.float32, f"{CLAIM_PERT}: result in {got32.dtype}"
 
 
 # =================================================================================================
@@ -543,8 +565,16 @@ def test_surrogate_refuses_bad_arguments() -> None:
     y = torch.randn(10, dtype=F64)
     with pytest.raises(ValueError, match="weights must be positive"):
         E.weighted_least_squares(z, y, torch.zeros(10, dtype=F64))
-    with pytest.raises(ValueError, match="alpha"):
+    with pytest.raises(
+        ValueError, match=r"alpha must be a real number in \[0, inf\] \(the ridge penalty\)"
+    ):
         E.weighted_least_squares(z, y, torch.ones(10, dtype=F64), alpha=-1.0)
+    with pytest.raises(
+        TypeError, match=r"weights must have z's dtype torch\.float64, got torch\.float32"
+    ):
+        E.weighted_least_squares(z, y, torch.ones(10, dtype=torch.float32))
+    with pytest.raises(ValueError, match="z must have at least 1 rows for 2 features"):
+        E.weighted_least_squares(z[:0], y[:0], torch.ones(0, dtype=F64), alpha=0.5)
     with pytest.raises(ValueError, match="one entry per row"):
         E.weighted_least_squares(z, y[:5], torch.ones(10, dtype=F64))
     with pytest.raises(ValueError, match="at least 3 rows"):
@@ -559,6 +589,33 @@ def test_surrogate_refuses_bad_arguments() -> None:
         E.local_surrogate(lambda v: v.sum(1, keepdim=True), torch.zeros(2, dtype=F64))
     with pytest.raises(TypeError, match=r"f\(z\) must be a floating-point tensor"):
         E.local_surrogate(lambda v: (v.sum(1) > 0).long(), torch.zeros(2, dtype=F64))
+
+
+@pytest.mark.claim(CLAIM_SUR)
+def test_wls_with_the_fewest_rows_interpolates() -> None:
+    """d + 1 rows in general position are the fewest without a penalty: the fit passes through
+    every point, y_n = β_0 + βᵀz_n, here for y = 2 + z_1 − 3 z_2 at 3 points in R²."""
+    z = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]], dtype=F64)
+    y = 2 + z[:, 0] - 3 * z[:, 1]
+    coef, icpt = E.weighted_least_squares(z, y, torch.tensor([1.0, 2.0, 0.5], dtype=F64))
+    got = torch.cat([coef, icpt[None]])
+    want = torch.tensor([1.0, -3.0, 2.0], dtype=F64)
+    check_close(got, want, Tol(1e-12, 1e-12), CLAIM_SUR, "cpu", "interpolating WLS")
+
+
+@pytest.mark.claim(CLAIM_SUR)
+def test_ridge_keeps_the_data_dtype() -> None:
+    """The penalty rows are built in z's dtype: float32 data give float32 coefficients also when
+    the default dtype is float64."""
+    z = torch.randn((6, 2), generator=torch.Generator().manual_seed(0)).float()
+    y = z.sum(1)
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        coef, icpt = E.weighted_least_squares(z, y, torch.ones(6, dtype=torch.float32), alpha=0.5)
+    finally:
+        torch.set_default_dtype(old)
+    assert coef.dtype == icpt.dtype == torch.float32, f"{CLAIM_SUR}: {coef.dtype}, {icpt.dtype}"
 
 
 @pytest.mark.claim(CLAIM_SUR)
@@ -657,10 +714,19 @@ def test_activation_max_radius_zero_and_bad_input() -> None:
     w = torch.tensor([1.0, -2.0], dtype=F64)
     x = E.activation_maximization(lambda v: v @ w, torch.ones(2, dtype=F64), 0.0, steps=5)
     assert float(x.abs().max()) == 0.0
-    with pytest.raises(ValueError, match="radius"):
+    with pytest.raises(ValueError, match=r"radius must be .* \(the norm bound r ≥ 0\)"):
         E.activation_maximization(lambda v: v @ w, torch.ones(2, dtype=F64), -1.0)
-    with pytest.raises(ValueError, match="lr"):
+    with pytest.raises(ValueError, match=r"lr must be .* \(the step size\)"):
         E.activation_maximization(lambda v: v @ w, torch.ones(2, dtype=F64), 1.0, lr=0.0)
+
+
+@pytest.mark.claim(CLAIM_AM)
+def test_activation_max_defaults_take_200_steps_of_a_tenth() -> None:
+    """By default 200 steps of size 0.1: for the linear score wᵀx from x0 = 0 inside a ball too
+    large to reach, every step adds 0.1·w, so the last iterate is 20·w."""
+    w = torch.tensor([1.0, -2.0], dtype=F64)
+    x = E.activation_maximization(lambda v: v @ w, torch.zeros(2, dtype=F64), 1e6)
+    check_close(x, 20 * w, Tol(1e-12, 1e-12), CLAIM_AM, "cpu", "200 steps of 0.1·w")
     with pytest.raises(ValueError, match="0-d"):
         E.activation_maximization(lambda v: v * w, torch.ones(2, dtype=F64), 1.0)
 
