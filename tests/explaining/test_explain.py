@@ -383,15 +383,17 @@ def test_patch_masks_and_bad_input() -> None:
     m2 = E.patch_masks(8, 8, (2, 4))
     assert m2.shape == (8, 8, 8) and bool((m2.sum(0) == 1).all())  # tiles cover each pixel once
     img = torch.zeros(8, 8, dtype=F64)
-    with pytest.raises(ValueError, match="patch must fit the image"):
+    with pytest.raises(ValueError, match="patch 9×9 is larger than the image 8×8"):
         E.patch_masks(8, 8, 9)
+    with pytest.raises(ValueError, match="patch 3×7 is larger than the image 4×6"):
+        E.patch_masks(4, 6, (3, 7))
     with pytest.raises(ValueError, match="patch must fit the image"):
         E.occlusion_map(lambda t: t.reshape(len(t), -1), img, 0, (2, 9))
     with pytest.raises(ValueError, match="patch height"):
         E.patch_masks(8, 8, 0)
     with pytest.raises(ValueError, match="masks must hold only 0"):
         E.occlusion(lambda t: t, torch.zeros(3, dtype=F64), 0, torch.full((1, 3), 0.5, dtype=F64))
-    with pytest.raises(ValueError, match="masks must have shape"):
+    with pytest.raises(ValueError, match=r"masks must have shape \(P ≥ 1, 3\), got \(1, 4\)"):
         E.occlusion(lambda t: t, torch.zeros(3, dtype=F64), 0, torch.zeros(1, 4, dtype=F64))
     with pytest.raises(ValueError, match="fill must be a number or have x's shape"):
         E.occlusion(

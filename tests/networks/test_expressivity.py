@@ -164,13 +164,22 @@ def test_affine_map_of_identity_and_bias_free_nets(device: str, dtype: torch.dty
 
 @pytest.mark.claim(CLAIM_PWL)
 def test_pieces_bad_input() -> None:
-    with pytest.raises(ValueError, match="net must be piecewise linear"):
+    with pytest.raises(
+        ValueError,
+        match=r"piecewise linear: .* in \('relu', 'identity'\), got 'tanh' and 'identity'",
+    ):
         P.linear_pieces(FeedForward([1, 2, 1], "tanh"), 0.0, 1.0)
-    with pytest.raises(ValueError, match=r"net must map R → R"):
+    with pytest.raises(ValueError, match=r"got 'relu' and 'sigmoid'"):
+        P.activation_pattern(FeedForward([1, 2, 1], output="sigmoid"), torch.ones(1, 1))
+    with pytest.raises(
+        ValueError, match=r"net must map R → R \(sizes 1 → … → 1\), got sizes \[2, 2, 1\]"
+    ):
         P.linear_pieces(FeedForward([2, 2, 1]), 0.0, 1.0)
-    with pytest.raises(TypeError, match="net must be a dlspec FeedForward"):
+    with pytest.raises(ValueError, match=r"got sizes \[1, 2, 3\]"):
+        P.linear_pieces(FeedForward([1, 2, 3]), 0.0, 1.0)
+    with pytest.raises(TypeError, match="net must be a dlspec FeedForward network, got Linear"):
         P.linear_pieces(torch.nn.Linear(1, 1), 0.0, 1.0)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="a < b"):
+    with pytest.raises(ValueError, match=r"a < b, got a=1\.0, b=1\.0"):
         P.linear_pieces(FeedForward([1, 2, 1]), 1.0, 1.0)
     with pytest.raises(ValueError, match="single network"):
         P.linear_pieces(FeedForward([1, 2, 1], copies=2), 0.0, 1.0)
