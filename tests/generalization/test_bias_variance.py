@@ -732,3 +732,27 @@ def test_noise_law_checks_and_their_boundaries() -> None:
         BV.Noise.discrete(t(-1.0, 1.0), t(0.5, 0.5)[None])
     with pytest.raises(TypeError, match=r"values must be a torch\.Tensor, got NoneType"):
         BV.Noise.discrete(None, None)  # type: ignore[arg-type]
+
+
+@pytest.mark.claim(CLAIM)
+def test_enumeration_limit_and_mode_refusals() -> None:
+    """Exact enumeration takes up to MAX_ENUMERATED = 2^16 training sets: 16 Rademacher points
+    are enumerated (the decomposition then holds to rounding), 17 are refused with the count;
+    exact mode needs a discrete law, and the evaluation points are either given or the
+    training points, never both."""
+    learner = BV.polynomial_learner(1)
+    assert BV.MAX_ENUMERATED == 2**16
+    x16 = torch.linspace(-1, 1, 16, dtype=F64)
+    r = BV.bias_variance(learner, torch.sin, x16, x16[:2], sigma=0.3)
+    check_close(r.expected_error, r.decomposition, EXACT, CLAIM, "cpu", "2^16 sets enumerated")
+    with pytest.raises(ValueError, match=r"exact enumeration of 2\^17 training sets exceeds 65536"):
+        BV.bias_variance(learner, torch.sin, torch.linspace(-1, 1, 17, dtype=F64), x16, sigma=0.3)
+    x = torch.linspace(-1, 1, 4, dtype=F64)
+    with pytest.raises(ValueError, match="exact=True needs a discrete noise law"):
+        BV.bias_variance(learner, torch.sin, x, x, sigma=0.3, noise=BV.Noise())
+    with pytest.raises(ValueError, match="x_eval must be None when at_training_points=True"):
+        BV.bias_variance(learner, torch.sin, x, x, sigma=0.3, at_training_points=True)
+    with pytest.raises(ValueError, match="sigma_eval is required when sigma is given per"):
+        BV.bias_variance(learner, torch.sin, x, x[:2], sigma=torch.full((4,), 0.3, dtype=F64))
+    with pytest.raises(TypeError, match="noise must be a Noise or None, got str"):
+        BV.bias_variance(learner, torch.sin, x, x, sigma=0.3, noise="gauss")  # type: ignore[arg-type]
