@@ -756,3 +756,15 @@ def test_enumeration_limit_and_mode_refusals() -> None:
         BV.bias_variance(learner, torch.sin, x, x[:2], sigma=torch.full((4,), 0.3, dtype=F64))
     with pytest.raises(TypeError, match="noise must be a Noise or None, got str"):
         BV.bias_variance(learner, torch.sin, x, x, sigma=0.3, noise="gauss")  # type: ignore[arg-type]
+
+
+@pytest.mark.claim(CLAIM)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_noise_samples_follow_like(dtype: torch.dtype) -> None:
+    """Normal noise is drawn on `like`'s device in its dtype (checked on meta, which holds no
+    data) and, on the CPU, is the generator's standard normal stream in that dtype."""
+    meta = BV.Noise().sample((2, 3), torch.zeros(1, device="meta", dtype=dtype), None)
+    assert meta.device.type == "meta" and meta.dtype == dtype and meta.shape == (2, 3)
+    got = BV.Noise().sample((2, 3), torch.zeros(1, dtype=dtype), torch.Generator().manual_seed(7))
+    want = torch.randn((2, 3), generator=torch.Generator().manual_seed(7), dtype=dtype)
+    assert torch.equal(got, want), f"{CLAIM}: {got} vs {want}"
