@@ -340,8 +340,16 @@ def test_bad_input() -> None:
     x = torch.randn(10, 4, dtype=F64)
     with pytest.raises(ValueError, match=r"k must be an integer in \[1, 3\], got 4"):
         P.pca(x, 4, center=True)
-    with pytest.raises(ValueError, match="x must hold at least 2 samples"):
+    with pytest.raises(ValueError, match=r"x must hold at least 2 samples .* centred .*, got 1"):
         P.pca(x[:1], 1, center=True)
+    with pytest.raises(ValueError, match=r"at least 1 samples .* second-moment .*, got 0"):
+        P.pca(x[:0], 1, center=False)
+    with pytest.raises(ValueError, match=r"x must have at least 1 feature, got shape \(10, 0\)"):
+        P.covariance(x[:, :0], center=True)
+    with pytest.raises(
+        ValueError, match=r"x must have at least 2 features .*, got shape \(10, 1\)"
+    ):
+        P.pca(x[:, :1], 1, center=True)
     P.pca(x[:1], 1, center=False)  # one sample is a (rank-1) second moment
     with pytest.raises(ValueError, match="x must be finite"):
         P.pca(torch.tensor([[1.0, math.nan], [0.0, 1.0], [2.0, 2.0]], dtype=F64), 1, center=True)
@@ -351,9 +359,9 @@ def test_bad_input() -> None:
         P.pca(x, 1)  # type: ignore[call-arg]
     with pytest.raises(ValueError, match="x must be 2-D"):
         P.pca(x[0], 1, center=True)
-    with pytest.raises(ValueError, match="a and b must live in the same R"):
+    with pytest.raises(ValueError, match=r"a and b must live in the same R\^d, got 4 and 5"):
         P.principal_angles(torch.randn(4, 2, dtype=F64), torch.randn(5, 2, dtype=F64))
-    with pytest.raises(ValueError, match=r"a must be a \(d, k\) basis"):
+    with pytest.raises(ValueError, match=r"a must be a \(d, k\) basis .*, got shape \(2, 3\)"):
         P.principal_angles(torch.randn(2, 3, dtype=F64), torch.randn(2, 1, dtype=F64))
 
 

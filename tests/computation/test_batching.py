@@ -94,8 +94,10 @@ def test_batch_is_many_times_faster(device: str, dtype: torch.dtype, evidence: A
 @pytest.mark.claim(CLAIM)
 def test_bad_inputs() -> None:
     layer = Linear(3, 2)
-    with pytest.raises(TypeError, match="fn must be callable"):
+    with pytest.raises(TypeError, match="fn must be callable, got int"):
         per_example(3, torch.randn(2, 3))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"x must hold at least one example .*, got \(\)"):
+        per_example(torch.tanh, torch.tensor(0.5))
     with pytest.raises(TypeError, match="x must be a floating-point tensor"):
         per_example(layer, torch.ones(2, 3, dtype=torch.long))
     with pytest.raises(ValueError, match="x must hold at least one example"):
@@ -130,3 +132,38 @@ def test_interleaved_medians_takes_the_median(monkeypatch: pytest.MonkeyPatch) -
     t = interleaved_medians({"a": a, "b": b}, repeats=5, warmup=1)
     assert t == {"a": 3.0, "b": 0.5}, f"{CLAIM}: medians {t}, expected a = 3 and b = 0.5"
     assert order == ["a", "b"] * 6, f"{CLAIM}: calls not interleaved: {order}"
+
+
+@pytest.mark.claim(CLAIM)
+def test_per_example_on_one_dimensional_input() -> None:
+    """A 1-D x is a batch of scalars: each x[i : i + 1] goes through fn alone, and the results
+    are concatenated along dimension 0 (shape (4,) in, (4,) out; (4, 2) for a widening fn)."""
+    x = torch.tensor([-1.0, 0.0, 0.5, 2.0], dtype=torch.float64)
+    seen: list[tuple[int, ...]] = []
+
+    def fn(v: torch.Tensor) -> torch.Tensor:
+        seen.append(tuple(v.shape))
+        return torch.tanh(v)
+
+    assert torch.equal(per_example(fn, x), torch.tanh(x)) and seen == [(1,)] * 4
+    wide = per_example(lambda v: torch.stack([v, 2 * v], dim=1), x)
+    assert torch.equal(wide, torch.stack([x, 2 * x], dim=1)), f"{CLAIM}: {wide}"
+
+
+@pytest.mark.claim(CLAIM)
+def test_interleaved_medians_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    """By default one warm-up round and 7 timed rounds: each function is called 8 times, and the
+    median is the 4th of the 7 timed durations (the first call's 100 s is discarded)."""
+    import dlspec.analysis.batching as B
+
+    clock = [0.0]
+    durations = iter([100.0, 7.0, 1.0, 6.0, 2.0, 5.0, 3.0, 4.0])
+    calls = [0]
+
+    def a() -> None:
+        calls[0] += 1
+        clock[0] += next(durations)
+
+    monkeypatch.setattr(B.time, "perf_counter", lambda: clock[0])
+    t = interleaved_medians({"a": a})
+    assert calls[0] == 8 and t == {"a": 4.0}, f"{CLAIM}: {calls[0]} calls, medians {t}"

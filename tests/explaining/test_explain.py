@@ -283,12 +283,34 @@ def test_relu_kink_remainder_is_first_order(
 @pytest.mark.claim(CLAIM_PERT)
 def test_perturbation_refuses_bad_arguments() -> None:
     lin = Linear(3, 2, dtype=F64)
-    with pytest.raises(ValueError, match="eps"):
+    with pytest.raises(
+        ValueError,
+        match=r"eps must be a real number in \(0, inf\] \(the perturbation size\), got 0\.0",
+    ):
         E.perturbation_sensitivity(lin, torch.zeros(3, dtype=F64), 0, 0.0)
     with pytest.raises(ValueError, match="target"):
         E.saliency(lin, torch.zeros(1, 3, dtype=F64), 2)
     with pytest.raises(TypeError, match="x must be a floating-point tensor"):
         E.saliency(lin, torch.zeros(1, 3, dtype=torch.long), 0)
+
+
+@pytest.mark.claim(CLAIM_PERT)
+def test_perturbation_quotient_of_a_linear_score_is_its_weight() -> None:
+    """For S_c(x) = w_cᵀx + b_c the quotient (S_c(x + ε e_i) − S_c(x))/ε is w_ci up to rounding
+    in S (≈ 1e-15/ε): with ε = 0.1, not a float32 number, a step taken in float32 would be off
+    by 1.5e-8 relative. The result keeps x's dtype when the default dtype differs."""
+    w = torch.tensor([[0.5, -1.25, 2.0], [1.0, 3.0, -0.75]], dtype=F64)
+    lin = Linear(3, 2, dtype=F64).load(w, torch.tensor([0.3, -0.1], dtype=F64))
+    x = torch.tensor([0.7, -0.2, 1.1], dtype=F64)
+    got = E.perturbation_sensitivity(lin, x, 1, 0.1)
+    check_close(got, w[1], Tol(1e-12, 1e-12), CLAIM_PERT, "cpu", "linear quotient")
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        got32 = E.perturbation_sensitivity(lin.to(torch.float32), x.float(), 1, 0.5)
+    finally:
+        torch.set_default_dtype(old)
+    assert got32.dtype == torch.float32, f"{CLAIM_PERT}: result in {got32.dtype}"
 
 
 # =================================================================================================
@@ -361,15 +383,17 @@ def test_patch_masks_and_bad_input() -> None:
     m2 = E.patch_masks(8, 8, (2, 4))
     assert m2.shape == (8, 8, 8) and bool((m2.sum(0) == 1).all())  # tiles cover each pixel once
     img = torch.zeros(8, 8, dtype=F64)
-    with pytest.raises(ValueError, match="patch must fit the image"):
+    with pytest.raises(ValueError, match="patch 9×9 is larger than the image 8×8"):
         E.patch_masks(8, 8, 9)
+    with pytest.raises(ValueError, match="patch 3×7 is larger than the image 4×6"):
+        E.patch_masks(4, 6, (3, 7))
     with pytest.raises(ValueError, match="patch must fit the image"):
         E.occlusion_map(lambda t: t.reshape(len(t), -1), img, 0, (2, 9))
     with pytest.raises(ValueError, match="patch height"):
         E.patch_masks(8, 8, 0)
     with pytest.raises(ValueError, match="masks must hold only 0"):
         E.occlusion(lambda t: t, torch.zeros(3, dtype=F64), 0, torch.full((1, 3), 0.5, dtype=F64))
-    with pytest.raises(ValueError, match="masks must have shape"):
+    with pytest.raises(ValueError, match=r"masks must have shape \(P ≥ 1, 3\), got \(1, 4\)"):
         E.occlusion(lambda t: t, torch.zeros(3, dtype=F64), 0, torch.zeros(1, 4, dtype=F64))
     with pytest.raises(ValueError, match="fill must be a number or have x's shape"):
         E.occlusion(
@@ -543,8 +567,16 @@ def test_surrogate_refuses_bad_arguments() -> None:
     y = torch.randn(10, dtype=F64)
     with pytest.raises(ValueError, match="weights must be positive"):
         E.weighted_least_squares(z, y, torch.zeros(10, dtype=F64))
-    with pytest.raises(ValueError, match="alpha"):
+    with pytest.raises(
+        ValueError, match=r"alpha must be a real number in \[0, inf\] \(the ridge penalty\)"
+    ):
         E.weighted_least_squares(z, y, torch.ones(10, dtype=F64), alpha=-1.0)
+    with pytest.raises(
+        TypeError, match=r"weights must have z's dtype torch\.float64, got torch\.float32"
+    ):
+        E.weighted_least_squares(z, y, torch.ones(10, dtype=torch.float32))
+    with pytest.raises(ValueError, match="z must have at least 1 rows for 2 features"):
+        E.weighted_least_squares(z[:0], y[:0], torch.ones(0, dtype=F64), alpha=0.5)
     with pytest.raises(ValueError, match="one entry per row"):
         E.weighted_least_squares(z, y[:5], torch.ones(10, dtype=F64))
     with pytest.raises(ValueError, match="at least 3 rows"):
@@ -553,6 +585,75 @@ def test_surrogate_refuses_bad_arguments() -> None:
         E.local_surrogate(lambda v: v.sum(1), torch.zeros(2, dtype=F64), kernel_width=0.0)
     with pytest.raises(ValueError, match="samples"):
         E.local_surrogate(lambda v: v.sum(1), torch.zeros(2, dtype=F64), samples=1)
+    with pytest.raises(ValueError, match=r"x must be 1-D, got shape \(1, 2\)"):
+        E.local_surrogate(lambda v: v.sum(1), torch.zeros(1, 2, dtype=F64))
+    with pytest.raises(ValueError, match=r"f\(z\) must be 1-D, got shape \(200, 1\)"):
+        E.local_surrogate(lambda v: v.sum(1, keepdim=True), torch.zeros(2, dtype=F64))
+    with pytest.raises(TypeError, match=r"f\(z\) must be a floating-point tensor"):
+        E.local_surrogate(lambda v: (v.sum(1) > 0).long(), torch.zeros(2, dtype=F64))
+
+
+@pytest.mark.claim(CLAIM_SUR)
+def test_wls_with_the_fewest_rows_interpolates() -> None:
+    """d + 1 rows in general position are the fewest without a penalty: the fit passes through
+    every point, y_n = β_0 + βᵀz_n, here for y = 2 + z_1 − 3 z_2 at 3 points in R²."""
+    z = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]], dtype=F64)
+    y = 2 + z[:, 0] - 3 * z[:, 1]
+    coef, icpt = E.weighted_least_squares(z, y, torch.tensor([1.0, 2.0, 0.5], dtype=F64))
+    got = torch.cat([coef, icpt[None]])
+    want = torch.tensor([1.0, -3.0, 2.0], dtype=F64)
+    check_close(got, want, Tol(1e-12, 1e-12), CLAIM_SUR, "cpu", "interpolating WLS")
+
+
+@pytest.mark.claim(CLAIM_SUR)
+def test_ridge_keeps_the_data_dtype() -> None:
+    """The penalty rows are built in z's dtype: float32 data give float32 coefficients also when
+    the default dtype is float64."""
+    z = torch.randn((6, 2), generator=torch.Generator().manual_seed(0)).float()
+    y = z.sum(1)
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        coef, icpt = E.weighted_least_squares(z, y, torch.ones(6, dtype=torch.float32), alpha=0.5)
+    finally:
+        torch.set_default_dtype(old)
+    assert coef.dtype == icpt.dtype == torch.float32, f"{CLAIM_SUR}: {coef.dtype}, {icpt.dtype}"
+
+
+@pytest.mark.claim(CLAIM_SUR)
+def test_local_surrogate_defaults_are_the_documented_fit() -> None:
+    """With its defaults (200 samples, scale 1, kernel width 1, no penalty) local_surrogate of a
+    nonlinear f is the weighted least-squares fit to z_n = x + ε_n (ε_n from the same generator),
+    π_n = exp(−‖z_n − x‖²): numpy's lstsq on the rows √π_n [z_n, 1], √π_n f(z_n) (1e-8)."""
+    x = torch.tensor([0.8, -1.3], dtype=F64)
+
+    def f(z: torch.Tensor) -> torch.Tensor:
+        return torch.sin(2 * z).sum(1) + z[:, 0] ** 2 * z[:, 1]
+
+    coef, icpt = E.local_surrogate(f, x, generator=torch.Generator().manual_seed(5))
+    eps = torch.randn((200, 2), generator=torch.Generator().manual_seed(5), dtype=F64).numpy()
+    z = x.numpy() + eps
+    r = np.sqrt(np.exp(-(eps**2).sum(1)))[:, None]
+    design = np.hstack([z, np.ones((200, 1))])
+    ref = np.linalg.lstsq(r * design, r[:, 0] * f(torch.from_numpy(z)).numpy(), rcond=None)[0]
+    tol = Tol(1e-8, 1e-8)
+    got = torch.cat([coef, icpt[None]])
+    check_close(got, torch.from_numpy(ref), tol, CLAIM_SUR, "cpu", "default surrogate vs lstsq")
+
+
+@pytest.mark.claim(CLAIM_SUR)
+def test_two_samples_fit_a_line_in_one_dimension() -> None:
+    """samples = 2 is the fewest allowed: in one dimension two distinct points fix the line, so
+    the surrogate of f(z) = 3z − 1 is exactly β = 3, β_0 = −1 (up to rounding)."""
+    coef, icpt = E.local_surrogate(
+        lambda v: 3 * v[:, 0] - 1,
+        torch.tensor([0.5], dtype=F64),
+        samples=2,
+        generator=torch.Generator().manual_seed(0),
+    )
+    got = torch.cat([coef, icpt[None]])
+    want = torch.tensor([3.0, -1.0], dtype=F64)
+    check_close(got, want, Tol(1e-10, 1e-10), CLAIM_SUR, "cpu", "two-sample surrogate")
 
 
 # =================================================================================================
@@ -615,10 +716,19 @@ def test_activation_max_radius_zero_and_bad_input() -> None:
     w = torch.tensor([1.0, -2.0], dtype=F64)
     x = E.activation_maximization(lambda v: v @ w, torch.ones(2, dtype=F64), 0.0, steps=5)
     assert float(x.abs().max()) == 0.0
-    with pytest.raises(ValueError, match="radius"):
+    with pytest.raises(ValueError, match=r"radius must be .* \(the norm bound r ≥ 0\)"):
         E.activation_maximization(lambda v: v @ w, torch.ones(2, dtype=F64), -1.0)
-    with pytest.raises(ValueError, match="lr"):
+    with pytest.raises(ValueError, match=r"lr must be .* \(the step size\)"):
         E.activation_maximization(lambda v: v @ w, torch.ones(2, dtype=F64), 1.0, lr=0.0)
+
+
+@pytest.mark.claim(CLAIM_AM)
+def test_activation_max_defaults_take_200_steps_of_a_tenth() -> None:
+    """By default 200 steps of size 0.1: for the linear score wᵀx from x0 = 0 inside a ball too
+    large to reach, every step adds 0.1·w, so the last iterate is 20·w."""
+    w = torch.tensor([1.0, -2.0], dtype=F64)
+    x = E.activation_maximization(lambda v: v @ w, torch.zeros(2, dtype=F64), 1e6)
+    check_close(x, 20 * w, Tol(1e-12, 1e-12), CLAIM_AM, "cpu", "200 steps of 0.1·w")
     with pytest.raises(ValueError, match="0-d"):
         E.activation_maximization(lambda v: v * w, torch.ones(2, dtype=F64), 1.0)
 
@@ -672,11 +782,15 @@ def test_cut_follows_the_nets_activation(act: str) -> None:
 @pytest.mark.claim(CLAIM_HID)
 def test_feature_extractor_refuses_bad_arguments() -> None:
     net = FeedForward([4, 3, 2], dtype=F64)
-    with pytest.raises(ValueError, match="layer"):
+    with pytest.raises(ValueError, match=r"layer must be an integer in \[1, 1\], got 2"):
         E.FeatureExtractor(net, 2)
-    with pytest.raises(ValueError, match="layer"):
+    with pytest.raises(ValueError, match=r"layer must be an integer in \[1, 1\], got 0"):
         E.FeatureExtractor(net, 0)
-    with pytest.raises(TypeError, match="FeedForward"):
+    with pytest.raises(TypeError, match="FeedForward, got Linear"):
         E.FeatureExtractor(torch.nn.Linear(2, 2), 1)  # type: ignore[arg-type]
+    # one hidden layer is enough to cut after
+    x = torch.randn((3, 4), generator=torch.Generator().manual_seed(0), dtype=F64)
+    with torch.no_grad():
+        assert torch.equal(E.FeatureExtractor(net, 1)(x), net.forward_all(x)[0][1])
     with pytest.raises(ValueError, match="no hidden layer"):
         E.FeatureExtractor(FeedForward([4, 2], dtype=F64), 1)

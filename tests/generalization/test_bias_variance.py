@@ -688,3 +688,83 @@ def test_bad_input() -> None:
         BV.bias_variance(learner, torch.sin, x, sigma=0.1)
     with pytest.raises(TypeError, match="degree must be an integer"):
         BV.polynomial_learner(1.5)  # type: ignore[arg-type]
+
+
+@pytest.mark.claim(CLAIM)
+def test_noise_law_checks_and_their_boundaries() -> None:
+    """`Noise.discrete` refuses a law unless its probabilities are ≥ 0 and sum to 1 and it has
+    mean 0 and variance 1, each to within tol = 1e3·eps; the constructor refuses values and
+    probs of different lengths or none at all (on every device: also on meta)."""
+    eps = torch.finfo(F64).eps
+    tol = 1e3 * eps
+
+    def t(*v: float) -> torch.Tensor:
+        return torch.tensor(v, dtype=F64)
+
+    # A zero probability is allowed: {−1, 0, 1} with (½, 0, ½) has mean 0 and variance 1.
+    law = BV.Noise.discrete(t(-1.0, 0.0, 1.0), t(0.5, 0.0, 0.5))
+    assert law.probs is not None and law.probs.tolist() == [0.5, 0.0, 0.5]
+    # A negative one is not, although {−½, 0, ½} with (2, −3, 2) sums to 1 with mean 0, var 1.
+    with pytest.raises(ValueError, match="probs must be ≥ 0"):
+        BV.Noise.discrete(t(-0.5, 0.0, 0.5), t(2.0, -3.0, 2.0))
+    # {−1, 1} with (½, ½ − δ): Σp = 1 − δ, mean −δ, variance 1 − δ, all exact in float64. At
+    # δ = tol every deviation equals tol and the law is accepted; just beyond (1000.5 eps), no.
+    at = BV.Noise.discrete(t(-1.0, 1.0), t(0.5, 0.5 - tol))
+    assert at.probs is not None and float(at.probs.sum()) == 1 - tol
+    with pytest.raises(ValueError, match="probs must be ≥ 0 and sum to 1"):
+        BV.Noise.discrete(t(-1.0, 1.0), t(0.5, 0.5 - 1000.5 * eps))
+    # One value cannot have mean 0 and variance 1: refused for its moments, which are reported.
+    with pytest.raises(ValueError, match="mean 0 and variance 1, got 1, 1"):
+        BV.Noise.discrete(t(1.0), t(1.0))
+    for values, probs in ((t(-1.0, 1.0), t(0.2, 0.3, 0.5)), (t(), t())):
+        shapes = rf"got shapes \({values.numel()},?\) and \({probs.numel()},?\)"
+        for make in (BV.Noise, BV.Noise.discrete):
+            with pytest.raises(ValueError, match=rf"values and probs must .*{shapes}"):
+                make(values, probs)
+    with pytest.raises(ValueError, match=r"got shapes \(0,\) and \(0,\)"):
+        BV.Noise.discrete(t().to("meta"), t().to("meta"))
+    # meta holds no data: the moments go unchecked there, and the law stays on meta
+    law = BV.Noise.discrete(t(-1.0, 1.0).to("meta"), t(0.5, 0.5).to("meta"))
+    assert law.values is not None and law.values.device.type == "meta"
+    with pytest.raises(ValueError, match=r"values must be 1-D, got shape \(1, 2\)"):
+        BV.Noise.discrete(t(-1.0, 1.0)[None], t(0.5, 0.5))
+    with pytest.raises(ValueError, match=r"probs must be 1-D, got shape \(1, 2\)"):
+        BV.Noise.discrete(t(-1.0, 1.0), t(0.5, 0.5)[None])
+    with pytest.raises(TypeError, match=r"values must be a torch\.Tensor, got NoneType"):
+        BV.Noise.discrete(None, None)  # type: ignore[arg-type]
+
+
+@pytest.mark.claim(CLAIM)
+def test_enumeration_limit_and_mode_refusals() -> None:
+    """Exact enumeration takes up to MAX_ENUMERATED = 2^16 training sets: 16 Rademacher points
+    are enumerated (the decomposition then holds to rounding), 17 are refused with the count;
+    exact mode needs a discrete law, and the evaluation points are either given or the
+    training points, never both."""
+    learner = BV.polynomial_learner(1)
+    assert BV.MAX_ENUMERATED == 2**16
+    x16 = torch.linspace(-1, 1, 16, dtype=F64)
+    r = BV.bias_variance(learner, torch.sin, x16, x16[:2], sigma=0.3)
+    check_close(r.expected_error, r.decomposition, EXACT, CLAIM, "cpu", "2^16 sets enumerated")
+    with pytest.raises(ValueError, match=r"exact enumeration of 2\^17 training sets exceeds 65536"):
+        BV.bias_variance(learner, torch.sin, torch.linspace(-1, 1, 17, dtype=F64), x16, sigma=0.3)
+    x = torch.linspace(-1, 1, 4, dtype=F64)
+    with pytest.raises(ValueError, match="exact=True needs a discrete noise law"):
+        BV.bias_variance(learner, torch.sin, x, x, sigma=0.3, noise=BV.Noise())
+    with pytest.raises(ValueError, match="x_eval must be None when at_training_points=True"):
+        BV.bias_variance(learner, torch.sin, x, x, sigma=0.3, at_training_points=True)
+    with pytest.raises(ValueError, match="sigma_eval is required when sigma is given per"):
+        BV.bias_variance(learner, torch.sin, x, x[:2], sigma=torch.full((4,), 0.3, dtype=F64))
+    with pytest.raises(TypeError, match="noise must be a Noise or None, got str"):
+        BV.bias_variance(learner, torch.sin, x, x, sigma=0.3, noise="gauss")  # type: ignore[arg-type]
+
+
+@pytest.mark.claim(CLAIM)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_noise_samples_follow_like(dtype: torch.dtype) -> None:
+    """Normal noise is drawn on `like`'s device in its dtype (checked on meta, which holds no
+    data) and, on the CPU, is the generator's standard normal stream in that dtype."""
+    meta = BV.Noise().sample((2, 3), torch.zeros(1, device="meta", dtype=dtype), None)
+    assert meta.device.type == "meta" and meta.dtype == dtype and meta.shape == (2, 3)
+    got = BV.Noise().sample((2, 3), torch.zeros(1, dtype=dtype), torch.Generator().manual_seed(7))
+    want = torch.randn((2, 3), generator=torch.Generator().manual_seed(7), dtype=dtype)
+    assert torch.equal(got, want), f"{CLAIM}: {got} vs {want}"

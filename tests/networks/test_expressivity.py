@@ -139,14 +139,47 @@ def test_tanh_net_is_not_locally_affine(device: str, dtype: torch.dtype, step: f
 
 
 @pytest.mark.claim(CLAIM_PWL)
+@pytest.mark.dtypes("float64")
+def test_affine_map_of_identity_and_bias_free_nets(device: str, dtype: torch.dtype) -> None:
+    """Identity hidden layers switch nothing off: N(x) = W_2(W_1 x + b_1) + b_2 with W_1 =
+    [[1, −1], [2, 1]], b_1 = (0, −5), W_2 = [1, 1], b_2 = ½ has J = W_2 W_1 = [3, 0] and
+    c = W_2 b_1 + b_2 = −4.5 everywhere, also at x = 0 where z_1 = (0, −5) would switch both
+    units off in a ReLU net. A ReLU net without biases, W_1 = (1, −2, ½)ᵀ, W_2 = [1, 2, 4], at
+    x = 1: z_1 = (1, −2, ½), units 1 and 3 on, J = 1·1 + 4·½ = 3 and c = 0."""
+    where: dict[str, Any] = {"device": device, "dtype": dtype}
+    ident = FeedForward([2, 2, 1], "identity", **where)
+    ident.load([([[1.0, -1.0], [2.0, 1.0]], [0.0, -5.0]), ([[1.0, 1.0]], [0.5])])
+    j_p, c_p = P.local_affine_map(ident, torch.zeros(2, **where))
+    check_close(j_p, torch.tensor([[3.0, 0.0]], **where), EXACT, CLAIM_PWL, device, "identity J")
+    check_close(c_p, torch.tensor([-4.5], **where), EXACT, CLAIM_PWL, device, "identity c")
+    plain = FeedForward([1, 3, 1], "relu", bias=False, **where)
+    plain.load([([[1.0], [-2.0], [0.5]], None), ([[1.0, 2.0, 4.0]], None)])
+    x = torch.ones(1, **where)
+    j_p, c_p = P.local_affine_map(plain, x)
+    check_close(j_p, torch.tensor([[3.0]], **where), EXACT, CLAIM_PWL, device, "bias-free J")
+    check_close(c_p, torch.zeros(1, **where), EXACT, CLAIM_PWL, device, "bias-free c")
+    with torch.no_grad():
+        check_close(plain(x), j_p @ x + c_p, EXACT, CLAIM_PWL, device, "bias-free f(x)")
+
+
+@pytest.mark.claim(CLAIM_PWL)
 def test_pieces_bad_input() -> None:
-    with pytest.raises(ValueError, match="net must be piecewise linear"):
+    with pytest.raises(
+        ValueError,
+        match=r"piecewise linear: .* in \('relu', 'identity'\), got 'tanh' and 'identity'",
+    ):
         P.linear_pieces(FeedForward([1, 2, 1], "tanh"), 0.0, 1.0)
-    with pytest.raises(ValueError, match=r"net must map R → R"):
+    with pytest.raises(ValueError, match=r"got 'relu' and 'sigmoid'"):
+        P.activation_pattern(FeedForward([1, 2, 1], output="sigmoid"), torch.ones(1, 1))
+    with pytest.raises(
+        ValueError, match=r"net must map R → R \(sizes 1 → … → 1\), got sizes \[2, 2, 1\]"
+    ):
         P.linear_pieces(FeedForward([2, 2, 1]), 0.0, 1.0)
-    with pytest.raises(TypeError, match="net must be a dlspec FeedForward"):
+    with pytest.raises(ValueError, match=r"got sizes \[1, 2, 3\]"):
+        P.linear_pieces(FeedForward([1, 2, 3]), 0.0, 1.0)
+    with pytest.raises(TypeError, match="net must be a dlspec FeedForward network, got Linear"):
         P.linear_pieces(torch.nn.Linear(1, 1), 0.0, 1.0)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="a < b"):
+    with pytest.raises(ValueError, match=r"a < b, got a=1\.0, b=1\.0"):
         P.linear_pieces(FeedForward([1, 2, 1]), 1.0, 1.0)
     with pytest.raises(ValueError, match="single network"):
         P.linear_pieces(FeedForward([1, 2, 1], copies=2), 0.0, 1.0)

@@ -145,14 +145,40 @@ def test_lee_example_network(device: str, dtype: torch.dtype, evidence: Any) -> 
 @pytest.mark.claim(CLAIM_BP)
 def test_backprop_refuses_bad_input() -> None:
     net = FeedForward([2, 3, 1], "tanh")
-    with pytest.raises(ValueError, match="grad_output must have the output's shape"):
+    with pytest.raises(
+        ValueError, match=r"grad_output must have the output's shape \(4, 1\), got \(4, 2\)"
+    ):
         BP.backward(net, torch.zeros(4, 2), torch.zeros(4, 2))
-    with pytest.raises(TypeError, match="net must be a dlspec FeedForward"):
+    with pytest.raises(TypeError, match="net must be a dlspec FeedForward, got Linear"):
         BP.backward(torch.nn.Linear(2, 1), torch.zeros(4, 2), torch.zeros(4, 1))  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="net must be a dlspec FeedForward, got Linear"):
+        BP.he_init(torch.nn.Linear(2, 1))  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="grad_output must have x's dtype"):
         BP.backward(net, torch.zeros(4, 2), torch.zeros(4, 1, dtype=torch.float64))
-    with pytest.raises(ValueError, match="name must be one of"):
+    with pytest.raises(ValueError, match=r"name must be one of .*, got 'gelu'"):
         BP.derivative("gelu", torch.zeros(1), torch.zeros(1))
+    with pytest.raises(ValueError, match=r"a must have z's shape \(2,\), got \(3,\)"):
+        BP.derivative("tanh", torch.zeros(2), torch.zeros(3))
+
+
+@pytest.mark.claim(CLAIM_BP)
+@pytest.mark.dtypes("float64")
+def test_backward_of_a_net_without_biases(device: str, dtype: torch.dtype) -> None:
+    """A net built with bias=False: the weight gradients equal autograd's, each bias gradient is
+    a zero-size tensor on the net's device and dtype; he_init leaves such a net without biases."""
+    g = torch.Generator(device=device).manual_seed(4)
+    net = FeedForward([3, 4, 2], "tanh", bias=False, device=device, dtype=dtype)
+    BP.he_init(net, generator=g)
+    x = torch.randn((5, 3), generator=g, device=device, dtype=dtype)
+    v = torch.randn((5, 2), generator=g, device=device, dtype=dtype)
+    grads = BP.backward(net, x, v)
+    auto = _autograd(net, x, v)
+    assert len(grads) == len(auto) == 2, f"{CLAIM_BP}: {len(grads)} layers, {len(auto)} params"
+    for (gw, gb), want in zip(grads, auto, strict=True):
+        check_close(gw, want, Tol(1e-12, 1e-12), CLAIM_BP, device, "bias-free weight gradient")
+        assert gb.shape == (0,) and gb.dtype == dtype and gb.device.type == x.device.type, (
+            f"{CLAIM_BP}: bias gradient {tuple(gb.shape)}, {gb.dtype}, {gb.device}"
+        )
 
 
 # =================================================================================================

@@ -139,6 +139,11 @@ class Noise:
                 check_float_tensor(self.probs, "probs", dim=1), self.values, "probs", "values"
             )
             check_finite(self.probs, "probs")
+            if self.probs.shape != self.values.shape or self.values.numel() == 0:
+                raise ValueError(
+                    "values and probs must have the same length ≥ 1, got shapes "
+                    f"{tuple(self.values.shape)} and {tuple(self.probs.shape)}"
+                )
 
     @staticmethod
     def rademacher(
@@ -151,13 +156,9 @@ class Noise:
     @staticmethod
     def discrete(values: Tensor, probs: Tensor) -> Noise:
         """A discrete law; refused unless the probabilities are ≥ 0 and sum to 1 and the law has
-        mean 0 and variance 1."""
-        check_float_tensor(values, "values", dim=1)
-        check_float_tensor(probs, "probs", dim=1)
-        check_like(probs, values, "probs", "values")
-        if probs.shape != values.shape or values.numel() == 0:
-            raise ValueError("values and probs must be 1-D of the same length ≥ 1")
-        check_finite(values, "values")
+        mean 0 and variance 1, each to within `1e3·eps` of the dtype."""
+        # the constructor checks dtypes, devices, shapes and finiteness; None would be normal noise
+        noise = Noise(check_float_tensor(values, "values"), probs)
         if values.device.type != "meta":
             tol = 1e3 * torch.finfo(values.dtype).eps
             mean = float((probs * values).sum())
@@ -166,7 +167,7 @@ class Noise:
                 raise ValueError("probs must be ≥ 0 and sum to 1")
             if abs(mean) > tol or abs(var - 1) > tol:
                 raise ValueError(f"noise must have mean 0 and variance 1, got {mean:g}, {var:g}")
-        return Noise(values, probs)
+        return noise
 
     def sample(
         self, shape: tuple[int, ...], like: Tensor, generator: torch.Generator | None
@@ -357,7 +358,20 @@ def _calls_bias_variance(device: torch.device, dtype: torch.dtype) -> list[Call]
     deg = {"degree": "[0, inf)"}
     xs = ("x", "x_train", "x_eval")
     return [
-        Call(Noise, {"values": noise.values, "probs": noise.probs}, finite=("values", "probs")),
+        Call(
+            Noise,
+            {"values": noise.values, "probs": noise.probs},
+            ndim=("values", "probs"),
+            finite=("values", "probs"),
+            nonempty=("values", "probs"),
+        ),
+        Call(
+            Noise.discrete,
+            {"values": noise.values, "probs": noise.probs},
+            ndim=("values", "probs"),
+            finite=("values", "probs"),
+            nonempty=("values", "probs"),
+        ),
         Call(vandermonde, {"x": x, "degree": 2}, ranges=deg, finite=xs),
         Call(poly_fit, {"x": x, "y": y, "degree": 2}, ranges=deg, finite=("x", "y")),
         Call(poly_eval, {"coef": torch.ones(3, device=device, dtype=dtype), "x": x}),

@@ -394,7 +394,13 @@ def _calls_explain(device: torch.device, dtype: torch.dtype) -> list[Call]:
         Call(
             local_surrogate,
             {"f": lambda t: net(t)[..., 0], "x": x, "samples": 8, "generator": g},
-            ranges={"scale": "(0, inf)", "kernel_width": "(0, inf)", "alpha": "[0, inf)"},
+            ranges={
+                "samples": "[2, inf)",
+                "scale": "(0, inf)",
+                "kernel_width": "(0, inf)",
+                "alpha": "[0, inf)",
+            },
+            ndim=("x",),
             finite=("x",),
         ),
         Call(

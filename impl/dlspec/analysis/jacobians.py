@@ -64,7 +64,7 @@ def state_jacobian(rnn: RNN, x: Tensor, s0: Tensor) -> Tensor:
     """
     if not isinstance(rnn, RNN):
         raise TypeError(f"rnn must be a dlspec.nn.rnn.RNN, got {type(rnn).__name__}")
-    check_state(s0, "s0", x, rnn.hidden_size) if isinstance(x, Tensor) else None
+    check_state(s0, "s0", check_float_tensor(x, "x"), rnn.hidden_size)
     return batched_jacobian(lambda s: rnn(x, s)[1], s0)
 
 

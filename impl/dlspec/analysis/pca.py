@@ -199,7 +199,10 @@ def _calls_pca(device: torch.device, dtype: torch.dtype) -> list[Call]:
     x = torch.randn(10, 4, device=device, dtype=dtype)
     s = torch.randn(5, 5, device=device, dtype=dtype)
     xs = ("x",)
+    fit = pca(x, 2, center=True)
     return [
+        Call(fit.transform, {"x": x}),
+        Call(fit.inverse_transform, {"h": fit.transform(x)}),
         Call(
             pca,
             {"x": x, "k": 2, "center": True},
