@@ -2070,6 +2070,7 @@ def test_unstack_keeps_the_stacks_device_and_dtype(where: str) -> None:
     for k, back in enumerate(stack.unstack()):
         assert back.sizes == [3, 5, 2] and back.p == 0.25
         for a, b in zip(back.parameters(), nets[k].parameters(), strict=True):
-            assert a.device.type == device and a.dtype == dtype, f"{CLAIM_UF}: {a.device}, {a.dtype}"
+            got = (a.device.type, a.dtype)
+            assert got == (device, dtype), f"{CLAIM_UF}: unstack() copy {k} on {got}"
             if device != "meta":
                 assert torch.equal(a, b), f"{CLAIM_UF}: unstack() copy {k} changed a weight"
