@@ -83,7 +83,7 @@ def interpolating_relu_net(a: float, b: float, values: Tensor) -> FeedForward:
     s = (values[1:] - values[:-1]) / h  # s_i, slope on cell i = 1, …, n
     c = torch.cat([s[:1], s[1:] - s[:-1]])  # output weights: s_1, then s_{i+1} − s_i
     net = FeedForward([1, n, 1], "relu", device=values.device, dtype=values.dtype)
-    w1 = torch.ones(n, 1, device=values.device, dtype=values.dtype)  # unit i: relu(x − x_i)
+    w1 = [[1.0]] * n  # unit i: relu(x − x_i) (load() puts it on the net's device, in its dtype)
     return net.load([(w1, -x[:-1]), (c.reshape(1, n), values[:1])])
 
 
