@@ -1030,3 +1030,23 @@ def test_fast_conv_of_a_view_and_bias_only_second_derivative(
     (gb,) = torch.autograd.grad((y**2).sum(), bias, create_graph=True)
     with pytest.raises(RuntimeError, match="fast=False"):
         torch.autograd.grad(gb.sum(), bias)
+
+
+@pytest.mark.claim(CLAIM_MAT)
+@pytest.mark.parametrize("low", ["float16", "bfloat16"])
+def test_matrix_in_low_precision_and_operands_off_x_device(low: str) -> None:
+    """`conv_matrix` keeps a low-precision kernel's dtype with circular padding too: with
+    H = W = 4, k = 3, p = 1 no two taps of a row land on one pixel, so every entry is one kernel
+    entry and the matrix equals the float32 one rounded, exactly. A kernel or bias on another
+    device than x is refused naming it and both devices."""
+    dtype = getattr(torch, low)
+    w = torch.randn(2, 3, 3, 3, generator=torch.Generator().manual_seed(4)).to(dtype)
+    for mode in C.PADDING_MODES:
+        m = C.conv_matrix(w, (4, 4), padding=1, padding_mode=mode)
+        want = C.conv_matrix(w.float(), (4, 4), padding=1, padding_mode=mode).to(dtype)
+        assert m.dtype == dtype and torch.equal(m, want), f"{CLAIM_MAT}: {mode}, {low}"
+    x, w32 = torch.randn(1, 3, 4, 4), w.float()
+    with pytest.raises(ValueError, match=r"^weight must be on x's device cpu, got meta"):
+        C.conv2d(x, w32.to("meta"))
+    with pytest.raises(ValueError, match=r"^bias must be on x's device cpu, got meta"):
+        C.conv2d(x, w32, torch.zeros(2, device="meta"))
