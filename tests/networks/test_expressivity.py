@@ -421,6 +421,8 @@ def test_constructions_bad_input() -> None:
     v = torch.zeros(5, dtype=torch.float64)
     with pytest.raises(ValueError, match="a < b"):
         C.interpolating_relu_net(1.0, 0.0, v)
+    with pytest.raises(ValueError, match=r"a < b, got a=1\.0, b=1\.0"):
+        C.knots(1.0, 1.0, 3)  # an empty interval: every knot would be a, h = 0
     with pytest.raises(ValueError, match="values must hold f at n"):
         C.interpolating_relu_net(0.0, 1.0, v[:1])
     with pytest.raises(ValueError, match="values must be 1-D"):
