@@ -269,3 +269,17 @@ def test_initialization_is_reproducible() -> None:
     a, b, c = params(0), params(0), params(1)
     assert all(torch.equal(p, q) for p, q in zip(a, b, strict=True)), f"{CLAIM}: same seed differs"
     assert all(not torch.equal(p, q) for p, q in zip(a, c, strict=True)), f"{CLAIM}: seed ignored"
+
+
+@pytest.mark.claim(CLAIM)
+def test_smallest_image_size() -> None:
+    """`size = 4`, the smallest the two 2×2 poolings allow, is accepted: the second pooling
+    leaves 1 × 1 maps, so the first FC layer reads c₂ (4/4)² = c₂ features; 0 and 3 are refused
+    naming `size` and its least value."""
+    net = CNN(size=4, channels=(2, 3), hidden=5, generator=torch.Generator().manual_seed(1))
+    assert net.size == 4 and net.features == 3 and net.channels == (2, 3)
+    stages = net.forward_all(torch.rand(2, 1, 4, 4, generator=torch.Generator().manual_seed(2)))
+    assert stages["pool2"].shape == (2, 3, 1, 1) and stages["logits"].shape == (1, 2, 10)
+    for bad in (0, 3):
+        with pytest.raises(ValueError, match=f"^size must be an integer ≥ 4, got {bad}"):
+            CNN(size=bad)

@@ -451,6 +451,45 @@ def test_bad_inputs() -> None:
         C.Conv2d(2, 3, 3, bias=1)  # type: ignore[arg-type]
 
 
+@pytest.mark.claim(CLAIM_MAT)
+def test_output_size_formula_and_int_arguments() -> None:
+    """`conv_output_size` is H′ = ⌊(H + 2p − k)/s⌋ + 1 (the shape `F.conv2d` gives, the oracle),
+    with stride 1 and padding 0 by default; a kernel larger than the padded input is refused.
+    Arguments that are one integer (a size, a channel count, groups) refuse a pair instead of
+    silently reading its first entry."""
+    for size in range(1, 7):
+        for k in range(1, 5):
+            for s in (1, 2, 3):
+                for p in (0, 1, 2):
+                    if k > size + 2 * p:
+                        with pytest.raises(ValueError, match="kernel must be at most"):
+                            C.conv_output_size(size, k, s, p)
+                        continue
+                    y = F.conv2d(torch.zeros(1, 1, size, 1), torch.zeros(1, 1, k, 1), None, s, p)
+                    want = y.shape[2]
+                    assert C.conv_output_size(size, k, s, p) == want == (size + 2 * p - k) // s + 1
+                    kw = {"stride": s, "padding": p}
+                    assert C.conv_output_size(size=size, kernel=k, **kw) == want
+    assert C.conv_output_size(5, 3) == 3  # stride 1, padding 0: ⌊(5 − 3)/1⌋ + 1
+    assert C.conv_output_size(5, 3, 2) == 2 and C.conv_output_size(5, 3, padding=1) == 5
+    with pytest.raises(ValueError, match="kernel must be at most the padded input size 2"):
+        C.conv_output_size(2, 3)  # padding 0 by default: the 3-tap kernel does not fit
+    x, w = torch.randn(1, 2, 4, 4), torch.randn(2, 1, 3, 3)
+    refused: list[tuple[str, Callable[[], Any]]] = [
+        ("size", lambda: C.conv_output_size((5, 5), 3)),  # type: ignore[arg-type]
+        ("kernel", lambda: C.conv_output_size(5, (3, 3))),  # type: ignore[arg-type]
+        ("stride", lambda: C.conv_output_size(5, 3, (1, 1))),  # type: ignore[arg-type]
+        ("padding", lambda: C.conv_output_size(5, 3, 1, (0, 0))),  # type: ignore[arg-type]
+        ("in_channels", lambda: C.Conv2d((2, 3), 4, 3)),  # type: ignore[arg-type]
+        ("out_channels", lambda: C.Conv2d(2, (4, 2), 3)),  # type: ignore[arg-type]
+        ("groups", lambda: C.Conv2d(2, 4, 3, groups=(2, 1))),  # type: ignore[arg-type]
+        ("groups", lambda: C.conv2d(x, w, groups=(2, 1))),  # type: ignore[arg-type]
+    ]
+    for name, call in refused:
+        with pytest.raises(TypeError, match=f"^{name} must be an integer ≥ [01], got tuple"):
+            call()
+
+
 # =================================================================================================
 # conv.parameter-count
 # =================================================================================================
@@ -483,6 +522,27 @@ def test_parameter_counts(c_in: int, c_out: int, h: int, wd: int, k: int, bias: 
     )
     assert int((m != 0).sum()) == c_out * ho * wo * c_in * k * k  # local connectivity
     assert torch.unique(m[m != 0]).numel() == c_out * c_in * k * k  # weight sharing
+
+
+@pytest.mark.claim(CLAIM_COUNT)
+def test_parameter_counts_at_one_and_int_arguments() -> None:
+    """The formulas at their smallest arguments (a 1 × 1 image, one channel, a 1 × 1 kernel:
+    C_in·H·W = 1 and so on) and with a bias off; a pair where one integer is expected is refused
+    by name instead of read as its first entry."""
+    assert C.conv_parameter_count(1, 1, 1) == 1 + 1  # C_out·C_in·k² + C_out
+    assert C.conv_parameter_count(2, 3, 1, bias=False) == 3 * 2
+    assert C.dense_parameter_count(1, 1, 1, 1, 1, 1) == 1 * 1 + 1
+    assert C.dense_parameter_count(3, 1, 1, 4, 1, 1) == 3 * 4 + 4
+    assert C.dense_parameter_count(3, 1, 2, 4, 2, 1, bias=False) == (3 * 1 * 2) * (4 * 2 * 1)
+    assert C.dense_parameter_count(3, 2, 1, 4, 1, 2) == (3 * 2 * 1) * (4 * 1 * 2) + 4 * 1 * 2
+    for name, pair in (("c_in", (3, 5)), ("c_out", (4, 6)), ("k", (3, 1))):
+        args = {"c_in": 3, "c_out": 4, "k": 3, name: pair}
+        with pytest.raises(TypeError, match=f"^{name} must be an integer ≥ 1, got tuple"):
+            C.conv_parameter_count(**args)
+    for name in ("c_in", "h", "w", "c_out", "h_out", "w_out"):
+        dense = {"c_in": 3, "h": 5, "w": 5, "c_out": 4, "h_out": 3, "w_out": 3, name: (2, 1)}
+        with pytest.raises(TypeError, match=f"^{name} must be an integer ≥ 1, got tuple"):
+            C.dense_parameter_count(**dense)
 
 
 @pytest.mark.claim(CLAIM_COUNT)
@@ -916,3 +976,77 @@ def test_fast_conv_gradient_penalty_raises(device: str, dtype: torch.dtype) -> N
     check_close(gx, ref, EXACT, CLAIM_FAST, device, "first-order gradient under create_graph")
     with pytest.raises(RuntimeError, match="fast=False"):
         torch.autograd.grad((gx**2).sum() + (w**2).sum(), w)
+
+
+@pytest.mark.claim(CLAIM_FAST)
+def test_fast_conv_blocks_are_as_large_as_fit() -> None:
+    """`_blocks(n, per_image)` cuts images `0:n` into consecutive blocks of as many whole images
+    as fit in `BLOCK_ENTRIES` window entries, at least one: the block of the fast form stays
+    within the entries it was sized for, and no block is smaller than it needs to be."""
+    old = C.BLOCK_ENTRIES
+    C.BLOCK_ENTRIES = 12
+    try:
+        for n in range(1, 9):
+            for per_image in range(1, 30):
+                fit = [m for m in range(1, n + 13) if m * per_image <= 12]
+                step = max(fit, default=1)  # whole images per block, at least one
+                want = [(n0, min(n, n0 + step)) for n0 in range(0, n, step)]
+                got = C._blocks(n, per_image)
+                assert got == want, f"{CLAIM_FAST}: blocks of {n} images of {per_image}: {got}"
+        assert C._blocks(8, 1) == [(0, 8)]  # 8 entries fit in 12
+        assert C._blocks(30, 1) == [(0, 12), (12, 24), (24, 30)]
+        assert C._blocks(3, 7) == [(0, 1), (1, 2), (2, 3)]  # two images would be 14 > 12
+        assert C._blocks(3, 13) == [(0, 1), (1, 2), (2, 3)]  # one image over the budget
+        assert C._blocks(4, 6) == [(0, 2), (2, 4)]
+    finally:
+        C.BLOCK_ENTRIES = old
+
+
+@pytest.mark.claim(CLAIM_FAST)
+@pytest.mark.dtypes("float64")
+def test_fast_conv_of_a_view_and_bias_only_second_derivative(
+    device: str, dtype: torch.dtype
+) -> None:
+    """An input that is a view into a larger tensor (a storage offset, no padding, so the fast
+    form reads its windows straight from it) gives the plain form's values; a second
+    derivative that reaches the fast form only through the bias (x and w fixed) is refused like
+    any other (a backward that returned a constant there would drop the term through ∂L/∂y)."""
+    g = torch.Generator().manual_seed(11)
+    big = torch.randn(3, 2, 6, 5, generator=g, dtype=dtype).to(device)
+    x = big[1:, :, 1:, :]  # storage offset 2·6·5 + 5, strides of big
+    w = torch.randn(4, 2, 2, 3, generator=g, dtype=dtype).to(device)
+    b = torch.randn(4, generator=g, dtype=dtype).to(device)
+    assert x.storage_offset() > 0 and not x.is_contiguous()
+    check_close(
+        C.conv2d(x, w, b, fast=True),
+        C.conv2d(x.contiguous(), w, b),
+        EXACT,
+        CLAIM_FAST,
+        device,
+        "fast form of a view",
+    )
+    bias = b.clone().requires_grad_()
+    y = C.conv2d(x, w, bias, stride=(1, 2), fast=True)
+    (gb,) = torch.autograd.grad((y**2).sum(), bias, create_graph=True)
+    with pytest.raises(RuntimeError, match="fast=False"):
+        torch.autograd.grad(gb.sum(), bias)
+
+
+@pytest.mark.claim(CLAIM_MAT)
+@pytest.mark.parametrize("low", ["float16", "bfloat16"])
+def test_matrix_in_low_precision_and_operands_off_x_device(low: str) -> None:
+    """`conv_matrix` keeps a low-precision kernel's dtype with circular padding too: with
+    H = W = 4, k = 3, p = 1 no two taps of a row land on one pixel, so every entry is one kernel
+    entry and the matrix equals the float32 one rounded, exactly. A kernel or bias on another
+    device than x is refused naming it and both devices."""
+    dtype = getattr(torch, low)
+    w = torch.randn(2, 3, 3, 3, generator=torch.Generator().manual_seed(4)).to(dtype)
+    for mode in C.PADDING_MODES:
+        m = C.conv_matrix(w, (4, 4), padding=1, padding_mode=mode)
+        want = C.conv_matrix(w.float(), (4, 4), padding=1, padding_mode=mode).to(dtype)
+        assert m.dtype == dtype and torch.equal(m, want), f"{CLAIM_MAT}: {mode}, {low}"
+    x, w32 = torch.randn(1, 3, 4, 4), w.float()
+    with pytest.raises(ValueError, match=r"^weight must be on x's device cpu, got meta"):
+        C.conv2d(x, w32.to("meta"))
+    with pytest.raises(ValueError, match=r"^bias must be on x's device cpu, got meta"):
+        C.conv2d(x, w32, torch.zeros(2, device="meta"))

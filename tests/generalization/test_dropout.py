@@ -2028,3 +2028,49 @@ def test_stacked_mlp_and_fit_copies_bad_inputs() -> None:
         fit(stack, x, y, epochs=1, generator=torch.Generator(), copies=0)
     with pytest.raises(TypeError, match=r"copies must be an integer ≥ 1"):
         fit(stack, x, y, epochs=1, generator=torch.Generator(), copies=2.0)  # type: ignore[arg-type]
+
+
+@pytest.mark.claim(CLAIM_UF)
+def test_mlp_without_hidden_layers_and_x_unlike_the_weights() -> None:
+    """`MLP([d, c])` has no hidden layer: its logits are the one affine map `x Wᵀ + b` (the oracle
+    is `F.linear` on the same weights), with no ReLU; stacked and unstacked it is the same map.
+    An `x` of another dtype or device than the weights is refused naming both."""
+    g = torch.Generator().manual_seed(21)
+    nets = [MLP([4, 3], generator=g, dtype=torch.float64) for _ in range(2)]
+    x = torch.randn(6, 4, generator=g, dtype=torch.float64) * 3  # negative logits: no ReLU
+    stack = StackedMLP(nets)
+    with torch.no_grad():
+        out = stack(x)
+        for k, net in enumerate(nets):
+            want = F.linear(x, net.weights[0], net.biases[0])
+            assert bool((want < 0).any()), "the check needs negative logits"
+            check_close(net(x), want, EXACT, CLAIM_UF, "cpu", f"MLP([4, 3]) copy {k}")
+            check_close(out[k], want, EXACT, CLAIM_UF, "cpu", f"StackedMLP copy {k}")
+            back = stack.unstack()[k]
+            check_close(back(x), want, EXACT, CLAIM_UF, "cpu", f"unstack() copy {k}")
+    net = nets[0]
+    with pytest.raises(TypeError, match=r"^x must have weights's dtype torch\.float64, got"):
+        net(x.float())
+    with pytest.raises(TypeError, match=r"^x must have weights's dtype torch\.float64, got"):
+        stack(x.float())
+    with pytest.raises(ValueError, match=r"^x must be on weights's device cpu, got meta"):
+        net(x.to("meta"))
+
+
+@pytest.mark.claim(CLAIM_UF)
+@pytest.mark.parametrize("where", ["cpu-float64", "meta-float64", "meta-float32"])
+def test_unstack_keeps_the_stacks_device_and_dtype(where: str) -> None:
+    """`unstack()` gives MLPs on the stack's device and in its dtype, weights equal entry by
+    entry (float64 weights copied into a default-dtype float32 net would be rounded)."""
+    device, name = where.split("-")
+    dtype = getattr(torch, name)
+    g = torch.Generator().manual_seed(22)
+    nets = [MLP([3, 5, 2], p=0.25, generator=g, dtype=dtype).to(device) for _ in range(3)]
+    stack = StackedMLP(nets)
+    for k, back in enumerate(stack.unstack()):
+        assert back.sizes == [3, 5, 2] and back.p == 0.25
+        for a, b in zip(back.parameters(), nets[k].parameters(), strict=True):
+            got = (a.device.type, a.dtype)
+            assert got == (device, dtype), f"{CLAIM_UF}: unstack() copy {k} on {got}"
+            if device != "meta":
+                assert torch.equal(a, b), f"{CLAIM_UF}: unstack() copy {k} changed a weight"

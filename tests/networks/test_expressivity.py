@@ -423,10 +423,39 @@ def test_universality_figure(evidence: Any) -> None:
 
 
 @pytest.mark.claim(CLAIM_UNI)
+@pytest.mark.dtypes("float32", "float64")
+def test_interpolating_net_kinks_are_the_knots_in_its_dtype(
+    device: str, dtype: torch.dtype
+) -> None:
+    """In float32 too, unit i of the net is relu(x − x_i) at exactly the knots `knots(a, b, n)`
+    gives in values' dtype (the points the caller evaluated f on): knots computed in float64
+    and rounded differ from them in the last bit for most n, and N(x_i) would miss f(x_i)."""
+    for n in (3, 7, 10, 29):
+        xk = C.knots(UNI_A, UNI_B, n, device=device, dtype=dtype)
+        values = torch.sin(3 * xk)
+        net = C.interpolating_relu_net(UNI_A, UNI_B, values)
+        first, second = net.layers
+        assert first.bias.dtype == dtype and torch.equal(
+            first.weight, torch.ones_like(first.weight)
+        )
+        assert torch.equal(first.bias, -xk[:-1]), failure(
+            CLAIM_UNI,
+            device,
+            dtype,
+            f"kinks ≠ knots (n={n})",
+            float((first.bias + xk[:-1]).abs().max()),
+            "exact",
+        )
+        assert torch.equal(second.bias, values[:1]), f"{CLAIM_UNI}: N(a) = f(a) (n={n})"
+
+
+@pytest.mark.claim(CLAIM_UNI)
 def test_constructions_bad_input() -> None:
     v = torch.zeros(5, dtype=torch.float64)
     with pytest.raises(ValueError, match="a < b"):
         C.interpolating_relu_net(1.0, 0.0, v)
+    with pytest.raises(ValueError, match=r"a < b, got a=1\.0, b=1\.0"):
+        C.knots(1.0, 1.0, 3)  # an empty interval: every knot would be a, h = 0
     with pytest.raises(ValueError, match="values must hold f at n"):
         C.interpolating_relu_net(0.0, 1.0, v[:1])
     with pytest.raises(ValueError, match="values must be 1-D"):

@@ -83,7 +83,7 @@ def interpolating_relu_net(a: float, b: float, values: Tensor) -> FeedForward:
     s = (values[1:] - values[:-1]) / h  # s_i, slope on cell i = 1, …, n
     c = torch.cat([s[:1], s[1:] - s[:-1]])  # output weights: s_1, then s_{i+1} − s_i
     net = FeedForward([1, n, 1], "relu", device=values.device, dtype=values.dtype)
-    w1 = torch.ones(n, 1, device=values.device, dtype=values.dtype)  # unit i: relu(x − x_i)
+    w1 = [[1.0]] * n  # unit i: relu(x − x_i) (load() puts it on the net's device, in its dtype)
     return net.load([(w1, -x[:-1]), (c.reshape(1, n), values[:1])])
 
 
@@ -110,13 +110,12 @@ def shallow_tent_map_net(
     k = check_int(k, "k")
     dtype = check_float_dtype(dtype)
     m = 2**k
-    j = torch.arange(m, device=device, dtype=dtype)  # breakpoints j/2^k, j = 0, …, 2^k − 1
-    sign = torch.where(j.remainder(2) == 1, -1.0, 1.0).to(dtype)
-    c = torch.where(j == 0, float(m), sign * 2.0 ** (k + 1))  # 2^k, then ∓2^{k+1}
     net = FeedForward([1, m, 1], "relu", device=device, dtype=dtype)
-    w1 = torch.ones(m, 1, device=device, dtype=dtype)
-    zero = torch.zeros(1, device=device, dtype=dtype)
-    return net.load([(w1, -j / m), (c.reshape(1, m), zero)])
+    # unit j = 0, …, 2^k − 1 is relu(x − j/2^k); output weights 2^k, then (−1)^j·2^{k+1}
+    # (plain numbers: load() puts them on the net's device, exactly, in its dtype)
+    w1, b1 = [[1.0]] * m, [-j / m for j in range(m)]
+    c = [float(m)] + [(-1.0) ** j * 2.0 ** (k + 1) for j in range(1, m)]
+    return net.load([(w1, b1), ([c], [0.0])])
 
 
 def parity_net(
@@ -126,12 +125,12 @@ def parity_net(
     ReLUs on `s = Σ_i x_i`: unit `j` is `relu(s − j)`, output weights `1, −2, 2, −2, …`."""
     n = check_int(n, "n")
     dtype = check_float_dtype(dtype)
-    j = torch.arange(n, device=device, dtype=dtype)
-    c = torch.where(j == 0, 1.0, 2.0 * (-1.0) ** j).to(dtype)  # 1, then (−1)^j·2
     net = FeedForward([n, n, 1], "relu", device=device, dtype=dtype)
-    w1 = torch.ones(n, n, device=device, dtype=dtype)  # every unit sees s = Σ x_i
-    zero = torch.zeros(1, device=device, dtype=dtype)
-    return net.load([(w1, -j), (c.reshape(1, n), zero)])
+    # unit j = 0, …, n − 1 is relu(s − j), every unit seeing s = Σ x_i; output weights 1, then
+    # (−1)^j·2 (plain numbers: load() puts them on the net's device, exactly, in its dtype)
+    w1, b1 = [[1.0] * n] * n, [-float(j) for j in range(n)]
+    c = [1.0] + [(-1.0) ** j * 2.0 for j in range(1, n)]
+    return net.load([(w1, b1), ([c], [0.0])])
 
 
 @register("constructions.all")

@@ -41,7 +41,13 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from dlspec.checks import check_flag, check_float_dtype, check_float_tensor, check_generator
+from dlspec.checks import (
+    check_flag,
+    check_float_dtype,
+    check_float_tensor,
+    check_generator,
+    check_int,
+)
 from dlspec.nn._recurrent_fast import _first_order
 from dlspec.nn.linear import uniform_init
 from dlspec.registry import Call, Sample, register, register_calls
@@ -105,10 +111,10 @@ def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0) 
 
 def _output_size(size: int, kernel: int, stride: int, padding: int, kernel_name: str) -> int:
     """`conv_output_size`, its errors naming the kernel `kernel_name` (the caller's argument)."""
-    size = _pair(size, "size", 1)[0]
-    kernel = _pair(kernel, kernel_name, 1)[0]
-    stride = _pair(stride, "stride", 1)[0]
-    padding = _pair(padding, "padding", 0)[0]
+    size = check_int(size, "size")
+    kernel = check_int(kernel, kernel_name)
+    stride = check_int(stride, "stride")
+    padding = check_int(padding, "padding", low=0)
     if kernel > size + 2 * padding:
         raise ValueError(
             f"{kernel_name} must be at most the padded input size {size} + 2·{padding} = "
@@ -169,7 +175,7 @@ def conv2d(
     sh, sw = _pair(stride, "stride", 1)
     ph, pw = _pair(padding, "padding", 0)
     mode = _check_mode(padding_mode)
-    g = _pair(groups, "groups", 1)[0]
+    g = check_int(groups, "groups")
     n, c_in, h, w = x.shape
     c_out, c_g, kh, kw = weight.shape
     if c_in % g or c_out % g or c_g != c_in // g:
@@ -220,10 +226,8 @@ def _windows(xp: Tensor, kh: int, kw: int, sh: int, sw: int, ho: int, wo: int) -
     """The windows of a padded input `xp` `(N, C, H_p, W_p)` as one view `(N, C, k_h, k_w, H′,
     W′)`: entry `[n, c, a, β, i, j] = x̃[n, c, s_h i + a, s_w j + β]` (no copy)."""
     s_n, s_c, s_h, s_w = xp.stride()
-    n, c = xp.shape[:2]
-    return xp.as_strided(
-        (n, c, kh, kw, ho, wo), (s_n, s_c, s_h, s_w, sh * s_h, sw * s_w), xp.storage_offset()
-    )
+    n, c = xp.shape[:2]  # (the view starts at xp's own storage offset, as_strided's default)
+    return xp.as_strided((n, c, kh, kw, ho, wo), (s_n, s_c, s_h, s_w, sh * s_h, sw * s_w))
 
 
 def _blocks(n: int, per_image: int) -> list[tuple[int, int]]:
@@ -253,7 +257,7 @@ class _Conv2dFast(torch.autograd.Function):
         c_out, c_g, kh, kw = weight.shape
         (sh, sw), (ph, pw) = stride, padding
         ho, wo = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
-        xp = pad2d(x, (ph, pw)) if ph or pw else x  # x̃
+        xp = pad2d(x, (ph, pw))  # x̃ (x itself when there is no padding)
         win = _windows(xp, kh, kw, sh, sw, ho, wo)
         wmat = weight.reshape(g, c_out // g, c_g * kh * kw)  # (G, O_g, K_g)
         y = x.new_empty((n, g, c_out // g, ho * wo))
@@ -335,13 +339,13 @@ class Conv2d(nn.Module):
     ) -> None:
         super().__init__()
         self.fast = check_flag(fast, "fast")
-        self.in_channels = _pair(in_channels, "in_channels", 1)[0]
-        self.out_channels = _pair(out_channels, "out_channels", 1)[0]
+        self.in_channels = check_int(in_channels, "in_channels")
+        self.out_channels = check_int(out_channels, "out_channels")
         self.kernel_size = _pair(kernel_size, "kernel_size", 1)
         self.stride = _pair(stride, "stride", 1)
         self.padding = _pair(padding, "padding", 0)
         self.padding_mode = _check_mode(padding_mode)
-        self.groups = _pair(groups, "groups", 1)[0]
+        self.groups = check_int(groups, "groups")
         if self.in_channels % self.groups or self.out_channels % self.groups:
             raise ValueError(
                 f"groups must divide in_channels ({self.in_channels}) and out_channels "
@@ -440,8 +444,7 @@ def conv_matrix(
 
 def conv_parameter_count(c_in: int, c_out: int, k: int, *, bias: bool = True) -> int:
     """`C_out·C_in·k² (+ C_out)`: a `k × k` convolution's parameters (`conv.parameter-count`)."""
-    c_in, c_out = _pair(c_in, "c_in", 1)[0], _pair(c_out, "c_out", 1)[0]
-    k = _pair(k, "k", 1)[0]
+    c_in, c_out, k = check_int(c_in, "c_in"), check_int(c_out, "c_out"), check_int(k, "k")
     return c_out * c_in * k * k + (c_out if check_flag(bias, "bias") else 0)
 
 
@@ -450,8 +453,8 @@ def dense_parameter_count(
 ) -> int:
     """`(C_in·H·W)·(C_out·H′·W′) (+ C_out·H′·W′)`: a fully connected layer between the same
     input and output shapes (`conv.parameter-count`)."""
-    n_in = _pair(c_in, "c_in", 1)[0] * _pair(h, "h", 1)[0] * _pair(w, "w", 1)[0]
-    n_out = _pair(c_out, "c_out", 1)[0] * _pair(h_out, "h_out", 1)[0] * _pair(w_out, "w_out", 1)[0]
+    n_in = check_int(c_in, "c_in") * check_int(h, "h") * check_int(w, "w")
+    n_out = check_int(c_out, "c_out") * check_int(h_out, "h_out") * check_int(w_out, "w_out")
     return n_in * n_out + (n_out if check_flag(bias, "bias") else 0)
 
 
