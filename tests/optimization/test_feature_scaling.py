@@ -99,8 +99,10 @@ def test_standardize_mean_std_affine_invariance_and_train_test(
 
 @pytest.mark.claim(CLAIM_STD)
 def test_standardizer_refuses_bad_input() -> None:
+    fresh = Standardizer()  # nothing learnt yet: no statistics to read
+    assert fresh.mean is None and fresh.scale is None and fresh.constant is None
     with pytest.raises(NotFittedError, match="before fit"):
-        Standardizer().transform(torch.zeros(2, 2))
+        fresh.transform(torch.zeros(2, 2))
     with pytest.raises(ValueError, match="x must be 2-D"):
         Standardizer().fit(torch.zeros(3))
     with pytest.raises(ValueError, match="x must be finite"):
@@ -110,10 +112,38 @@ def test_standardizer_refuses_bad_input() -> None:
     s = Standardizer().fit(torch.randn(4, 3))
     with pytest.raises(ValueError, match="x must end in 3 features"):
         s.transform(torch.zeros(2, 2))
+    with pytest.raises(ValueError, match="x must end in 3 features"):
+        s.transform(torch.tensor(1.0))
+    xs = torch.randn(2, 4, 3)  # any leading shape: the features are the last dimension
+    z = s.transform(xs)
+    assert torch.equal(s.transform(xs[1]), z[1]) and torch.equal(s.transform(xs[0, 2]), z[0, 2])
     with pytest.raises(TypeError, match="x must have the training data's dtype"):
         s.transform(torch.zeros(2, 3, dtype=torch.float64))
     with pytest.raises(ValueError, match="x must have at least one row"):
         Standardizer().fit(torch.zeros(0, 3))
+    with pytest.raises(ValueError, match="x must have at least one row and one feature"):
+        Standardizer().fit(torch.zeros(3, 0))
+    # one row is enough: each feature is then constant (s_j = 0), centred and left unscaled
+    one = torch.tensor([[2.0, -1.0]])
+    s1 = Standardizer().fit(one)
+    assert s1.constant is not None and bool(s1.constant.all()) and torch.equal(s1.mean, one[0])
+    assert torch.equal(s1.transform(one), torch.zeros_like(one))
+
+
+@pytest.mark.claim(CLAIM_STD)
+def test_constant_rule_uses_each_features_own_magnitude() -> None:
+    """The page's rule: feature j is constant when its computed spread is at most
+    4ε·max_i |x_ij|, its own largest magnitude (not the data's). Column 0 holds 1 and 1 + 9ε:
+    the mean rounds to 1 + 4ε (a tie, to even), deviations −4ε and 5ε, spread √20.5·ε ≈ 4.53ε,
+    just above 4ε·(1 + 9ε), so it is scaled; beside the column of magnitude 1e10 it would be
+    constant under that column's bound; column 2 is exactly constant."""
+    eps = torch.finfo(torch.float64).eps
+    x = torch.tensor([[1.0, 1e10, 3.0], [1.0 + 9 * eps, -1e10, 3.0]], dtype=torch.float64)
+    s = Standardizer().fit(x)
+    assert s.constant is not None and s.constant.tolist() == [False, False, True], (
+        f"{CLAIM_STD}: constant flags {s.constant}, expected [False, False, True]"
+    )
+    assert s.scale is not None and float(s.scale[0]) == math.sqrt(20.5) * eps
 
 
 # =================================================================================================
