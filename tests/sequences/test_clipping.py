@@ -538,6 +538,14 @@ def test_memory_task_contract(device: str, dtype: torch.dtype, marker: bool) -> 
         assert bool((flag == want).all()), failure(
             CLAIM_STAB, device, dtype, "marker not 1 at step 1 only", 1.0, "0"
         )
+    # the defaults the claim trains with (its conditions): distractors N(0, 0.5²), float32, one
+    # feature (no marker)
+    x0, y0 = memory_task(n, steps, generator=g, device=device)
+    assert x0.shape == (n, steps, 1) and x0.dtype == torch.float32 and y0.dtype == torch.int64
+    sd0 = float(x0[:, 1:, 0].double().std())
+    assert abs(sd0 / 0.5 - 1) <= 0.05, failure(
+        CLAIM_STAB, device, dtype, "default distractor sd", sd0, "0.5 ± 5 %"
+    )
 
 
 # =================================================================================================
