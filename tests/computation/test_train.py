@@ -201,8 +201,11 @@ class _Stacked(nn.Module):
         super().__init__()
         g = torch.Generator().manual_seed(4)
         self.w = nn.Parameter(torch.randn(copies, 3, 2, generator=g, dtype=dtype).to(device))
+        self.copies = copies
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # the documented input: (M, B, 3), one minibatch per copy
+        assert x.dim() == 3 and x.shape[0] == self.copies, f"input of shape {tuple(x.shape)}"
         return x @ self.w
 
 
@@ -289,6 +292,13 @@ def test_accuracy_restores_the_mode(device: str, dtype: torch.dtype) -> None:
             self.seen.append((self.training, torch.is_grad_enabled(), kwargs))
             return torch.stack([x[..., 0], -x[..., 0]], dim=-1)
 
+    stack = _Stacked(3, dtype, device)  # leading copies: one accuracy each
+    xs = x.expand(3, *x.shape)
+    accs = accuracy(stack, xs, y)
+    with torch.no_grad():
+        each = [float(((x @ stack.w[k]).argmax(-1) == y).double().mean()) for k in range(3)]
+    assert accs.shape == (3,) and accs.tolist() == each, f"{CLAIM}: accuracy per copy {accs}"
+
     probe = Probe().train()
     got = accuracy(probe, x, y, scale=2)
     assert probe.seen == [(False, False, {"scale": 2})] and probe.training
@@ -346,6 +356,7 @@ def test_fit_refuses_bad_input_saying_what_it_got(device: str, dtype: torch.dtyp
     refused(ValueError, f"{same} (0, 3) and (0,)", x=x[:0], y=y[:0])
     refused(ValueError, "y must be on x's device meta, got " + str(y.device), x=x.to("meta"))
     refused(TypeError, "generator must be a torch.Generator, got int", generator=0)
+    refused(TypeError, "optimizer must be callable, got int", optimizer=3)
     refused(TypeError, "generator must be a torch.Generator, got NoneType", generator=None)
     refused(ValueError, "batch_size must be an integer ≥ 1, got 0", batch_size=0)
     refused(ValueError, "copies must be an integer ≥ 1, got 0", copies=0)
@@ -385,3 +396,24 @@ def test_a_step_leaves_alone_a_parameter_it_did_not_use(device: str, dtype: torc
     assert bool((moved > 0.099).all() and (moved <= 0.1).all()), failure(
         CLAIM, device, dtype, f"extra moved by {moved.tolist()}", math.inf, "one step (≤ 0.1)"
     )
+
+
+def test_fit_trains_a_model_whose_forward_has_no_signature(device: str, dtype: torch.dtype) -> None:
+    """A `forward` that is a builtin (no signature to read) is called with the input alone."""
+
+    class Builtin(nn.Module):
+        forward = torch.neg  # type: ignore[assignment]
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = nn.Parameter(torch.ones(3, dtype=dtype, device=device))
+
+    x, _ = _data(4, dtype, device)
+    model = Builtin()
+
+    def loss(out: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return ((out * model.w - t) ** 2).mean()
+
+    g = torch.Generator(device=device)
+    hist = fit(model, x, x, epochs=1, generator=g, loss=loss, batch_size=None, lr=0.1)
+    assert hist.steps == 1 and not hist.diverged
