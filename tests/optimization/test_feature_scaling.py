@@ -371,3 +371,47 @@ def test_equal_scales_correlated_no_help(
         k = float(problems.hessian_condition(m))
         assert abs(k - want) <= 1e-8 * want, failure(CLAIM_NOT, device, dtype, f"κ({name})",
                                                      abs(k - want), "1e-8 rel")  # fmt: skip
+
+
+@pytest.mark.claim(CLAIM_SPEED)
+def test_least_squares_data_is_exactly_as_stated() -> None:
+    """The data the claim measures on: centred covariance (divisor n) exactly D R D, column means
+    exactly `means` (default 0, with correlation 0 by default), y = X w*; every draw from the
+    generator; tensors on the device asked for; messages say what they got."""
+    f64 = torch.float64
+    runs = []
+    for global_seed in (1, 2):  # torch's global generator must not matter
+        torch.manual_seed(global_seed)
+        g = torch.Generator().manual_seed(4)
+        runs.append(problems.least_squares(9, [0.5, 3.0], 0.4, generator=g, means=[0.1, 1 / 3]))
+    assert all(torch.equal(a, b) for a, b in zip(*runs, strict=True))
+    x, y, w = runs[0]
+    assert x.dtype == y.dtype == w.dtype == f64 and x.shape == (9, 2) and w.shape == (2,)
+    check_close(x.mean(0), torch.tensor([0.1, 1 / 3], dtype=f64), Tol(1e-14, 1e-14), CLAIM_SPEED,
+                "cpu", "column means")  # fmt: skip
+    xc = x - x.mean(0)
+    d = torch.diag(torch.tensor([0.5, 3.0], dtype=f64))
+    r = torch.tensor([[1.0, 0.4], [0.4, 1.0]], dtype=f64)
+    check_close(xc.T @ xc / 9, d @ r @ d, Tol(1e-12, 1e-12), CLAIM_SPEED, "cpu", "covariance")
+    check_close(y, x @ w, Tol(0.0, 0.0), CLAIM_SPEED, "cpu", "y = X w*")
+    x0, _, _ = problems.least_squares(7, [2.0, 1.0], generator=torch.Generator().manual_seed(0))
+    check_close(x0.mean(0), torch.zeros(2, dtype=f64), Tol(0, 1e-14), CLAIM_SPEED, "cpu", "mean")
+    check_close(x0.T @ x0 / 7, torch.diag(torch.tensor([4.0, 1.0], dtype=f64)), Tol(1e-12, 1e-12),
+                CLAIM_SPEED, "cpu", "default correlation 0")  # fmt: skip
+    one, _, _ = problems.least_squares(5, [2.0], -1.0)  # one feature: any ρ in [−1, 1) will do
+    check_close(one.T @ one / 5, torch.tensor([[4.0]], dtype=f64), Tol(1e-12, 1e-12), CLAIM_SPEED,
+                "cpu", "one feature")  # fmt: skip
+    meta = problems.least_squares(6, [1.0, 2.0], 0.3, means=[1.0, 2.0], device="meta")
+    assert all(t.device.type == "meta" for t in meta)
+    half = problems.least_squares(6, [1.0, 2.0], means=[1.0, 2.0], dtype=torch.float32)
+    assert all(t.dtype == torch.float32 for t in half)
+    for call, want in [
+        (lambda: problems.least_squares(10, [1.0, 1.0], 0.3, means=[1.0]),
+         "means must have 2 entries, got 1"),
+        (lambda: problems.least_squares(10, [1.0, 1.0, 1.0], 1.0),
+         "correlation must be a real number in (-0.5, 1) (the pairwise correlation; R must be "
+         "positive definite), got 1.0"),
+    ]:  # fmt: skip
+        with pytest.raises(ValueError) as info:
+            call()
+        assert str(info.value) == want, f"{CLAIM_SPEED}: message {info.value}"
