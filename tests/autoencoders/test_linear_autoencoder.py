@@ -654,3 +654,12 @@ def test_bad_input() -> None:
         AE.Autoencoder([4, 2], "relu")
     with pytest.raises(ValueError, match="output and target must have the same shape"):
         AE.reconstruction_loss(torch.zeros(3, 4), torch.zeros(3, 5))
+    # d = 1 leaves no room for a bottleneck: refused as d, before k is looked at
+    with pytest.raises(ValueError, match=r"^d must be an integer ≥ 2, got 1$"):
+        AE.LinearAutoencoder(1, 1)
+    with pytest.raises(ValueError, match=r"^k must be an integer ≥ 1, got 0$"):
+        AE.LinearAutoencoder(3, 0)
+    # the defaults: untied, no biases (r = BAx)
+    ae = AE.LinearAutoencoder(4, 2)
+    assert not ae.tied and ae.decoder is not None
+    assert ae.encoder.bias is None and ae.decoder.bias is None and ae.decoder_bias is None
