@@ -663,3 +663,9 @@ def test_bad_input() -> None:
     ae = AE.LinearAutoencoder(4, 2)
     assert not ae.tied and ae.decoder is not None
     assert ae.encoder.bias is None and ae.decoder.bias is None and ae.decoder_bias is None
+    # decode takes a code h of its own (a caller may decode any code)
+    tied = AE.LinearAutoencoder(4, 2, tied=True)
+    with pytest.raises(
+        TypeError, match=r"^h must be a floating-point tensor, got dtype torch\.int64$"
+    ):
+        tied.decode(torch.zeros(3, 2, dtype=torch.int64))

@@ -415,3 +415,17 @@ def test_least_squares_data_is_exactly_as_stated() -> None:
         with pytest.raises(ValueError) as info:
             call()
         assert str(info.value) == want, f"{CLAIM_SPEED}: message {info.value}"
+
+
+@pytest.mark.claim(CLAIM_SPEED)
+def test_random_orthogonal_draws_from_its_generator() -> None:
+    """The rotation Q of a quadratic is orthogonal and drawn from the generator alone (the same
+    seed gives the same Q whatever torch's global generator is doing), on the device asked for."""
+    qs = []
+    for global_seed in (1, 2):
+        torch.manual_seed(global_seed)
+        qs.append(problems.random_orthogonal(4, generator=torch.Generator().manual_seed(7)))
+    assert torch.equal(qs[0], qs[1]) and qs[0].dtype == torch.float64
+    check_close(qs[0].T @ qs[0], torch.eye(4, dtype=torch.float64), Tol(0, 1e-14), CLAIM_SPEED,
+                "cpu", "QᵀQ = I")  # fmt: skip
+    assert problems.random_orthogonal(3, device="meta").device.type == "meta"
