@@ -669,3 +669,18 @@ def test_bad_input() -> None:
         TypeError, match=r"^h must be a floating-point tensor, got dtype torch\.int64$"
     ):
         tied.decode(torch.zeros(3, 2, dtype=torch.int64))
+    # load sets every piece given, exactly; the affine map is (BA, Ba + b)
+    f64 = torch.float64
+    g = torch.Generator().manual_seed(0)
+    A, B = torch.randn(2, 4, generator=g, dtype=f64), torch.randn(4, 2, generator=g, dtype=f64)
+    a, b = torch.randn(2, generator=g, dtype=f64), torch.randn(4, generator=g, dtype=f64)
+    m = AE.LinearAutoencoder(4, 2, bias=True, dtype=f64).load(A, B, a, b)
+    t = AE.LinearAutoencoder(4, 2, tied=True, bias=True, dtype=f64).load(A, a=a, b=b)
+    for model, dec in ((m, B), (t, A.T)):
+        w, c = model.affine_map()
+        assert torch.equal(model.A, A) and torch.equal(model.B, dec)
+        assert torch.equal(w, dec @ A) and torch.equal(c, dec @ a + b)
+        x = torch.randn(3, 4, generator=g, dtype=f64)
+        check_close(model(x), x @ w.T + c, Tol(1e-14, 1e-14), CLAIM_OPT, "cpu", "r(x) = Wx + c")
+    with pytest.raises(ValueError, match="b given for an autoencoder built with bias=False"):
+        AE.LinearAutoencoder(4, 2, tied=True, dtype=f64).load(A, b=b)
