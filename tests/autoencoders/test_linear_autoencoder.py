@@ -684,3 +684,25 @@ def test_bad_input() -> None:
         check_close(model(x), x @ w.T + c, Tol(1e-14, 1e-14), CLAIM_OPT, "cpu", "r(x) = Wx + c")
     with pytest.raises(ValueError, match="b given for an autoencoder built with bias=False"):
         AE.LinearAutoencoder(4, 2, tied=True, dtype=f64).load(A, b=b)
+    # the nonlinear autoencoder: `activation` on every encoder layer and the decoder's hidden
+    # layers, `output` on the reconstruction (defaults sigmoid and identity)
+    x = torch.randn(5, 4, generator=g, dtype=f64)
+    for kw, act, out in [
+        ({"activation": "tanh", "output": "sigmoid"}, torch.tanh, torch.sigmoid),
+        ({}, torch.sigmoid, lambda z: z),
+    ]:
+        net = AE.Autoencoder([4, 3, 2], generator=g, dtype=f64, **kw)
+        h = x
+        for layer in net.encoder.layers:
+            h = act(layer(h))
+        r = h
+        for layer in list(net.decoder.layers)[:-1]:
+            r = act(layer(r))
+        r = out(net.decoder.layers[-1](r))
+        check_close(net.encode(x), h, Tol(1e-14, 1e-14), CLAIM_OPT, "cpu", f"code {kw}")
+        check_close(net(x), r, Tol(1e-14, 1e-14), CLAIM_OPT, "cpu", f"reconstruction {kw}")
+    # b given as a list of Python floats is taken in the model's dtype (no float32 rounding)
+    third = [1 / 3, 2 / 3, 1 / 7, 1 / 9]
+    tl = AE.LinearAutoencoder(4, 2, tied=True, bias=True, dtype=f64).load(A, b=third)
+    assert tl.decoder_bias is not None
+    assert torch.equal(tl.decoder_bias.detach(), torch.tensor(third, dtype=f64))
