@@ -239,9 +239,12 @@ def test_masking_noise_by_enumeration(
         )
     # the masking noise the implementation draws has keep rate q (its mask law)
     big = torch.ones(20_000, d, device=device, dtype=dtype)
-    kept = float(
-        AE.masking_noise(big, p, generator=torch.Generator(device=device).manual_seed(0)).mean()
+    noisy = AE.masking_noise(big, p, generator=torch.Generator(device=device).manual_seed(0))
+    # each entry is kept as it is or zeroed: no rescaling, and a drawn mask (not q·x)
+    assert bool(((noisy == 0) | (noisy == 1)).all()), failure(
+        CLAIM_T, device, dtype, "masking noise is not m ⊙ x with m ∈ {0, 1}", math.inf, "exact"
     )
+    kept = float(noisy.mean())
     # a mean of N independent Bernoulli(q): Hoeffding, P(|kept − q| ≥ t) ≤ 2exp(−2Nt²) = 1e-9
     t = math.sqrt(math.log(2 / 1e-9) / (2 * big.numel()))
     assert abs(kept - q) <= t, failure(

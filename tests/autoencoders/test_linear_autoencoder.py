@@ -654,3 +654,55 @@ def test_bad_input() -> None:
         AE.Autoencoder([4, 2], "relu")
     with pytest.raises(ValueError, match="output and target must have the same shape"):
         AE.reconstruction_loss(torch.zeros(3, 4), torch.zeros(3, 5))
+    # d = 1 leaves no room for a bottleneck: refused as d, before k is looked at
+    with pytest.raises(ValueError, match=r"^d must be an integer ≥ 2, got 1$"):
+        AE.LinearAutoencoder(1, 1)
+    with pytest.raises(ValueError, match=r"^k must be an integer ≥ 1, got 0$"):
+        AE.LinearAutoencoder(3, 0)
+    # the defaults: untied, no biases (r = BAx)
+    ae = AE.LinearAutoencoder(4, 2)
+    assert not ae.tied and ae.decoder is not None
+    assert ae.encoder.bias is None and ae.decoder.bias is None and ae.decoder_bias is None
+    # decode takes a code h of its own (a caller may decode any code)
+    tied = AE.LinearAutoencoder(4, 2, tied=True)
+    with pytest.raises(
+        TypeError, match=r"^h must be a floating-point tensor, got dtype torch\.int64$"
+    ):
+        tied.decode(torch.zeros(3, 2, dtype=torch.int64))
+    # load sets every piece given, exactly; the affine map is (BA, Ba + b)
+    f64 = torch.float64
+    g = torch.Generator().manual_seed(0)
+    A, B = torch.randn(2, 4, generator=g, dtype=f64), torch.randn(4, 2, generator=g, dtype=f64)
+    a, b = torch.randn(2, generator=g, dtype=f64), torch.randn(4, generator=g, dtype=f64)
+    m = AE.LinearAutoencoder(4, 2, bias=True, dtype=f64).load(A, B, a, b)
+    t = AE.LinearAutoencoder(4, 2, tied=True, bias=True, dtype=f64).load(A, a=a, b=b)
+    for model, dec in ((m, B), (t, A.T)):
+        w, c = model.affine_map()
+        assert torch.equal(model.A, A) and torch.equal(model.B, dec)
+        assert torch.equal(w, dec @ A) and torch.equal(c, dec @ a + b)
+        x = torch.randn(3, 4, generator=g, dtype=f64)
+        check_close(model(x), x @ w.T + c, Tol(1e-14, 1e-14), CLAIM_OPT, "cpu", "r(x) = Wx + c")
+    with pytest.raises(ValueError, match="b given for an autoencoder built with bias=False"):
+        AE.LinearAutoencoder(4, 2, tied=True, dtype=f64).load(A, b=b)
+    # the nonlinear autoencoder: `activation` on every encoder layer and the decoder's hidden
+    # layers, `output` on the reconstruction (defaults sigmoid and identity)
+    x = torch.randn(5, 4, generator=g, dtype=f64)
+    for kw, act, out in [
+        ({"activation": "tanh", "output": "sigmoid"}, torch.tanh, torch.sigmoid),
+        ({}, torch.sigmoid, lambda z: z),
+    ]:
+        net = AE.Autoencoder([4, 3, 2], generator=g, dtype=f64, **kw)
+        h = x
+        for layer in net.encoder.layers:
+            h = act(layer(h))
+        r = h
+        for layer in list(net.decoder.layers)[:-1]:
+            r = act(layer(r))
+        r = out(net.decoder.layers[-1](r))
+        check_close(net.encode(x), h, Tol(1e-14, 1e-14), CLAIM_OPT, "cpu", f"code {kw}")
+        check_close(net(x), r, Tol(1e-14, 1e-14), CLAIM_OPT, "cpu", f"reconstruction {kw}")
+    # b given as a list of Python floats is taken in the model's dtype (no float32 rounding)
+    third = [1 / 3, 2 / 3, 1 / 7, 1 / 9]
+    tl = AE.LinearAutoencoder(4, 2, tied=True, bias=True, dtype=f64).load(A, b=third)
+    assert tl.decoder_bias is not None
+    assert torch.equal(tl.decoder_bias.detach(), torch.tensor(third, dtype=f64))

@@ -434,3 +434,41 @@ def test_truncated_is_the_hidden_layer(device: str, dtype: torch.dtype) -> None:
         AE.Truncated(net, 4)
     with pytest.raises(TypeError, match=r"net must be a dlspec\.nn\.linear\.FeedForward"):
         AE.Truncated(torch.nn.Linear(2, 2), 1)  # type: ignore[arg-type]
+
+
+@pytest.mark.claim(CLAIM_F)
+def test_digits_split_is_the_stated_one(device: str) -> None:
+    """The data of this page (and the chapter): scikit-learn's digits, pixels divided by 16,
+    permuted by `numpy.random.default_rng(0)`, the first 1300 for training and the other 497 for
+    testing; `images` gives the 8×8 row-major pictures, `subset` keeps the examples (in order)
+    whose label is listed, labels unchanged. Built here from scikit-learn directly."""
+    from sklearn.datasets import load_digits
+
+    raw = load_digits()
+    order = np.random.default_rng(0).permutation(len(raw.target))
+    x = torch.tensor(raw.data[order] / 16.0, dtype=torch.float32)
+    y = torch.tensor(raw.target[order], dtype=torch.int64)
+    data = digits(device=device)  # the defaults: float32, 1300 for training
+    got = [data.x_train, data.y_train, data.x_test, data.y_test]
+    want = [x[:1300], y[:1300], x[1300:], y[1300:]]
+    for g, w in zip(got, want, strict=True):
+        assert g.device.type == torch.device(device).type and g.dtype == w.dtype
+        assert g.shape == w.shape and torch.equal(g.cpu(), w), f"{CLAIM_F}: digits split differs"
+    assert float(x.min()) == 0.0 and float(x.max()) == 1.0  # 0..16 divided by 16
+    pics = torch.tensor(raw.images[order[1300:1305]] / 16.0, dtype=torch.float32)[:, None]
+    assert torch.equal(data.images(data.x_test[:5]).cpu(), pics)
+    sub = data.subset((3, 7))
+    for part, xs, ys in ((sub.x_train, x[:1300], y[:1300]), (sub.x_test, x[1300:], y[1300:])):
+        keep = (ys == 3) | (ys == 7)
+        assert torch.equal(part.cpu(), xs[keep])
+    assert torch.equal(sub.y_train.cpu(), y[:1300][(y[:1300] == 3) | (y[:1300] == 7)])
+    assert torch.equal(sub.y_test.cpu(), y[1300:][(y[1300:] == 3) | (y[1300:] == 7)])
+    wide = digits(device=device, dtype=torch.float64, train_size=1796)  # the largest split
+    assert wide.x_train.dtype == torch.float64 and wide.x_test.shape == (1, 64)
+    assert torch.equal(wide.y_test.cpu(), y[1796:]) and torch.equal(
+        wide.x_train.cpu(), x[:1796].double()
+    )
+    assert digits(train_size=1).x_train.shape == (1, 64)
+    for bad in (0, 1797):
+        with pytest.raises(ValueError, match=r"train_size must be an integer in \[1, 1796\]"):
+            digits(train_size=bad)

@@ -142,6 +142,12 @@ def test_register_records_an_entry_once() -> None:
     def make(device: torch.device, dtype: torch.dtype) -> Any:
         return torch.neg, (torch.ones(1, device=device, dtype=dtype),)
 
+    seen: list[tuple[torch.device, torch.dtype]] = []
+
+    def make_calls(device: torch.device, dtype: torch.dtype) -> list[R.Call]:
+        seen.append((device, dtype))
+        return [R.Call(torch.neg, {"input": torch.ones(1, device=device, dtype=dtype)})]
+
     try:
         assert R.register("test.only")(make) is make
         assert R.REGISTRY["test.only"] == R.Entry("test.only", make, True)
@@ -150,9 +156,12 @@ def test_register_records_an_entry_once() -> None:
         with pytest.raises(ValueError, match=r"'test\.only' is registered twice"):
             R.register("test.only")(make)
         assert R.REGISTRY["test.only"].make is make
-        assert R.register_calls(make) is make and R.CALLS[-1] is make
+        assert R.register_calls(make_calls) is make_calls and R.CALLS[-1] is make_calls
+        made = R.calls(torch.device("cpu"), torch.float64)
+        assert seen == [(torch.device("cpu"), torch.float64)]  # the device itself, not None
+        assert made[-1].fn is torch.neg and made[-1].kwargs["input"].dtype == torch.float64
     finally:
         R.REGISTRY.pop("test.only", None)
         R.REGISTRY.pop("test.fwd", None)
-        if R.CALLS and R.CALLS[-1] is make:
+        if R.CALLS and R.CALLS[-1] is make_calls:
             R.CALLS.pop()

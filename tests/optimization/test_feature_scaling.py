@@ -99,8 +99,10 @@ def test_standardize_mean_std_affine_invariance_and_train_test(
 
 @pytest.mark.claim(CLAIM_STD)
 def test_standardizer_refuses_bad_input() -> None:
+    fresh = Standardizer()  # nothing learnt yet: no statistics to read
+    assert fresh.mean is None and fresh.scale is None and fresh.constant is None
     with pytest.raises(NotFittedError, match="before fit"):
-        Standardizer().transform(torch.zeros(2, 2))
+        fresh.transform(torch.zeros(2, 2))
     with pytest.raises(ValueError, match="x must be 2-D"):
         Standardizer().fit(torch.zeros(3))
     with pytest.raises(ValueError, match="x must be finite"):
@@ -110,10 +112,38 @@ def test_standardizer_refuses_bad_input() -> None:
     s = Standardizer().fit(torch.randn(4, 3))
     with pytest.raises(ValueError, match="x must end in 3 features"):
         s.transform(torch.zeros(2, 2))
+    with pytest.raises(ValueError, match="x must end in 3 features"):
+        s.transform(torch.tensor(1.0))
+    xs = torch.randn(2, 4, 3)  # any leading shape: the features are the last dimension
+    z = s.transform(xs)
+    assert torch.equal(s.transform(xs[1]), z[1]) and torch.equal(s.transform(xs[0, 2]), z[0, 2])
     with pytest.raises(TypeError, match="x must have the training data's dtype"):
         s.transform(torch.zeros(2, 3, dtype=torch.float64))
     with pytest.raises(ValueError, match="x must have at least one row"):
         Standardizer().fit(torch.zeros(0, 3))
+    with pytest.raises(ValueError, match="x must have at least one row and one feature"):
+        Standardizer().fit(torch.zeros(3, 0))
+    # one row is enough: each feature is then constant (s_j = 0), centred and left unscaled
+    one = torch.tensor([[2.0, -1.0]])
+    s1 = Standardizer().fit(one)
+    assert s1.constant is not None and bool(s1.constant.all()) and torch.equal(s1.mean, one[0])
+    assert torch.equal(s1.transform(one), torch.zeros_like(one))
+
+
+@pytest.mark.claim(CLAIM_STD)
+def test_constant_rule_uses_each_features_own_magnitude() -> None:
+    """The page's rule: feature j is constant when its computed spread is at most
+    4ε·max_i |x_ij|, its own largest magnitude (not the data's). Column 0 holds 1 and 1 + 9ε:
+    the mean rounds to 1 + 4ε (a tie, to even), deviations −4ε and 5ε, spread √20.5·ε ≈ 4.53ε,
+    just above 4ε·(1 + 9ε), so it is scaled; beside the column of magnitude 1e10 it would be
+    constant under that column's bound; column 2 is exactly constant."""
+    eps = torch.finfo(torch.float64).eps
+    x = torch.tensor([[1.0, 1e10, 3.0], [1.0 + 9 * eps, -1e10, 3.0]], dtype=torch.float64)
+    s = Standardizer().fit(x)
+    assert s.constant is not None and s.constant.tolist() == [False, False, True], (
+        f"{CLAIM_STD}: constant flags {s.constant}, expected [False, False, True]"
+    )
+    assert s.scale is not None and float(s.scale[0]) == math.sqrt(20.5) * eps
 
 
 # =================================================================================================
@@ -341,3 +371,61 @@ def test_equal_scales_correlated_no_help(
         k = float(problems.hessian_condition(m))
         assert abs(k - want) <= 1e-8 * want, failure(CLAIM_NOT, device, dtype, f"κ({name})",
                                                      abs(k - want), "1e-8 rel")  # fmt: skip
+
+
+@pytest.mark.claim(CLAIM_SPEED)
+def test_least_squares_data_is_exactly_as_stated() -> None:
+    """The data the claim measures on: centred covariance (divisor n) exactly D R D, column means
+    exactly `means` (default 0, with correlation 0 by default), y = X w*; every draw from the
+    generator; tensors on the device asked for; messages say what they got."""
+    f64 = torch.float64
+    runs = []
+    for global_seed in (1, 2):  # torch's global generator must not matter
+        torch.manual_seed(global_seed)
+        g = torch.Generator().manual_seed(4)
+        runs.append(problems.least_squares(9, [0.5, 3.0], 0.4, generator=g, means=[0.1, 1 / 3]))
+    assert all(torch.equal(a, b) for a, b in zip(*runs, strict=True))
+    x, y, w = runs[0]
+    assert x.dtype == y.dtype == w.dtype == f64 and x.shape == (9, 2) and w.shape == (2,)
+    check_close(x.mean(0), torch.tensor([0.1, 1 / 3], dtype=f64), Tol(1e-14, 1e-14), CLAIM_SPEED,
+                "cpu", "column means")  # fmt: skip
+    xc = x - x.mean(0)
+    d = torch.diag(torch.tensor([0.5, 3.0], dtype=f64))
+    r = torch.tensor([[1.0, 0.4], [0.4, 1.0]], dtype=f64)
+    check_close(xc.T @ xc / 9, d @ r @ d, Tol(1e-12, 1e-12), CLAIM_SPEED, "cpu", "covariance")
+    check_close(y, x @ w, Tol(0.0, 0.0), CLAIM_SPEED, "cpu", "y = X w*")
+    x0, _, _ = problems.least_squares(7, [2.0, 1.0], generator=torch.Generator().manual_seed(0))
+    check_close(x0.mean(0), torch.zeros(2, dtype=f64), Tol(0, 1e-14), CLAIM_SPEED, "cpu", "mean")
+    check_close(x0.T @ x0 / 7, torch.diag(torch.tensor([4.0, 1.0], dtype=f64)), Tol(1e-12, 1e-12),
+                CLAIM_SPEED, "cpu", "default correlation 0")  # fmt: skip
+    one, _, _ = problems.least_squares(5, [2.0], -1.0)  # one feature: any ρ in [−1, 1) will do
+    check_close(one.T @ one / 5, torch.tensor([[4.0]], dtype=f64), Tol(1e-12, 1e-12), CLAIM_SPEED,
+                "cpu", "one feature")  # fmt: skip
+    meta = problems.least_squares(6, [1.0, 2.0], 0.3, means=[1.0, 2.0], device="meta")
+    assert all(t.device.type == "meta" for t in meta)
+    half = problems.least_squares(6, [1.0, 2.0], means=[1.0, 2.0], dtype=torch.float32)
+    assert all(t.dtype == torch.float32 for t in half)
+    for call, want in [
+        (lambda: problems.least_squares(10, [1.0, 1.0], 0.3, means=[1.0]),
+         "means must have 2 entries, got 1"),
+        (lambda: problems.least_squares(10, [1.0, 1.0, 1.0], 1.0),
+         "correlation must be a real number in (-0.5, 1) (the pairwise correlation; R must be "
+         "positive definite), got 1.0"),
+    ]:  # fmt: skip
+        with pytest.raises(ValueError) as info:
+            call()
+        assert str(info.value) == want, f"{CLAIM_SPEED}: message {info.value}"
+
+
+@pytest.mark.claim(CLAIM_SPEED)
+def test_random_orthogonal_draws_from_its_generator() -> None:
+    """The rotation Q of a quadratic is orthogonal and drawn from the generator alone (the same
+    seed gives the same Q whatever torch's global generator is doing), on the device asked for."""
+    qs = []
+    for global_seed in (1, 2):
+        torch.manual_seed(global_seed)
+        qs.append(problems.random_orthogonal(4, generator=torch.Generator().manual_seed(7)))
+    assert torch.equal(qs[0], qs[1]) and qs[0].dtype == torch.float64
+    check_close(qs[0].T @ qs[0], torch.eye(4, dtype=torch.float64), Tol(0, 1e-14), CLAIM_SPEED,
+                "cpu", "QᵀQ = I")  # fmt: skip
+    assert problems.random_orthogonal(3, device="meta").device.type == "meta"

@@ -538,6 +538,38 @@ def test_memory_task_contract(device: str, dtype: torch.dtype, marker: bool) -> 
         assert bool((flag == want).all()), failure(
             CLAIM_STAB, device, dtype, "marker not 1 at step 1 only", 1.0, "0"
         )
+    # the defaults the claim trains with (its conditions): distractors N(0, 0.5²), float32, one
+    # feature (no marker)
+    x0, y0 = memory_task(n, steps, generator=g, device=device)
+    assert x0.shape == (n, steps, 1) and x0.dtype == torch.float32 and y0.dtype == torch.int64
+    sd0 = float(x0[:, 1:, 0].double().std())
+    assert abs(sd0 / 0.5 - 1) <= 0.05, failure(
+        CLAIM_STAB, device, dtype, "default distractor sd", sd0, "0.5 ± 5 %"
+    )
+    # every draw comes from the generator: the same seed gives the same task whatever torch's
+    # global generator is doing; a half-precision task keeps its dtype with the marker
+    runs = []
+    for global_seed in (1, 2):
+        torch.manual_seed(global_seed)
+        gen = torch.Generator(device=device).manual_seed(3)
+        runs.append(memory_task(5, 4, generator=gen, marker=marker, device=device, dtype=dtype))
+    assert torch.equal(runs[0][0], runs[1][0]) and torch.equal(runs[0][1], runs[1][1])
+    half = memory_task(3, 4, generator=g, marker=True, device=device, dtype=torch.float16)[0]
+    assert half.dtype == torch.float16 and half.shape == (3, 4, 2)
+    for call, want in [
+        (
+            lambda: memory_task(3, 4, generator=g, noise=-1),
+            "noise must be a real number in [0, inf] (the distractors' standard deviation), "
+            "got -1.0",
+        ),
+        (
+            lambda: memory_task(3, 4, generator=0),  # type: ignore[arg-type]
+            "generator must be a torch.Generator, got int",
+        ),
+    ]:
+        with pytest.raises((TypeError, ValueError)) as info:
+            call()
+        assert str(info.value) == want, f"{CLAIM_STAB}: message {info.value}"
 
 
 # =================================================================================================
