@@ -28,6 +28,7 @@ from dlspec.nn import linear as NET
 from dlspec.nn.losses import cross_entropy
 from dlspec.train import accuracy, fit
 from tests import strategies as S
+from tests.compiled_path import compiled_path
 from tests.stats import binomial_cdf, binomial_threshold
 from tests.tolerances import EXACT, Tol, check_close, failure, tol
 
@@ -868,6 +869,43 @@ def test_fast_flag_takes_a_bool() -> None:
     for fn in (ACT.softmax, ACT.log_softmax, ACT.sigmoid):
         with pytest.raises(TypeError, match="fast must be a bool"):
             fn(torch.ones(2, 3), fast=1)  # type: ignore[operator]
+
+
+@pytest.mark.claim(CLAIM_SM_FAST, CLAIM_SIG_FAST)
+@pytest.mark.dtypes("float64")
+def test_fast_forms_cuda_path(device: str, dtype: torch.dtype) -> None:
+    """The fast forms' CUDA path (`tests.compiled_path`), on any device: it hands the plain
+    function to `torch.compile(·, dynamic=True)` once per function, whatever the shapes and
+    dims of later calls, and gives torch's softmax, log-softmax and sigmoid (values and
+    gradients) on logits up to ±1e300."""
+    gen = torch.Generator().manual_seed(7)
+    inputs = [
+        torch.randn(3, 4, generator=gen, dtype=dtype) * 30,
+        torch.tensor([[1e300, -1e300, 0.0], [-745.0, 710.0, 40.0]], dtype=dtype),
+        torch.randn(2, 5, 3, generator=gen, dtype=dtype),
+    ]
+    forms = (
+        (ACT.softmax, torch.softmax, ACT._softmax),
+        (ACT.log_softmax, torch.log_softmax, ACT._log_softmax),
+        (ACT.sigmoid, lambda z, dim: torch.sigmoid(z), ACT._sigmoid),
+    )
+    with compiled_path() as calls:
+        for z0 in inputs:
+            for dim in (-1, 0):
+                z = z0.to(device).requires_grad_(True)
+                g = torch.rand(z.shape, generator=gen, dtype=dtype).to(device) + 0.5
+                for fn, oracle, _ in forms:
+                    fast = fn(z, dim, fast=True) if fn is not ACT.sigmoid else fn(z, fast=True)
+                    want = oracle(z, dim)
+                    what = f"{fn.__name__} CUDA path, shape {tuple(z.shape)}, dim {dim}"
+                    check_close(fast, want, tol(dtype), CLAIM_SM_FAST, device, what)
+                    (g_fast,) = torch.autograd.grad(fast, z, g)
+                    (g_want,) = torch.autograd.grad(want, z, g)
+                    check_close(g_fast, g_want, tol(dtype), CLAIM_SM_FAST, device, f"∂ {what}")
+    want_calls = [(plain, {"dynamic": True}) for _, _, plain in forms]
+    assert calls == want_calls, (
+        f"{CLAIM_SM_FAST}: torch.compile calls {calls}, expected one per function {want_calls}"
+    )
 
 
 # =================================================================================================
