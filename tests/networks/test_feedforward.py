@@ -155,12 +155,60 @@ def test_gaussian_classifier_bad_input() -> None:
         GC.logistic_parameters(mu, mu, cov.float(), 0.5)
     with pytest.raises(ValueError, match=r"x must have shape \(N, 2\)"):
         GC.gaussian_posterior(torch.zeros(4, 3, dtype=torch.float64), mu, mu, cov, 0.5)
-    with pytest.raises(ValueError, match="both classes"):
-        GC.fit_gaussian_classifier(torch.zeros(3, 2), torch.ones(3, dtype=torch.long))
+    both = r"^x must hold examples of both classes \(y = 1 and y = 0\)$"
+    for label in (0, 1):  # every example in one class
+        with pytest.raises(ValueError, match=both):
+            GC.fit_gaussian_classifier(torch.zeros(3, 2), torch.full((3,), label))
     with pytest.raises(ValueError, match=r"labels in \{0, 1\}"):
         GC.fit_gaussian_classifier(torch.zeros(3, 2), torch.tensor([0, 1, 2]))
     with pytest.raises(ValueError, match=r"tensor of 3 labels in \{0, 1\}, got shape \(2,\)"):
         GC.fit_gaussian_classifier(torch.zeros(3, 2), torch.tensor([0, 1]))
+    # (issue 12, mutation testing) each argument named in its own check, with what was given
+    prior = r"^prior1 must be a real number in \(0, 1\) \(the prior P\(C1\)\), got 0\.0$"
+    with pytest.raises(ValueError, match=prior):
+        GC.gaussian_posterior(torch.zeros(4, 2, dtype=torch.float64), mu, mu, cov, 0.0)
+    with pytest.raises(ValueError, match=r"^mu2 must be 1-D, got shape \(1, 2\)$"):
+        GC.logistic_parameters(mu, mu[None], cov, 0.5)
+    flat = torch.ones(2, dtype=torch.float64)
+    x = torch.zeros(4, 2, dtype=torch.float64)
+    for call in (
+        lambda: GC.logistic_parameters(mu, mu, flat, 0.5),
+        lambda: GC.gaussian_log_density(x, mu, flat),
+    ):
+        with pytest.raises(ValueError, match=r"^cov must be 2-D, got shape \(2,\)$"):
+            call()
+    three = torch.eye(3, dtype=torch.float64)
+    shapes = r"^mu1, mu2 must have shape \(d,\) and cov \(d, d\) with d ≥ 1, got "
+    with pytest.raises(ValueError, match=shapes + r"\(2,\), \(2,\), \(3, 3\)$"):
+        GC.logistic_parameters(mu, mu, three, 0.5)
+    empty = torch.zeros(0, dtype=torch.float64)
+    with pytest.raises(ValueError, match=shapes + r"\(0,\), \(0,\), \(0, 0\)$"):
+        GC.logistic_parameters(empty, empty, torch.zeros(0, 0, dtype=torch.float64), 0.5)
+    with pytest.raises(
+        ValueError, match=r"^cov must have shape \(d, d\) = \(2, 2\), got \(3, 3\)$"
+    ):
+        GC.gaussian_log_density(x, mu, three)
+    with pytest.raises(
+        TypeError, match=r"^cov must have mu's dtype torch\.float64, got torch\.float32$"
+    ):
+        GC.gaussian_log_density(x, mu, cov.float())
+
+
+@pytest.mark.claim(CLAIM_NEURON)
+def test_fit_with_one_example_of_a_class() -> None:
+    """One example of C1 is enough: μ1 is that example, its residual 0; μ2 and the pooled Σ
+    come from the other three, (1/N) Σ rᵀr with N = 4 (worked by hand), π1 = 1/4."""
+    x = torch.tensor([[5.0, -1.0], [0.0, 0.0], [2.0, 0.0], [1.0, 3.0]], dtype=torch.float64)
+    y = torch.tensor([1, 0, 0, 0])
+    mu1, mu2, cov, prior1 = GC.fit_gaussian_classifier(x, y)
+    # class 2: mean (1, 1), residuals (−1, −1), (1, −1), (0, 2): Σ rᵀr = [[2, 0], [0, 6]]
+    want_cov = torch.tensor([[2.0, 0.0], [0.0, 6.0]], dtype=torch.float64) / 4
+    check_close(mu1, x[0], EXACT, CLAIM_NEURON, "cpu", "μ1 of one example")
+    check_close(
+        mu2, torch.tensor([1.0, 1.0], dtype=torch.float64), EXACT, CLAIM_NEURON, "cpu", "μ2"
+    )
+    check_close(cov, want_cov, EXACT, CLAIM_NEURON, "cpu", "pooled Σ")
+    assert prior1 == 0.25, f"{CLAIM_NEURON}: π1 = {prior1}, expected 1/4"
 
 
 # =================================================================================================
