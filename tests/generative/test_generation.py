@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from typing import Any
 
 import pytest
@@ -596,3 +597,31 @@ def test_models_refuse_bad_arguments() -> None:
         G.total_variation(torch.tensor([[1.5, -0.5], [0.0, 0.0]], dtype=torch.float64), _target())
     with pytest.raises(ValueError, match="sum to 1"):
         G.product_of_marginals(torch.full((2, 2), 0.5, dtype=torch.float64))
+    # (issue 12, mutation testing) each check pinned by its message, with what was given
+    quarter = torch.full((4,), 0.25, dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"^p must be 2-D, got shape \(4,\)$"):
+        G.kl_divergence(quarter, quarter)
+    with pytest.raises(ValueError, match=r"^q must be 2-D, got shape \(1, 2, 2\)$"):
+        G.total_variation(_target(), _target()[None])
+    ninth = torch.full((3, 3), 1 / 9, dtype=torch.float64)
+    with pytest.raises(
+        ValueError, match=r"^p and q must have the same shape, got \(2, 2\), \(3, 3\)$"
+    ):
+        G.kl_divergence(_target(), ninth)
+    with pytest.raises(
+        ValueError, match=r"^step\(\) samples a single model: build it with copies=None$"
+    ):
+        G.Autoregressive(copies=2).step(torch.zeros(3, 0, dtype=torch.long))
+    ar = G.Autoregressive(vocab=2)
+    with pytest.raises(
+        ValueError, match=r"^prefix must hold class labels in \[0, 2\), got values in \[0, 2\]$"
+    ):
+        ar.step(torch.tensor([[0], [2]]))
+    for shape in ((3,), (3, 2)):
+        with pytest.raises(
+            ValueError,
+            match=r"^prefix must have shape \(batch, 0\) or \(batch, 1\), got "
+            + re.escape(str(shape))
+            + "$",
+        ):
+            ar.step(torch.zeros(shape, dtype=torch.long))
