@@ -724,6 +724,49 @@ def test_train_gan_matches_a_reference_loop() -> None:
 
 
 @pytest.mark.claim(CLAIM_L)
+def test_defaults_are_the_pages_conditions() -> None:
+    """Left at their defaults, `train_gan` runs the page's Adam (β = (0.5, 0.999), learning rate
+    10⁻² decaying linearly), `Generator()` is one affine generator 1 → 1 started at G(z) = z and
+    `Discriminator()` one tanh net 1 → 16 → 1."""
+    f64 = torch.float64
+
+    def run(**kw: Any) -> list[torch.Tensor]:
+        init = torch.Generator().manual_seed(3)
+        g, d = N.Generator(generator=init, dtype=f64), N.Discriminator(generator=init, dtype=f64)
+
+        def data(n: int, rng: torch.Generator) -> torch.Tensor:
+            return MU + SIGMA * torch.randn((1, n, 1), generator=rng, dtype=f64)
+
+        gen = torch.Generator().manual_seed(4)
+        N.train_gan(g, d, data, steps=4, batch_size=8, generator=gen, **kw)
+        return [p.detach() for p in (*g.parameters(), *d.parameters())]
+
+    stated = run(lr=1e-2, betas=(0.5, 0.999), decay=True)
+    for name, other in (
+        ("defaults", run()),
+        ("lr 0.02", run(lr=2e-2)),
+        ("β1 0.9", run(betas=(0.9, 0.999))),
+        ("no decay", run(decay=False)),
+    ):
+        same = all(torch.equal(a, b) for a, b in zip(stated, other, strict=True))
+        assert same == (name == "defaults"), f"{CLAIM_L}: {name} run equal to the stated: {same}"
+    g, d = N.Generator(), N.Discriminator()
+    shapes = {
+        n: tuple(p.shape) for m in (g, d) for n, p in m.named_parameters(prefix=type(m).__name__)
+    }
+    assert shapes == {
+        "Generator.net.layers.0.weight": (1, 1, 1),
+        "Generator.net.layers.0.bias": (1, 1),
+        "Discriminator.net.layers.0.weight": (1, 16, 1),
+        "Discriminator.net.layers.0.bias": (1, 16),
+        "Discriminator.net.layers.1.weight": (1, 1, 16),
+        "Discriminator.net.layers.1.bias": (1, 1),
+    }, f"{CLAIM_L}: default models {shapes}"
+    z = torch.randn(1, 5, 1)
+    assert torch.equal(g(z), z), f"{CLAIM_L}: Generator() does not start at G(z) = z"
+
+
+@pytest.mark.claim(CLAIM_L)
 def test_discriminator_ascends_v() -> None:
     """In the first 40 rounds against the N(0, 1) generator, the discriminator's batch V rises
     above −log 4 (chance) in every one of 8 copies: D ascends V."""
