@@ -19,6 +19,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from dlspec.nn import generation as G
+from tests.threads import one_thread
 from tests.tolerances import EXACT, check_close, failure
 
 CLAIM_AR = "generate.ar-sequential"
@@ -575,6 +576,36 @@ def test_fits_figure(evidence: Any) -> None:
     plt.close(fig)
     fac = tables["factorized (ML)"]
     assert abs(float(fac[1] + fac[2]) - 0.5) <= 2e-3
+
+
+@pytest.mark.claim(CLAIM_NAR)
+def test_defaults_are_the_pages_conditions() -> None:
+    """Left at their defaults: `fit_mle` runs the page's FIT_STEPS Adam steps at learning rate
+    FIT_LR; the models have a vocabulary of 2 (the page's tokens A, B), logits drawn as
+    1.0 · N(0, 1), and the mixture 2 components; a sampler draws one sequence."""
+
+    def fitted(**kw: Any) -> list[float]:
+        model = G.Mixture(generator=torch.Generator().manual_seed(8), dtype=torch.float64)
+        return G.fit_mle(model, _data(), **kw)
+
+    with one_thread():  # 2 × 500 steps of a tiny model
+        losses, stated = fitted(), fitted(steps=FIT_STEPS, lr=FIT_LR)
+    assert len(losses) == FIT_STEPS + 1, f"{CLAIM_NAR}: {len(losses) - 1} steps by default"
+    assert losses == stated, f"{CLAIM_NAR}: the default learning rate is not {FIT_LR}"
+    for cls in (G.Factorized, G.Mixture, G.Autoregressive):
+        default = cls(generator=torch.Generator().manual_seed(1))
+        stated_kw: dict[str, Any] = {"init_scale": 1.0}
+        if cls is G.Mixture:
+            stated_kw["components"] = 2
+        stated = cls(2, generator=torch.Generator().manual_seed(1), **stated_kw)
+        pairs = zip(default.named_parameters(), stated.named_parameters(), strict=True)
+        for (name, a), (_, b) in pairs:
+            assert torch.equal(a, b), f"{CLAIM_NAR}: {cls.__name__}().{name} ≠ the stated one"
+        assert default.joint().shape == (2, 2), f"{CLAIM_NAR}: {cls.__name__}() vocabulary"
+    ar = G.Autoregressive()
+    assert G.sample_autoregressive(ar.step, 2, vocab=2).tokens.shape == (1, 2)
+    logits = torch.zeros(1, 3, 2, dtype=torch.float64)
+    assert G.sample_non_autoregressive(lambda b: logits, 3, vocab=2).tokens.shape == (1, 3)
 
 
 @pytest.mark.claim(CLAIM_NAR)
