@@ -339,11 +339,16 @@ def test_samplers_refuse_bad_arguments() -> None:
         G.sample_autoregressive(step, 0, vocab=2)
     with pytest.raises(TypeError, match="length"):
         G.sample_autoregressive(step, 2.0, vocab=2)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="logits of shape"):
+    with pytest.raises(
+        ValueError, match=r"^step\(prefix\) must return logits of shape \(1, 3\), got \(1, 2\)$"
+    ):
         G.sample_autoregressive(step, 2, vocab=3)
     with pytest.raises(ValueError, match="batch"):
         G.sample_non_autoregressive(lambda b: torch.zeros(b, 2, 2), 2, batch=0, vocab=2)
-    with pytest.raises(ValueError, match="logits of shape"):
+    with pytest.raises(
+        ValueError,
+        match=r"^model\(batch\) must return logits of shape \(1, 2, 2\), got \(1, 3, 2\)$",
+    ):
         G.sample_non_autoregressive(lambda b: torch.zeros(b, 3, 2), 2, vocab=2)
     with pytest.raises(TypeError, match="generator"):
         G.sample_non_autoregressive(lambda b: torch.zeros(b, 2, 2), 2, vocab=2, generator=1)  # type: ignore[arg-type]
@@ -602,10 +607,21 @@ def test_defaults_are_the_pages_conditions() -> None:
         for (name, a), (_, b) in pairs:
             assert torch.equal(a, b), f"{CLAIM_NAR}: {cls.__name__}().{name} ≠ the stated one"
         assert default.joint().shape == (2, 2), f"{CLAIM_NAR}: {cls.__name__}() vocabulary"
+    mixture = {n: tuple(p.shape) for n, p in G.Mixture().named_parameters()}
+    assert mixture == {"alpha": (2,), "theta": (2, 2, 2)}, f"{CLAIM_NAR}: Mixture() {mixture}"
     ar = G.Autoregressive()
     assert G.sample_autoregressive(ar.step, 2, vocab=2).tokens.shape == (1, 2)
     logits = torch.zeros(1, 3, 2, dtype=torch.float64)
     assert G.sample_non_autoregressive(lambda b: logits, 3, vocab=2).tokens.shape == (1, 3)
+    # the draws come from the generator given: its seed repeats them
+    logits = torch.zeros(64, 3, 2, dtype=torch.float64)
+    draws = [
+        G.sample_non_autoregressive(
+            lambda b: logits, 3, batch=64, vocab=2, generator=torch.Generator().manual_seed(6)
+        ).tokens
+        for _ in range(2)
+    ]
+    assert torch.equal(*draws), f"{CLAIM_NAR}: a seeded generator's draws not repeated"
 
 
 @pytest.mark.claim(CLAIM_NAR)
