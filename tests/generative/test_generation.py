@@ -622,6 +622,13 @@ def test_defaults_are_the_pages_conditions() -> None:
         for _ in range(2)
     ]
     assert torch.equal(*draws), f"{CLAIM_NAR}: a seeded generator's draws not repeated"
+    draws = [
+        G.sample_autoregressive(
+            ar.step, 2, batch=64, vocab=2, generator=torch.Generator().manual_seed(6)
+        ).tokens
+        for _ in range(2)
+    ]
+    assert torch.equal(*draws), f"{CLAIM_NAR}: a seeded generator's AR draws not repeated"
 
 
 @pytest.mark.claim(CLAIM_NAR)
