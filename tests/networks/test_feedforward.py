@@ -149,7 +149,7 @@ def test_gaussian_classifier_bad_input() -> None:
         GC.logistic_parameters(mu, mu, cov, 1.0)
     with pytest.raises(ValueError, match="mu1, mu2 must have shape"):
         GC.logistic_parameters(mu, torch.zeros(3, dtype=torch.float64), cov, 0.5)
-    with pytest.raises(ValueError, match="^cov must be symmetric positive definite$"):
+    with pytest.raises(ValueError, match=r"^cov must be symmetric positive definite$"):
         GC.logistic_parameters(mu, mu, -cov, 0.5)
     with pytest.raises(TypeError, match="cov must have mu1's dtype"):
         GC.logistic_parameters(mu, mu, cov.float(), 0.5)
