@@ -630,6 +630,13 @@ def test_defaults_are_the_pages_conditions() -> None:
     ]
     assert torch.equal(*draws), f"{CLAIM_NAR}: a seeded generator's AR draws not repeated"
 
+    # device left at None: the tokens follow the device of the step's logits (here meta)
+    def meta_step(prefix: torch.Tensor) -> torch.Tensor:
+        return torch.zeros(prefix.shape[0], 2, device="meta", dtype=torch.float64)
+
+    on_meta = G.sample_autoregressive(meta_step, 3, batch=4, vocab=2).tokens
+    assert on_meta.device.type == "meta" and on_meta.shape == (4, 3), f"{CLAIM_AR}: {on_meta}"
+
 
 @pytest.mark.claim(CLAIM_NAR)
 def test_models_refuse_bad_arguments() -> None:
