@@ -24,6 +24,7 @@ from scipy.stats import beta as beta_dist
 from scipy.stats import binom
 
 from dlspec.nn import gan as N
+from tests.compiled_path import compiled_path
 from tests.threads import one_thread
 from tests.tolerances import EXACT, Tol, check_close, failure
 
@@ -203,8 +204,9 @@ def test_closed_forms_refuse_bad_input() -> None:
     p = torch.tensor([0.5, 0.5], dtype=torch.float64)
     with pytest.raises(ValueError, match="p_data must sum to 1"):
         N.value_discrete(p, torch.tensor([0.5, 0.6], dtype=torch.float64) * 0 + 0.6, p)
-    with pytest.raises(ValueError, match="q must sum to 1"):
-        N.jsd(p, torch.tensor([0.2, 0.2], dtype=torch.float64))
+    for fn, name in ((N.jsd, "q"), (N.kl_divergence, "q"), (N.generator_criterion, "p_g")):
+        with pytest.raises(ValueError, match=rf"^{name} must sum to 1 along its last dimension"):
+            fn(p, torch.tensor([0.2, 0.2], dtype=torch.float64))
     with pytest.raises(ValueError, match="non-negative"):
         N.jsd(p, torch.tensor([1.5, -0.5], dtype=torch.float64))
     with pytest.raises(ValueError, match="non-negative"):
@@ -222,6 +224,42 @@ def test_closed_forms_refuse_bad_input() -> None:
 # =================================================================================================
 # gan.jsd
 # =================================================================================================
+
+
+@pytest.mark.claim(CLAIM_J)
+@pytest.mark.parametrize("shape", [(5,), (2, 3, 5)], ids=["1-d", "3-d"])
+def test_closed_forms_reduce_the_last_dimension(shape: tuple[int, ...]) -> None:
+    """Mass functions over the last dimension, any leading shape: JSD (plain, fast, the fast
+    CUDA path), C(G) and KL give one value per distribution, each equal to the sums written
+    with scipy's `rel_entr(a, b) = a ln(a/b)`: KL = Σ rel_entr(p, q), C(G) = Σ rel_entr(p, s) +
+    rel_entr(q, s) with s = p + q (D* = p/s plugged into V), JSD = ½ Σ rel_entr(p, m) +
+    rel_entr(q, m) with m = s/2."""
+    rng = np.random.default_rng(5)
+    p_np, q_np = rng.random(shape) + 0.05, rng.random(shape) + 0.05
+    p_np[..., 0] = 0.0  # an outcome without mass under p
+    p_np, q_np = p_np / p_np.sum(-1, keepdims=True), q_np / q_np.sum(-1, keepdims=True)
+    s_np = p_np + q_np
+    want = {
+        "kl": rel_entr(p_np, q_np).sum(-1),
+        "criterion": (rel_entr(p_np, s_np) + rel_entr(q_np, s_np)).sum(-1),
+        "jsd": 0.5 * (rel_entr(p_np, s_np / 2) + rel_entr(q_np, s_np / 2)).sum(-1),
+    }
+    p, q = _t(p_np), _t(q_np)
+    with compiled_path(N):
+        cuda_path = N.jsd(p, q, fast=True)
+    got = {
+        "kl": N.kl_divergence(p, q),
+        "criterion": N.generator_criterion(p, q),
+        "jsd": N.jsd(p, q),
+        "jsd fast": N.jsd(p, q, fast=True),
+        "jsd fast (CUDA path)": cuda_path,
+    }
+    for what, value in got.items():
+        expected = torch.as_tensor(want[what.split(" ")[0]], dtype=torch.float64).reshape(
+            shape[:-1]
+        )
+        assert value.shape == shape[:-1], f"{CLAIM_J}: {what} has shape {tuple(value.shape)}"
+        check_close(value, expected, Tol(rtol=1e-13, atol=1e-15), CLAIM_J, "cpu", f"{what} {shape}")
 
 
 @pytest.mark.claim(CLAIM_J)
@@ -403,26 +441,41 @@ def test_jsd_fast_form_equals_plain(
 ) -> None:
     """jsd(p, q, fast=True) = jsd(p, q), per row, to 4ε times the size of the terms summed;
     gradients equal wherever the plain form's is finite; where it is NaN (an entry of 0, whose
-    derivative is −∞) the fast form gives −∞, or NaN where p = q = 0."""
+    derivative is −∞) the fast form gives −∞, or NaN where p = q = 0. Both fast paths: this
+    device's, and the CUDA one (the regrouped sum handed to `torch.compile`, run eagerly by
+    `tests.compiled_path` on any device). The rows' gradients are weighted 2, 3, …, so that a
+    backward that drops or inverts the incoming gradient fails."""
     p = _t(pq[0], device, dtype).requires_grad_(True)
     q = _t(pq[1], device, dtype).requires_grad_(True)
-    plain, fast = N.jsd(p, q), N.jsd(p, q, fast=True)
+    plain = N.jsd(p, q)
+    with compiled_path(N) as calls:
+        cuda_path = N.jsd(p, q, fast=True)
+    assert calls == [(N._jsd_regrouped, {"dynamic": True})], f"{CLAIM_JF}: compiled {calls}"
+    w = torch.arange(2, plain.numel() + 2, device=device, dtype=dtype).reshape(plain.shape)
     vb, gb = jsd_fast_bounds(p.detach(), q.detach())
-    err = (fast - plain).abs()
-    assert bool((err <= vb).all()), failure(
-        CLAIM_JF, device, dtype, "fast JSD vs plain", float(err.max()), "4ε Σ|terms| per row"
-    )
-    grads_plain = torch.autograd.grad(plain.sum(), (p, q))
-    grads_fast = torch.autograd.grad(fast.sum(), (p, q))
-    for name, gp, gf in zip("pq", grads_plain, grads_fast, strict=True):
-        at_zero = gf.isnan() | (gf == -math.inf)
-        assert torch.equal(gp.isnan(), at_zero), f"{CLAIM_JF}: ∂/∂{name} not −∞/NaN where plain NaN"
-        # subnormal p or q: the plain form's autograd rounds ½·q there (see the page)
-        tiny = torch.finfo(dtype).tiny
-        sub = ((p.detach() > 0) & (p.detach() < tiny)) | ((q.detach() > 0) & (q.detach() < tiny))
-        ok = gp.isnan() | sub | ((gf - gp).abs() <= gb)
-        gerr = float((gf - gp).abs().nan_to_num(0.0).max())
-        assert bool(ok.all()), failure(CLAIM_JF, device, dtype, f"∂JSD/∂{name}", gerr, "4ε(|ln|+1)")
+    gb = gb * w.unsqueeze(-1)
+    grads_plain = torch.autograd.grad(plain, (p, q), w)
+    for path, fast in (("fast", N.jsd(p, q, fast=True)), ("fast (CUDA path)", cuda_path)):
+        err = (fast - plain).abs()
+        assert bool((err <= vb).all()), failure(
+            CLAIM_JF, device, dtype, f"{path} JSD vs plain", float(err.max()), "4ε Σ|terms|"
+        )
+        grads_fast = torch.autograd.grad(fast, (p, q), w)
+        for name, gp, gf in zip("pq", grads_plain, grads_fast, strict=True):
+            at_zero = gf.isnan() | (gf == -math.inf)
+            assert torch.equal(gp.isnan(), at_zero), (
+                f"{CLAIM_JF}: {path} ∂/∂{name} not −∞/NaN where plain NaN"
+            )
+            # subnormal p or q: the plain form's autograd rounds ½·q there (see the page)
+            tiny = torch.finfo(dtype).tiny
+            sub = ((p.detach() > 0) & (p.detach() < tiny)) | (
+                (q.detach() > 0) & (q.detach() < tiny)
+            )
+            ok = gp.isnan() | sub | ((gf - gp).abs() <= gb)
+            gerr = float((gf - gp).abs().nan_to_num(0.0).max())
+            assert bool(ok.all()), failure(
+                CLAIM_JF, device, dtype, f"{path} ∂JSD/∂{name}", gerr, "4ε(|ln|+1)·ḡ"
+            )
 
 
 @pytest.mark.claim(CLAIM_JF)
@@ -668,6 +721,51 @@ def test_train_gan_matches_a_reference_loop() -> None:
         for name, p in model.named_parameters():
             check_close(p.detach(), ref[name].detach(), tol, CLAIM_L, "cpu", f"{which} {name}")
     check_close(torch.stack(hist.value), torch.stack(values), tol, CLAIM_L, "cpu", "history of V")
+
+
+@pytest.mark.claim(CLAIM_L)
+def test_defaults_are_the_pages_conditions() -> None:
+    """Left at their defaults, `train_gan` runs the page's Adam (β = (0.5, 0.999), learning rate
+    10⁻² decaying linearly), `Generator()` is one affine generator 1 → 1 started at G(z) = z and
+    `Discriminator()` one tanh net 1 → 16 → 1."""
+    f64 = torch.float64
+
+    def run(**kw: Any) -> list[torch.Tensor]:
+        init = torch.Generator().manual_seed(3)
+        g, d = N.Generator(generator=init, dtype=f64), N.Discriminator(generator=init, dtype=f64)
+
+        def data(n: int, rng: torch.Generator) -> torch.Tensor:
+            return MU + SIGMA * torch.randn((1, n, 1), generator=rng, dtype=f64)
+
+        gen = torch.Generator().manual_seed(4)
+        N.train_gan(g, d, data, steps=4, batch_size=8, generator=gen, **kw)
+        return [p.detach() for p in (*g.parameters(), *d.parameters())]
+
+    with one_thread():
+        stated = run(lr=1e-2, betas=(0.5, 0.999), decay=True)
+        others = {
+            "defaults": run(),
+            "lr 0.02": run(lr=2e-2),
+            "β1 0.9": run(betas=(0.9, 0.999)),
+            "no decay": run(decay=False),
+        }
+    for name, other in others.items():
+        same = all(torch.equal(a, b) for a, b in zip(stated, other, strict=True))
+        assert same == (name == "defaults"), f"{CLAIM_L}: {name} run equal to the stated: {same}"
+    g, d = N.Generator(), N.Discriminator()
+    shapes = {
+        n: tuple(p.shape) for m in (g, d) for n, p in m.named_parameters(prefix=type(m).__name__)
+    }
+    assert shapes == {
+        "Generator.net.layers.0.weight": (1, 1, 1),
+        "Generator.net.layers.0.bias": (1, 1),
+        "Discriminator.net.layers.0.weight": (1, 16, 1),
+        "Discriminator.net.layers.0.bias": (1, 16),
+        "Discriminator.net.layers.1.weight": (1, 1, 16),
+        "Discriminator.net.layers.1.bias": (1, 1),
+    }, f"{CLAIM_L}: default models {shapes}"
+    z = torch.randn(1, 5, 1)
+    assert torch.equal(g(z), z), f"{CLAIM_L}: Generator() does not start at G(z) = z"
 
 
 @pytest.mark.claim(CLAIM_L)

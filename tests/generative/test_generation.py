@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from dlspec.nn import generation as G
+from tests.threads import one_thread
 from tests.tolerances import EXACT, check_close, failure
 
 CLAIM_AR = "generate.ar-sequential"
@@ -337,11 +339,16 @@ def test_samplers_refuse_bad_arguments() -> None:
         G.sample_autoregressive(step, 0, vocab=2)
     with pytest.raises(TypeError, match="length"):
         G.sample_autoregressive(step, 2.0, vocab=2)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="logits of shape"):
+    with pytest.raises(
+        ValueError, match=r"^step\(prefix\) must return logits of shape \(1, 3\), got \(1, 2\)$"
+    ):
         G.sample_autoregressive(step, 2, vocab=3)
     with pytest.raises(ValueError, match="batch"):
         G.sample_non_autoregressive(lambda b: torch.zeros(b, 2, 2), 2, batch=0, vocab=2)
-    with pytest.raises(ValueError, match="logits of shape"):
+    with pytest.raises(
+        ValueError,
+        match=r"^model\(batch\) must return logits of shape \(1, 2, 2\), got \(1, 3, 2\)$",
+    ):
         G.sample_non_autoregressive(lambda b: torch.zeros(b, 3, 2), 2, vocab=2)
     with pytest.raises(TypeError, match="generator"):
         G.sample_non_autoregressive(lambda b: torch.zeros(b, 2, 2), 2, vocab=2, generator=1)  # type: ignore[arg-type]
@@ -577,6 +584,61 @@ def test_fits_figure(evidence: Any) -> None:
 
 
 @pytest.mark.claim(CLAIM_NAR)
+def test_defaults_are_the_pages_conditions() -> None:
+    """Left at their defaults: `fit_mle` runs the page's FIT_STEPS Adam steps at learning rate
+    FIT_LR; the models have a vocabulary of 2 (the page's tokens A, B), logits drawn as
+    1.0 · N(0, 1), and the mixture 2 components; a sampler draws one sequence."""
+
+    def fitted(**kw: Any) -> list[float]:
+        model = G.Mixture(generator=torch.Generator().manual_seed(8), dtype=torch.float64)
+        return G.fit_mle(model, _data(), **kw)
+
+    with one_thread():  # 2 × 500 steps of a tiny model
+        losses, stated = fitted(), fitted(steps=FIT_STEPS, lr=FIT_LR)
+    assert len(losses) == FIT_STEPS + 1, f"{CLAIM_NAR}: {len(losses) - 1} steps by default"
+    assert losses == stated, f"{CLAIM_NAR}: the default learning rate is not {FIT_LR}"
+    for cls in (G.Factorized, G.Mixture, G.Autoregressive):
+        default = cls(generator=torch.Generator().manual_seed(1))
+        stated_kw: dict[str, Any] = {"init_scale": 1.0}
+        if cls is G.Mixture:
+            stated_kw["components"] = 2
+        stated = cls(2, generator=torch.Generator().manual_seed(1), **stated_kw)
+        pairs = zip(default.named_parameters(), stated.named_parameters(), strict=True)
+        for (name, a), (_, b) in pairs:
+            assert torch.equal(a, b), f"{CLAIM_NAR}: {cls.__name__}().{name} ≠ the stated one"
+        assert default.joint().shape == (2, 2), f"{CLAIM_NAR}: {cls.__name__}() vocabulary"
+    mixture = {n: tuple(p.shape) for n, p in G.Mixture().named_parameters()}
+    assert mixture == {"alpha": (2,), "theta": (2, 2, 2)}, f"{CLAIM_NAR}: Mixture() {mixture}"
+    ar = G.Autoregressive()
+    assert G.sample_autoregressive(ar.step, 2, vocab=2).tokens.shape == (1, 2)
+    logits = torch.zeros(1, 3, 2, dtype=torch.float64)
+    assert G.sample_non_autoregressive(lambda b: logits, 3, vocab=2).tokens.shape == (1, 3)
+    # the draws come from the generator given: its seed repeats them
+    logits = torch.zeros(64, 3, 2, dtype=torch.float64)
+    draws = [
+        G.sample_non_autoregressive(
+            lambda b: logits, 3, batch=64, vocab=2, generator=torch.Generator().manual_seed(6)
+        ).tokens
+        for _ in range(2)
+    ]
+    assert torch.equal(*draws), f"{CLAIM_NAR}: a seeded generator's draws not repeated"
+    draws = [
+        G.sample_autoregressive(
+            ar.step, 2, batch=64, vocab=2, generator=torch.Generator().manual_seed(6)
+        ).tokens
+        for _ in range(2)
+    ]
+    assert torch.equal(*draws), f"{CLAIM_NAR}: a seeded generator's AR draws not repeated"
+
+    # device left at None: the tokens follow the device of the step's logits (here meta)
+    def meta_step(prefix: torch.Tensor) -> torch.Tensor:
+        return torch.zeros(prefix.shape[0], 2, device="meta", dtype=torch.float64)
+
+    on_meta = G.sample_autoregressive(meta_step, 3, batch=4, vocab=2).tokens
+    assert on_meta.device.type == "meta" and on_meta.shape == (4, 3), f"{CLAIM_AR}: {on_meta}"
+
+
+@pytest.mark.claim(CLAIM_NAR)
 def test_models_refuse_bad_arguments() -> None:
     with pytest.raises(ValueError, match="vocab"):
         G.Factorized(vocab=1)
@@ -596,3 +658,31 @@ def test_models_refuse_bad_arguments() -> None:
         G.total_variation(torch.tensor([[1.5, -0.5], [0.0, 0.0]], dtype=torch.float64), _target())
     with pytest.raises(ValueError, match="sum to 1"):
         G.product_of_marginals(torch.full((2, 2), 0.5, dtype=torch.float64))
+    # (issue 12, mutation testing) each check pinned by its message, with what was given
+    quarter = torch.full((4,), 0.25, dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"^p must be 2-D, got shape \(4,\)$"):
+        G.kl_divergence(quarter, quarter)
+    with pytest.raises(ValueError, match=r"^q must be 2-D, got shape \(1, 2, 2\)$"):
+        G.total_variation(_target(), _target()[None])
+    ninth = torch.full((3, 3), 1 / 9, dtype=torch.float64)
+    with pytest.raises(
+        ValueError, match=r"^p and q must have the same shape, got \(2, 2\), \(3, 3\)$"
+    ):
+        G.kl_divergence(_target(), ninth)
+    with pytest.raises(
+        ValueError, match=r"^step\(\) samples a single model: build it with copies=None$"
+    ):
+        G.Autoregressive(copies=2).step(torch.zeros(3, 0, dtype=torch.long))
+    ar = G.Autoregressive(vocab=2)
+    with pytest.raises(
+        ValueError, match=r"^prefix must hold class labels in \[0, 2\), got values in \[0, 2\]$"
+    ):
+        ar.step(torch.tensor([[0], [2]]))
+    for shape in ((3,), (3, 2)):
+        with pytest.raises(
+            ValueError,
+            match=r"^prefix must have shape \(batch, 0\) or \(batch, 1\), got "
+            + re.escape(str(shape))
+            + "$",
+        ):
+            ar.step(torch.zeros(shape, dtype=torch.long))

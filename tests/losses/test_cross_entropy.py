@@ -24,6 +24,7 @@ from hypothesis.extra import numpy as hnp
 from dlspec.nn import losses as L
 from dlspec.nn.activations import sigmoid
 from tests import strategies as S
+from tests.compiled_path import compiled_path
 from tests.tolerances import EXACT, Tol, check_close, failure, tol
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -367,6 +368,32 @@ def test_cross_entropy_bad_input() -> None:
         L.entropy(torch.tensor([2.0, -1.0]))
     with pytest.raises(ValueError, match=r"q must have p's shape"):
         L.kl_divergence(torch.ones(3) / 3, torch.ones(2) / 2)
+
+
+@pytest.mark.claim(CLAIM_CAT)
+@pytest.mark.parametrize("dim", [-2, -1, 0, 1])
+def test_entropy_and_kl_along_any_dim(dim: int) -> None:
+    """`dim` takes every value in [−p.dim(), p.dim() − 1]: H and KL along rows (dim 1 or −1)
+    and along columns (dim 0 or −2) of p = [[½, ½], [1, 0]], q = [[¼, ¾], [½, ½]] (by hand,
+    with 0 ln 0 = 0), and a dim outside that range is refused."""
+    p = torch.tensor([[0.5, 0.5], [1.0, 0.0]], dtype=torch.float64)
+    q = torch.tensor([[0.25, 0.75], [0.5, 0.5]], dtype=torch.float64)
+    ln2, ln3 = math.log(2.0), math.log(3.0)
+    rows = dim % 2 == 1
+    # H along rows: ln 2, 0; along columns: −(½ ln ½ + 1 ln 1) = ½ ln 2, −(½ ln ½ + 0) = ½ ln 2
+    h = [ln2, 0.0] if rows else [ln2 / 2, ln2 / 2]
+    # KL along rows: ½ ln 2 + ½ ln(2/3), 1 ln 2; along columns: ½ ln 2 + ln 2, ½ ln(2/3)
+    kl = [ln2 - ln3 / 2, ln2] if rows else [1.5 * ln2, (ln2 - ln3) / 2]
+    want = {"entropy": h, "KL": kl}
+    for what, got in (("entropy", L.entropy(p, dim=dim)), ("KL", L.kl_divergence(p, q, dim=dim))):
+        expected = torch.tensor(want[what], dtype=torch.float64)
+        check_close(
+            got, expected, Tol(rtol=1e-15, atol=1e-16), CLAIM_CAT, "cpu", f"{what}, dim {dim}"
+        )
+    bad = dim + 4 if dim >= 0 else dim - 2  # 2 or 3 (too high), −3 or −4 (too low)
+    for call in (lambda: L.entropy(p, dim=bad), lambda: L.kl_divergence(p, q, dim=bad)):
+        with pytest.raises(ValueError, match=rf"^dim must be an integer in \[-2, 1\], got {bad}$"):
+            call()
 
 
 # =================================================================================================
@@ -715,6 +742,39 @@ def test_cross_entropy_fast_form_float32_extremes(device: str, dtype: torch.dtyp
     (g_plain,) = torch.autograd.grad(plain, z)
     (g_fast,) = torch.autograd.grad(fast, z)
     check_close(g_fast, g_plain, Tol(4 * eps, 4 * eps / 2), CLAIM_CE_FAST, device, "gradient")
+
+
+@pytest.mark.claim(CLAIM_CE_FAST)
+@pytest.mark.dtypes("float64")
+def test_cross_entropy_fast_cuda_path(device: str, dtype: torch.dtype) -> None:
+    """The fast form's CUDA path (`tests.compiled_path`), on any device: the plain per-example
+    loss handed to `torch.compile(·, dynamic=True)` once, whatever the shapes; torch's loss and
+    gradient for shared and per-row labels, logits up to ±1e300."""
+    z0 = torch.tensor([[1e300, -1e300, 0.0], [2.0, -3.0, 0.5]], dtype=dtype)
+    z1 = torch.randn(2, 4, 3, generator=torch.Generator().manual_seed(3), dtype=dtype)
+    cases = [
+        (z0, torch.tensor([1, 2]), lambda z, y: F.cross_entropy(z, y, reduction="sum")),
+        (
+            z1,
+            torch.tensor([0, 2, 1, 1]),
+            lambda z, y: F.cross_entropy(z.transpose(1, 2), y[None].expand(2, 4), reduction="sum"),
+        ),
+        (
+            z1,
+            torch.tensor([[0, 2, 1, 1], [2, 2, 0, 1]]),
+            lambda z, y: F.cross_entropy(z.transpose(1, 2), y, reduction="sum"),
+        ),
+    ]
+    with compiled_path(L) as calls:
+        for z_, y_, oracle in cases:
+            z, y = z_.to(device).requires_grad_(True), y_.to(device)
+            fast, want = L.cross_entropy(z, y, reduction="sum", fast=True), oracle(z, y)
+            what = f"CUDA path, logits {tuple(z.shape)}, labels {tuple(y.shape)}"
+            check_close(fast, want, tol(dtype), CLAIM_CE_FAST, device, what)
+            (g_fast,) = torch.autograd.grad(fast, z)
+            (g_want,) = torch.autograd.grad(want, z)
+            check_close(g_fast, g_want, tol(dtype), CLAIM_CE_FAST, device, f"∂ {what}")
+    assert calls == [(L._nll, {"dynamic": True})], f"{CLAIM_CE_FAST}: compiled {calls}"
 
 
 @pytest.mark.claim(CLAIM_CE_FAST)

@@ -257,6 +257,14 @@ def test_maxout_matches_oracle_and_is_convex(
     d, k, m = case["d"], case["k"], case["m"]
     g = torch.Generator(device=device).manual_seed(case["seed"])
     unit = Maxout(d, m, k, generator=g, device=device, dtype=dtype)
+    # the generator alone draws the pieces: its seed rebuilds the same unit
+    g.manual_seed(case["seed"])
+    again = Maxout(d, m, k, generator=g, device=device, dtype=dtype)
+    for name, a, b in (
+        ("W", again.linear.weight, unit.linear.weight),
+        ("b", again.linear.bias, unit.linear.bias),
+    ):
+        assert torch.equal(a, b), f"{CLAIM_MAX}: Maxout's {name} not drawn from its generator"
     lin = torch.nn.Linear(d, m * k, device=device, dtype=dtype)
     with torch.no_grad():
         lin.weight.copy_(unit.linear.weight)

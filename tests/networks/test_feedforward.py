@@ -28,6 +28,7 @@ from dlspec.nn import linear as NET
 from dlspec.nn.losses import cross_entropy
 from dlspec.train import accuracy, fit
 from tests import strategies as S
+from tests.compiled_path import compiled_path
 from tests.stats import binomial_cdf, binomial_threshold
 from tests.tolerances import EXACT, Tol, check_close, failure, tol
 
@@ -148,18 +149,66 @@ def test_gaussian_classifier_bad_input() -> None:
         GC.logistic_parameters(mu, mu, cov, 1.0)
     with pytest.raises(ValueError, match="mu1, mu2 must have shape"):
         GC.logistic_parameters(mu, torch.zeros(3, dtype=torch.float64), cov, 0.5)
-    with pytest.raises(ValueError, match="cov must be symmetric positive definite"):
+    with pytest.raises(ValueError, match=r"^cov must be symmetric positive definite$"):
         GC.logistic_parameters(mu, mu, -cov, 0.5)
     with pytest.raises(TypeError, match="cov must have mu1's dtype"):
         GC.logistic_parameters(mu, mu, cov.float(), 0.5)
     with pytest.raises(ValueError, match=r"x must have shape \(N, 2\)"):
         GC.gaussian_posterior(torch.zeros(4, 3, dtype=torch.float64), mu, mu, cov, 0.5)
-    with pytest.raises(ValueError, match="both classes"):
-        GC.fit_gaussian_classifier(torch.zeros(3, 2), torch.ones(3, dtype=torch.long))
+    both = r"^x must hold examples of both classes \(y = 1 and y = 0\)$"
+    for label in (0, 1):  # every example in one class
+        with pytest.raises(ValueError, match=both):
+            GC.fit_gaussian_classifier(torch.zeros(3, 2), torch.full((3,), label))
     with pytest.raises(ValueError, match=r"labels in \{0, 1\}"):
         GC.fit_gaussian_classifier(torch.zeros(3, 2), torch.tensor([0, 1, 2]))
     with pytest.raises(ValueError, match=r"tensor of 3 labels in \{0, 1\}, got shape \(2,\)"):
         GC.fit_gaussian_classifier(torch.zeros(3, 2), torch.tensor([0, 1]))
+    # (issue 12, mutation testing) each argument named in its own check, with what was given
+    prior = r"^prior1 must be a real number in \(0, 1\) \(the prior P\(C1\)\), got 0\.0$"
+    with pytest.raises(ValueError, match=prior):
+        GC.gaussian_posterior(torch.zeros(4, 2, dtype=torch.float64), mu, mu, cov, 0.0)
+    with pytest.raises(ValueError, match=r"^mu2 must be 1-D, got shape \(1, 2\)$"):
+        GC.logistic_parameters(mu, mu[None], cov, 0.5)
+    flat = torch.ones(2, dtype=torch.float64)
+    x = torch.zeros(4, 2, dtype=torch.float64)
+    for call in (
+        lambda: GC.logistic_parameters(mu, mu, flat, 0.5),
+        lambda: GC.gaussian_log_density(x, mu, flat),
+    ):
+        with pytest.raises(ValueError, match=r"^cov must be 2-D, got shape \(2,\)$"):
+            call()
+    three = torch.eye(3, dtype=torch.float64)
+    shapes = r"^mu1, mu2 must have shape \(d,\) and cov \(d, d\) with d ≥ 1, got "
+    with pytest.raises(ValueError, match=shapes + r"\(2,\), \(2,\), \(3, 3\)$"):
+        GC.logistic_parameters(mu, mu, three, 0.5)
+    empty = torch.zeros(0, dtype=torch.float64)
+    with pytest.raises(ValueError, match=shapes + r"\(0,\), \(0,\), \(0, 0\)$"):
+        GC.logistic_parameters(empty, empty, torch.zeros(0, 0, dtype=torch.float64), 0.5)
+    with pytest.raises(
+        ValueError, match=r"^cov must have shape \(d, d\) = \(2, 2\), got \(3, 3\)$"
+    ):
+        GC.gaussian_log_density(x, mu, three)
+    with pytest.raises(
+        TypeError, match=r"^cov must have mu's dtype torch\.float64, got torch\.float32$"
+    ):
+        GC.gaussian_log_density(x, mu, cov.float())
+
+
+@pytest.mark.claim(CLAIM_NEURON)
+def test_fit_with_one_example_of_a_class() -> None:
+    """One example of C1 is enough: μ1 is that example, its residual 0; μ2 and the pooled Σ
+    come from the other three, (1/N) Σ rᵀr with N = 4 (worked by hand), π1 = 1/4."""
+    x = torch.tensor([[5.0, -1.0], [0.0, 0.0], [2.0, 0.0], [1.0, 3.0]], dtype=torch.float64)
+    y = torch.tensor([1, 0, 0, 0])
+    mu1, mu2, cov, prior1 = GC.fit_gaussian_classifier(x, y)
+    # class 2: mean (1, 1), residuals (−1, −1), (1, −1), (0, 2): Σ rᵀr = [[2, 0], [0, 6]]
+    want_cov = torch.tensor([[2.0, 0.0], [0.0, 6.0]], dtype=torch.float64) / 4
+    check_close(mu1, x[0], EXACT, CLAIM_NEURON, "cpu", "μ1 of one example")
+    check_close(
+        mu2, torch.tensor([1.0, 1.0], dtype=torch.float64), EXACT, CLAIM_NEURON, "cpu", "μ2"
+    )
+    check_close(cov, want_cov, EXACT, CLAIM_NEURON, "cpu", "pooled Σ")
+    assert prior1 == 0.25, f"{CLAIM_NEURON}: π1 = {prior1}, expected 1/4"
 
 
 # =================================================================================================
@@ -868,6 +917,43 @@ def test_fast_flag_takes_a_bool() -> None:
     for fn in (ACT.softmax, ACT.log_softmax, ACT.sigmoid):
         with pytest.raises(TypeError, match="fast must be a bool"):
             fn(torch.ones(2, 3), fast=1)  # type: ignore[operator]
+
+
+@pytest.mark.claim(CLAIM_SM_FAST, CLAIM_SIG_FAST)
+@pytest.mark.dtypes("float64")
+def test_fast_forms_cuda_path(device: str, dtype: torch.dtype) -> None:
+    """The fast forms' CUDA path (`tests.compiled_path`), on any device: it hands the plain
+    function to `torch.compile(·, dynamic=True)` once per function, whatever the shapes and
+    dims of later calls, and gives torch's softmax, log-softmax and sigmoid (values and
+    gradients) on logits up to ±1e300."""
+    gen = torch.Generator().manual_seed(7)
+    inputs = [
+        torch.randn(3, 4, generator=gen, dtype=dtype) * 30,
+        torch.tensor([[1e300, -1e300, 0.0], [-745.0, 710.0, 40.0]], dtype=dtype),
+        torch.randn(2, 5, 3, generator=gen, dtype=dtype),
+    ]
+    forms = (
+        (ACT.softmax, torch.softmax, ACT._softmax),
+        (ACT.log_softmax, torch.log_softmax, ACT._log_softmax),
+        (ACT.sigmoid, lambda z, dim: torch.sigmoid(z), ACT._sigmoid),
+    )
+    with compiled_path() as calls:
+        for z0 in inputs:
+            for dim in (-1, 0):
+                z = z0.to(device).requires_grad_(True)
+                g = torch.rand(z.shape, generator=gen, dtype=dtype).to(device) + 0.5
+                for fn, oracle, _ in forms:
+                    fast = fn(z, dim, fast=True) if fn is not ACT.sigmoid else fn(z, fast=True)
+                    want = oracle(z, dim)
+                    what = f"{fn.__name__} CUDA path, shape {tuple(z.shape)}, dim {dim}"
+                    check_close(fast, want, tol(dtype), CLAIM_SM_FAST, device, what)
+                    (g_fast,) = torch.autograd.grad(fast, z, g)
+                    (g_want,) = torch.autograd.grad(want, z, g)
+                    check_close(g_fast, g_want, tol(dtype), CLAIM_SM_FAST, device, f"∂ {what}")
+    want_calls = [(plain, {"dynamic": True}) for _, _, plain in forms]
+    assert calls == want_calls, (
+        f"{CLAIM_SM_FAST}: torch.compile calls {calls}, expected one per function {want_calls}"
+    )
 
 
 # =================================================================================================

@@ -376,10 +376,8 @@ def fit_mle(
 # -- closed forms ---------------------------------------------------------------------------------
 
 
-def _check_tables(p: object, q: object) -> tuple[Tensor, Tensor]:
-    for t, name in ((p, "p"), (q, "q")):
-        check_float_tensor(t, name, dim=2)
-    assert isinstance(p, Tensor) and isinstance(q, Tensor)
+def _check_tables(p_in: object, q_in: object) -> tuple[Tensor, Tensor]:
+    p, q = check_float_tensor(p_in, "p", dim=2), check_float_tensor(q_in, "q", dim=2)
     check_like(q, p, "q", "p")
     if p.shape != q.shape:
         raise ValueError(
