@@ -110,3 +110,9 @@ def calls(device: torch.device, dtype: torch.dtype) -> list[Call]:
     """Every registered valid call, built on `device` with `dtype`, after importing `dlspec`."""
     entries()
     return [c for make in CALLS for c in make(device, dtype)]
+
+
+def sample_generator(device: torch.device) -> torch.Generator:
+    """A generator for building samples on `device`. `meta` has none of its own; PyTorch draws
+    meta tensors from a CPU generator (their values are never computed)."""
+    return torch.Generator() if device.type == "meta" else torch.Generator(device=device)

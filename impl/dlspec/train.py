@@ -29,7 +29,7 @@ from dlspec.checks import (
     check_real,
 )
 from dlspec.nn.losses import cross_entropy
-from dlspec.registry import Call, register_calls
+from dlspec.registry import Call, register_calls, sample_generator
 
 __all__ = ["History", "accuracy", "fit"]
 
@@ -180,7 +180,7 @@ def _calls_train(device: torch.device, dtype: torch.dtype) -> list[Call]:
 
     x = torch.randn(6, 3, device=device, dtype=dtype)
     y = torch.tensor([0, 1, 0, 1, 1, 0], device=device)
-    g = torch.Generator(device=device).manual_seed(0)
+    g = sample_generator(device).manual_seed(0)
     net = FeedForward([3, 2], device=device, dtype=dtype)
     return [
         Call(

@@ -20,7 +20,7 @@ from torch import Tensor
 
 from dlspec.checks import check_float_tensor, check_generator, check_like
 from dlspec.nn.linear import FeedForward, Linear
-from dlspec.registry import Call, Sample, register, register_calls
+from dlspec.registry import Call, Sample, register, register_calls, sample_generator
 
 __all__ = ["backward", "derivative", "he_init", "input_gradient", "layer_gradient_norms"]
 
@@ -156,7 +156,7 @@ def _calls_backprop(device: torch.device, dtype: torch.dtype) -> list[Call]:
     x = torch.randn(5, 3, device=device, dtype=dtype)
     v = torch.randn(5, 2, device=device, dtype=dtype)
     z = torch.randn(5, 4, device=device, dtype=dtype)
-    g = torch.Generator(device=device).manual_seed(0)
+    g = sample_generator(device).manual_seed(0)
     args = {"net": net, "x": x, "grad_output": v}
     return [
         *(

@@ -37,7 +37,7 @@ from dlspec.checks import (
     check_int,
     check_like,
 )
-from dlspec.registry import Call, Sample, register, register_calls
+from dlspec.registry import Call, Sample, register, register_calls, sample_generator
 
 __all__ = [
     "BiasVariance",
@@ -353,7 +353,7 @@ def _sample_bv(device: torch.device, dtype: torch.dtype) -> Sample:
 def _calls_bias_variance(device: torch.device, dtype: torch.dtype) -> list[Call]:
     x = torch.linspace(-1, 1, 7, device=device, dtype=dtype)
     y = torch.randn(7, device=device, dtype=dtype)
-    g = torch.Generator(device=device).manual_seed(0)
+    g = sample_generator(device).manual_seed(0)
     noise = Noise.rademacher(device=device, dtype=dtype)
     deg = {"degree": "[0, inf)"}
     xs = ("x", "x_train", "x_eval")

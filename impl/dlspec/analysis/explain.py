@@ -38,7 +38,7 @@ from dlspec.checks import (
     check_real,
 )
 from dlspec.nn.linear import FeedForward, Linear
-from dlspec.registry import Call, Sample, register, register_calls
+from dlspec.registry import Call, Sample, register, register_calls, sample_generator
 
 __all__ = [
     "FeatureExtractor",
@@ -373,7 +373,7 @@ def _calls_explain(device: torch.device, dtype: torch.dtype) -> list[Call]:
     net = FeedForward([4, 5, 3, 2], "tanh", **where)
     x = torch.randn(4, **where)
     masks = torch.eye(4, **where)
-    g = torch.Generator(device=device).manual_seed(0)
+    g = sample_generator(device).manual_seed(0)
     image = torch.randn(2, 2, **where)
     flat = lambda t: net(t.reshape(t.shape[0], -1))  # noqa: E731
     w = torch.rand(6, **where)

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from dlspec.checks import check_flag, check_float_dtype, check_int, check_real
-from dlspec.registry import Call, Sample, register, register_calls
+from dlspec.registry import Call, Sample, register, register_calls, sample_generator
 
 __all__ = ["memory_task"]
 
@@ -56,7 +56,7 @@ def memory_task(
 def _sample_memory(device: torch.device, dtype: torch.dtype) -> Sample:
     # The meta device has no generator of its own, but a CPU generator drives meta tensors
     # (shapes and dtypes only). marker=True so that the flag feature's device is checked too.
-    g = torch.Generator() if device.type == "meta" else torch.Generator(device=device)
+    g = sample_generator(device)
 
     def f() -> tuple[Tensor, Tensor]:
         return memory_task(4, 6, generator=g, marker=True, device=device, dtype=dtype)
@@ -66,7 +66,7 @@ def _sample_memory(device: torch.device, dtype: torch.dtype) -> Sample:
 
 @register_calls
 def _calls_memory(device: torch.device, dtype: torch.dtype) -> list[Call]:
-    g = torch.Generator(device=device).manual_seed(0)
+    g = sample_generator(device).manual_seed(0)
     return [
         Call(
             memory_task,

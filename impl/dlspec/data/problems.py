@@ -32,7 +32,7 @@ from dlspec.checks import (
     check_like,
     check_real,
 )
-from dlspec.registry import Call, Sample, register, register_calls
+from dlspec.registry import Call, Sample, register, register_calls, sample_generator
 
 __all__ = [
     "MULTI_BASIN_SMOOTHNESS",
@@ -242,7 +242,7 @@ def _sample_problems(device: torch.device, dtype: torch.dtype) -> Sample:
 @register_calls
 def _calls_problems(device: torch.device, dtype: torch.dtype) -> list[Call]:
     where: dict[str, Any] = {"device": device, "dtype": dtype}
-    g = torch.Generator(device=device).manual_seed(0)
+    g = sample_generator(device).manual_seed(0)
     x = torch.randn(2, 3, **where)
     lam = torch.tensor([1.0, 2.0, 3.0], **where)
     xs = ("x",)

@@ -31,7 +31,7 @@ from dlspec.checks import (
 )
 from dlspec.nn.dropout import dropout
 from dlspec.nn.linear import FeedForward, Linear
-from dlspec.registry import Call, Sample, register, register_calls
+from dlspec.registry import Call, Sample, register, register_calls, sample_generator
 
 __all__ = [
     "Autoencoder",
@@ -418,7 +418,7 @@ def _calls_autoencoder(device: torch.device, dtype: torch.dtype) -> list[Call]:
     where: dict[str, Any] = {"device": device, "dtype": dtype}
     ae = Autoencoder([6, 3], "tanh", output="sigmoid", **where)
     net = FeedForward([6, 4, 3, 2], "sigmoid", **where)
-    g = torch.Generator(device=device).manual_seed(0)
+    g = sample_generator(device).manual_seed(0)
     return [
         Call(
             LinearAutoencoder,

@@ -42,7 +42,7 @@ from dlspec.checks import (
 )
 from dlspec.nn.activations import apply, compiled, fused, log_sigmoid
 from dlspec.nn.linear import FeedForward, Linear
-from dlspec.registry import Call, Sample, register, register_calls
+from dlspec.registry import Call, Sample, register, register_calls, sample_generator
 
 __all__ = [
     "Discriminator",
@@ -441,7 +441,7 @@ def _calls_gan(device: torch.device, dtype: torch.dtype) -> list[Call]:
     d = torch.tensor([0.3, 0.5, 0.6, 0.9], device=device, dtype=dtype)
     where: dict[str, Any] = {"device": device, "dtype": dtype}
     x = torch.randn(3, 8, 1, **where)
-    g = torch.Generator(device=device).manual_seed(0)
+    g = sample_generator(device).manual_seed(0)
     pmf = ("p", "q", "p_data", "p_g")
     return [
         Call(check_pmf, {"p": p, "name": "p"}, free=("name",), finite=("p",)),
