@@ -297,9 +297,9 @@ def module_results(patterns: list[str]) -> dict[str, dict[str, Any]]:
                 entry = {"mutant": key, "verdict": verdict, "diff": diff}
                 if why[0] is not None and why[0] == added:
                     entry["equivalent"] = why[1]
-                far = unreachable.get(key, (None, ""))
-                if far[0] is not None and far[0] == added:
-                    entry["out_of_reach"] = far[1]
+                reach = unreachable.get(key, (None, ""))
+                if reach[0] is not None and reach[0] == added:
+                    entry["out_of_reach"] = reach[1]
                 survivors.append(entry)
         name = "impl/dlspec/" + str(rel.relative_to("src/dlspec"))
         eq = sum("equivalent" in s for s in survivors)
@@ -463,25 +463,29 @@ def sum_counts(results: dict[str, dict[str, Any]]) -> dict[str, int]:
 # -- main ----------------------------------------------------------------------------------------
 
 
-def retest_undecided(patterns: list[str]) -> int:
+def retest_undecided(patterns: list[str]) -> list[str]:
     """Forget every verdict but "killed"/"timeout" of the selected modules, so a survivor meets
     the tests as they are now (killed ones stay cached until their function changes)."""
     from mutmut.mutation.data import SourceFileMutationData
 
-    count = 0
+    names: list[str] = []
     for meta in (WORK / "mutants" / "src" / "dlspec").rglob("*.py.meta"):
         rel = meta.relative_to(WORK / "mutants").with_suffix("")
         if not any(fnmatch.fnmatch(str(rel), p) for p in patterns):
             continue
         data = SourceFileMutationData(path=rel)
         data.load()
-        stale = [k for k, c in data.exit_code_by_key.items() if status(c) not in (KILLED, TIMEOUT)]
+        stale = [
+            k
+            for k, c in data.exit_code_by_key.items()
+            if c is not None and status(c) not in (KILLED, TIMEOUT)
+        ]
         for k in stale:
             data.exit_code_by_key[k] = None
         if stale:
             data.save()
-            count += len(stale)
-    return count
+            names += stale
+    return names
 
 
 def set_workspace(path: Path) -> None:
@@ -550,6 +554,11 @@ def main(argv: list[str] | None = None) -> int:
         "--report", action="store_true", help="summarize the cached verdicts; run nothing"
     )
     parser.add_argument(
+        "--survivors",
+        action="store_true",
+        help="test again only the mutants not killed, leave the unchecked ones for later",
+    )
+    parser.add_argument(
         "--resume",
         action="store_true",
         help="keep every cached verdict (survivors too): finish an interrupted run",
@@ -574,10 +583,14 @@ def main(argv: list[str] | None = None) -> int:
     write_config(patterns)
     os.chdir(WORK)  # mutmut reads ./pyproject.toml and writes ./mutants
     stats_cover(patterns)
+    again: list[str] = []
     if (WORK / "mutants").is_dir() and not args.resume:
-        n = retest_undecided(patterns)
-        if n:
-            print(f"mutants: {n} undecided or surviving mutants are tested again")
+        again = retest_undecided(patterns)
+        if again:
+            print(f"mutants: {len(again)} surviving mutants are tested again")
+    if args.survivors and not again:
+        print("mutants: no survivors to test again")
+        return 0
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "CI")}
     env.update(
         MPLBACKEND="Agg",
@@ -589,6 +602,8 @@ def main(argv: list[str] | None = None) -> int:
     mutmut = Path(sys.executable).parent / "mutmut"
     cmd = [str(mutmut if mutmut.exists() else "mutmut"), "run"]
     cmd += ["--max-children", str(args.max_children)]
+    if args.survivors:
+        cmd += again  # mutmut runs only the mutants named (those that still exist)
     if args.nice:
         os.nice(args.nice)
     start = time.monotonic()
