@@ -24,6 +24,7 @@ from dlspec.nn.linear import FeedForward
 from dlspec.optim.sgd import GD, minibatch
 from dlspec.train import fit
 from tests import strategies as S
+from tests.spy import count_calls
 from tests.tolerances import EXACT, check_close, check_same, failure, fast_form_tol, tol
 
 # =================================================================================================
@@ -798,18 +799,6 @@ def test_fast_gd_mixed_dtypes_in_one_group(device: str) -> None:
         )
 
 
-def _spy(monkeypatch: pytest.MonkeyPatch, name: str) -> list[None]:
-    """Count the calls of `torch.<name>` (still run) until the test ends: one entry per call."""
-    real, calls = getattr(torch, name), []
-
-    def counted(*args: Any, **kwargs: Any) -> Any:
-        calls.append(None)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(torch, name, counted)
-    return calls
-
-
 @pytest.mark.claim(CLAIM_FAST)
 def test_plain_form_is_the_default(
     device: str, dtype: torch.dtype, monkeypatch: pytest.MonkeyPatch
@@ -820,7 +809,7 @@ def test_plain_form_is_the_default(
     for fast in (False, True):
         p = torch.nn.Parameter(torch.zeros(3, device=device, dtype=dtype))
         p.grad = torch.ones_like(p)
-        ran = _spy(monkeypatch, "_foreach_add_")
+        ran = count_calls(monkeypatch, "_foreach_add_")
         GD([p], lr=0.5).step() if not fast else GD([p], lr=0.5, fast=True).step()
         assert bool(ran) == fast, f"{CLAIM_FAST}: fast={fast} ran foreach {len(ran)} times"
         assert torch.equal(p.detach(), torch.full_like(p, -0.5))

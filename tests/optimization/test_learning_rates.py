@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from dlspec.optim.adagrad import Adagrad
 from dlspec.optim.sgd import GD, inverse_sqrt_decay, inverse_sqrt_lr
 from tests import strategies as S
+from tests.spy import count_calls
 from tests.tolerances import EXACT, Tol, check_close, check_same, failure, fast_form_tol
 
 # =================================================================================================
@@ -512,18 +513,6 @@ def test_fast_adagrad_staggered_steps(device: str, dtype: torch.dtype) -> None:
     check_same(fb, pb, bound, CLAIM_FAST, device, "w of b (staggered)")
 
 
-def _spy(monkeypatch: pytest.MonkeyPatch, name: str) -> list[None]:
-    """Count the calls of `torch.<name>` (still run) until the test ends: one entry per call."""
-    real, calls = getattr(torch, name), []
-
-    def counted(*args: Any, **kwargs: Any) -> Any:
-        calls.append(None)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(torch, name, counted)
-    return calls
-
-
 @pytest.mark.claim(CLAIM_FAST)
 def test_plain_form_is_the_default(
     device: str, dtype: torch.dtype, monkeypatch: pytest.MonkeyPatch
@@ -534,7 +523,7 @@ def test_plain_form_is_the_default(
     for fast in (False, True):
         p = torch.nn.Parameter(torch.zeros(3, device=device, dtype=dtype))
         p.grad = torch.full_like(p, 2.0)
-        ran = _spy(monkeypatch, "_foreach_addcdiv_")
+        ran = count_calls(monkeypatch, "_foreach_addcdiv_")
         Adagrad([p], lr=0.5).step() if not fast else Adagrad([p], lr=0.5, fast=True).step()
         assert bool(ran) == fast, f"{CLAIM_FAST}: fast={fast} ran foreach {len(ran)} times"
         assert torch.equal(p.detach(), torch.full_like(p, -0.5))  # first step: −η sign(g)

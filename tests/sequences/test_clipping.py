@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from dlspec.optim import clip as C
+from tests.spy import count_calls
 from tests.stats import binomial_cdf, binomial_threshold
 from tests.tolerances import EXACT, check_close, check_same, failure, fast_form_tol
 
@@ -688,18 +689,6 @@ def test_fast_norm_clip_low_precision_beside_float(device: str, low: torch.dtype
         check_same(q.grad, p.grad, bound, CLAIM_FAST, device, f"{p.grad.dtype} gradient")
 
 
-def _spy(monkeypatch: pytest.MonkeyPatch, name: str) -> list[None]:
-    """Count the calls of `torch.<name>` (still run) until the test ends: one entry per call."""
-    real, calls = getattr(torch, name), []
-
-    def counted(*args: Any, **kwargs: Any) -> Any:
-        calls.append(None)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(torch, name, counted)
-    return calls
-
-
 @pytest.mark.claim(CLAIM_FAST)
 def test_plain_form_is_the_default(
     device: str, dtype: torch.dtype, monkeypatch: pytest.MonkeyPatch
@@ -710,7 +699,10 @@ def test_plain_form_is_the_default(
     for fast in (False, True):
         p = torch.zeros(4, device=device, dtype=dtype, requires_grad=True)
         p.grad = torch.full_like(p, 1.5)  # ‖g‖ = 3: the clip to c = 1 scales by 1/3
-        norms, muls = _spy(monkeypatch, "_foreach_norm"), _spy(monkeypatch, "_foreach_mul_")
+        norms, muls = (
+            count_calls(monkeypatch, "_foreach_norm"),
+            count_calls(monkeypatch, "_foreach_mul_"),
+        )
         got = CLIP.clip_by_norm([p], 1.0) if not fast else CLIP.clip_by_norm([p], 1.0, fast=True)
         again = CLIP.global_norm([p.grad]) if not fast else CLIP.global_norm([p.grad], fast=True)
         assert (len(norms), len(muls)) == (2 * fast, fast), (
