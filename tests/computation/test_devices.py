@@ -101,8 +101,11 @@ def test_valid_calls_run_on_device(maker: str, device: str, dtype: torch.dtype) 
         if c.forward is not None:
             out = out(**c.forward)
         ran += 1
-        made = [*out.parameters(), *out.buffers()] if isinstance(out, torch.nn.Module) else []
-        for t in _tensors(out) + _tensors(getattr(out, "__dict__", {})) + made:
+        if isinstance(out, torch.nn.Module):  # what it built: every parameter and buffer
+            held = [*out.parameters(), *out.buffers()]
+        else:  # a result object's tensor fields (a fitted standardizer, PCA, ...)
+            held = _tensors(getattr(out, "__dict__", {}))
+        for t in _tensors(out) + held:
             assert t.device.type == dev.type, f"{where}: a result on {t.device}, expected {dev}"
             if t.is_floating_point():
                 assert t.dtype == dtype, f"{where}: a result in {t.dtype}, expected {dtype}"
