@@ -58,13 +58,15 @@ def oracle(
 @st.composite
 def conv_cases(draw: st.DrawFn, *, groups: bool = True, max_side: int = 7) -> dict[str, Any]:
     """A convolution's shapes and options, in scope: the kernel fits the padded input and
-    circular padding is at most the input size (``F.pad``'s limit)."""
+    circular padding is at most the input size (``F.pad``'s limit); zero padding may exceed it
+    (a tap can then fall a whole input away from it)."""
     g = draw(st.integers(1, 3)) if groups else 1
     c_in = g * draw(st.integers(1, 2))
     c_out = g * draw(st.integers(1, 2))
     h, w = draw(st.integers(1, max_side)), draw(st.integers(1, max_side))
     mode = draw(st.sampled_from(C.PADDING_MODES))
-    ph, pw = draw(st.integers(0, min(h, 2))), draw(st.integers(0, min(w, 2)))
+    ph = draw(st.integers(0, min(h, 2) if mode == "circular" else 3))
+    pw = draw(st.integers(0, min(w, 2) if mode == "circular" else 3))
     kh = draw(st.integers(1, min(4, h + 2 * ph)))
     kw = draw(st.integers(1, min(4, w + 2 * pw)))
     stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
@@ -275,6 +277,16 @@ def loop_matrix(
 @pytest.mark.dtypes("float64")
 @settings(deadline=None, max_examples=40)
 @given(case=conv_cases(groups=False, max_side=5))
+@example(  # zero padding 3 above a 1-row input: a tap lies 3 rows, more than all of x, above it
+    case={
+        "x": np.arange(2.0).reshape(1, 1, 1, 2),
+        "w": np.arange(1.0, 7.0).reshape(1, 1, 3, 2),
+        "b": np.zeros(1),
+        "stride": (1, 1),
+        "padding": (3, 0),
+        "padding_mode": "zeros",
+    }
+)
 def test_matrix_is_the_convolution(device: str, dtype: torch.dtype, case: dict[str, Any]) -> None:
     """M equals the entry-by-entry construction; x ↦ x Mᵀ + b is the convolution; a Linear layer
     loaded with M computes it; and the gradient through M collects the tied entries."""
@@ -418,6 +430,8 @@ def test_bad_inputs() -> None:
         C.conv2d(x, torch.randn(3, 2, 7, 3), padding=1)
     with pytest.raises(ValueError, match="kernel_size must be at most the padded input size"):
         C.conv_matrix(torch.randn(3, 2, 5, 1), (4, 4))
+    with pytest.raises(ValueError, match=r"^kernel_size must be at most the padded input size 4 "):
+        C.conv_matrix(torch.randn(3, 2, 1, 5), (4, 4))  # the width: the second pair entry
     for bad in (0, -1, (1, 0)):
         with pytest.raises(ValueError, match="stride must be an integer ≥ 1"):
             C.conv2d(x, w, stride=bad)
