@@ -813,3 +813,22 @@ def test_plain_form_is_the_default(
         GD([p], lr=0.5).step() if not fast else GD([p], lr=0.5, fast=True).step()
         assert bool(ran) == fast, f"{CLAIM_FAST}: fast={fast} ran foreach {len(ran)} times"
         assert torch.equal(p.detach(), torch.full_like(p, -0.5))
+
+
+@pytest.mark.claim(CLAIM_FAST)
+def test_fast_gd_reads_finiteness_once(
+    device: str, dtype: torch.dtype, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fast form's check of finite gradients is one `isfinite` over one sum per gradient, for
+    all groups together (one device synchronization), not the plain form's one per gradient.
+    The two forms agree on every value, so only the kernels run can tell them apart."""
+    for fast, expected in ((False, 3), (True, 1)):
+        ps = [torch.nn.Parameter(torch.zeros(2, device=device, dtype=dtype)) for _ in range(3)]
+        for p in ps:
+            p.grad = torch.ones_like(p)
+        opt = GD([{"params": ps[:1]}, {"params": ps[1:], "lr": 0.5}], lr=0.1, fast=fast)
+        ran = count_calls(monkeypatch, "isfinite")
+        opt.step()
+        assert len(ran) == expected, (
+            f"{CLAIM_FAST}: fast={fast} ran isfinite {len(ran)} times, expected {expected}"
+        )

@@ -10,7 +10,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dlspec.analysis.jacobians import batched_jacobian, state_jacobian
+from dlspec.analysis.jacobians import batched_jacobian, cell_jacobian, state_jacobian
+from dlspec.nn.lstm import LSTM
 from dlspec.nn.rnn import RNN
 from tests.tolerances import EXACT, check_close
 
@@ -61,3 +62,7 @@ def test_batched_jacobian_refuses_what_it_cannot_read() -> None:
         batched_jacobian(torch.tanh, s[0])
     with pytest.raises(TypeError, match=r"x must be a torch\.Tensor, got str"):
         state_jacobian(RNN(2, 3, dtype=F64), "x", s)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^rnn must be a dlspec\.nn\.rnn\.RNN, got LSTM$"):
+        state_jacobian(LSTM(2, 3, dtype=F64), torch.zeros(2, 1, 2, dtype=F64), s)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^lstm must be a dlspec\.nn\.lstm\.LSTM, got RNN$"):
+        cell_jacobian(RNN(2, 3, dtype=F64), torch.zeros(2, 1, 2, dtype=F64), s, s)  # type: ignore[arg-type]
