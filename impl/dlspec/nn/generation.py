@@ -140,19 +140,19 @@ def sample_autoregressive(
     vocab: int,
     generator: torch.Generator | None = None,
     device: torch.device | str | None = None,
-    dtype: torch.dtype = torch.float64,
 ) -> Generation:
     """Draw `batch` sequences of `length` tokens, one token per call (`generate.ar-sequential`).
 
     `step(prefix)` receives the tokens drawn so far, shape `(batch, t)` (`t = 0` at the first
-    call), and returns next-token logits `(batch, vocab)`: `y_t ~ softmax(step(y_<t))`.
+    call: an empty prefix on `device`), and returns next-token logits `(batch, vocab)`:
+    `y_t ~ softmax(step(y_<t))`. The tokens follow the logits' device; the uniforms that pick
+    each token are drawn in the logits' dtype.
     """
     check_callable(step, "step")
     length = check_int(length, "length")
     batch = check_int(batch, "batch")
     vocab = check_int(vocab, "vocab")
     generator = check_generator(generator)
-    dtype = check_float_dtype(dtype)
     tokens = torch.zeros((batch, 0), dtype=torch.long, device=device)
     calls = 0
     for _ in range(length):
@@ -442,7 +442,7 @@ def _sample_samplers(device: torch.device, dtype: torch.dtype) -> Sample:
     ar = Autoregressive(device=device, dtype=dtype)
 
     def f(logits: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        a = sample_autoregressive(ar.step, 2, batch=3, vocab=2, device=device, dtype=dtype)
+        a = sample_autoregressive(ar.step, 2, batch=3, vocab=2, device=device)
         n = sample_non_autoregressive(lambda b: logits.expand(b, 4, 2), 4, batch=3, vocab=2)
         u = torch.full((3,), 0.5, device=logits.device, dtype=logits.dtype)
         p = softmax(logits[0, :3])
@@ -466,7 +466,8 @@ def _calls_generation(device: torch.device, dtype: torch.dtype) -> list[Call]:
     return [
         Call(categorical, {"probs": probs, "u": u}, ndim=("u",), finite=("probs", "u")),
         Call(
-            sample_autoregressive, {"step": ar.step, "length": 2, "batch": 3, "vocab": 2, **where}
+            sample_autoregressive,
+            {"step": ar.step, "length": 2, "batch": 3, "vocab": 2, "device": device},
         ),
         Call(
             sample_non_autoregressive,
