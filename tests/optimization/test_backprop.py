@@ -19,6 +19,8 @@ import sympy.stats as sps
 import torch
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from scipy.stats import beta as beta_dist
+from scipy.stats import binom
 
 from dlspec.analysis import backprop as BP
 from dlspec.nn.activations import relu
@@ -326,9 +328,9 @@ def test_norm_below_four_is_not_enough_and_saturation(
     evidence.value("saturated_chain_L20", d_sat)
 
 
-def _layer_norms(act: str, width: int, depth: int, seeds: int) -> np.ndarray[Any, Any]:
+def _layer_norms(act: str, width: int, depth: int, seeds: range) -> np.ndarray[Any, Any]:
     rows = []
-    for seed in range(seeds):
+    for seed in seeds:
         g = torch.Generator().manual_seed(seed)
         net = FeedForward([width] * (depth + 1), act, generator=g, dtype=torch.float64)
         if act == "relu":
@@ -339,31 +341,58 @@ def _layer_norms(act: str, width: int, depth: int, seeds: int) -> np.ndarray[Any
     return np.array(rows)
 
 
+#: Per-layer gradient norms of 10-layer width-64 nets: a seed succeeds when the sigmoid net's
+#: last/first ratio exceeds RATIO_SIG and the ReLU/He net's stays below RATIO_RELU. The deciding
+#: run: seeds 0–19, at least 10 must succeed.
+RATIO_SIG, RATIO_RELU, RATIO_SEEDS, RATIO_NEED = 1e4, 10.0, 20, 10
+#: An offline study on seeds 1000–1199 (`gradient_ratio_study()` reruns it, in seconds),
+#: independent of the deciding seeds, succeeded in 200 of 200 (sigmoid ratios ≥ 1.7e7, ReLU
+#: ratios ≤ 1.9). The one-sided 99.9% Clopper–Pearson lower bound on the per-seed rate:
+RATIO_STUDY_FIRST, RATIO_STUDY_RUNS, RATIO_STUDY_SUCCESS = 1000, 200, 200
+RATIO_LOW = float(
+    beta_dist.ppf(1e-3, RATIO_STUDY_SUCCESS, RATIO_STUDY_RUNS - RATIO_STUDY_SUCCESS + 1)
+)
+
+
+def _ratios(
+    seeds: range,
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """Per-layer norms (sigmoid, ReLU/He) and each seed's last/first ratios."""
+    sig, rel = _layer_norms("sigmoid", 64, 10, seeds), _layer_norms("relu", 64, 10, seeds)
+    return sig, rel, sig[:, -1] / sig[:, 0], rel[:, -1] / rel[:, 0]
+
+
+def gradient_ratio_study() -> tuple[int, int]:
+    """The offline study behind RATIO_LOW: (successes, runs) over seeds 1000–1199."""
+    seeds = range(RATIO_STUDY_FIRST, RATIO_STUDY_FIRST + RATIO_STUDY_RUNS)
+    _, _, sr, rr = _ratios(seeds)
+    return int(((sr > RATIO_SIG) & (rr < RATIO_RELU)).sum()), len(seeds)
+
+
 @pytest.mark.claim(CLAIM_VAN)
 def test_per_layer_gradient_norms(evidence: Any) -> None:
-    """10-layer width-64 nets, 8 seeds: sigmoid (default U(±1/√fan_in) init) gradients shrink
-    from the last layer to the first by more than 10⁴, ReLU with He init by less than 10 (the
-    figure)."""
-    sig = _layer_norms("sigmoid", 64, 10, 8)
-    rel = _layer_norms("relu", 64, 10, 8)
-    sig_ratio = float(np.median(sig[:, -1] / sig[:, 0]))
-    rel_ratio = float(np.median(rel[:, -1] / rel[:, 0]))
+    """10-layer width-64 nets, 20 seeds: sigmoid (default U(±1/√fan_in) init) gradients shrink
+    from the last layer to the first by more than 10⁴, ReLU with He init by less than 10, in at
+    least 10 of the 20 seeds (the figure)."""
+    sig, rel, sr, rr = _ratios(range(RATIO_SEEDS))
     fig, ax = plt.subplots(figsize=(6, 3.6))
     layers = np.arange(1, 11)
     ax.semilogy(layers, np.exp(np.log(sig).mean(0)), "o-", label="sigmoid, default init")
     ax.semilogy(layers, np.exp(np.log(rel).mean(0)), "s-", label="ReLU, He init")
     ax.set_xlabel("layer l")
-    ax.set_ylabel("‖∂C/∂W^l‖ (geometric mean of 8 seeds)")
+    ax.set_ylabel(f"‖∂C/∂W^l‖ (geometric mean of {RATIO_SEEDS} seeds)")
     ax.set_title("Per-layer gradient norms, 10 layers of width 64")
     ax.legend()
     evidence.figure(fig, "opt-layer-gradient-norms")
     plt.close(fig)
-    what = f"last/first ratios sigmoid {sig_ratio:.3g}, relu {rel_ratio:.3g}"
-    assert sig_ratio > 1e4 and rel_ratio < 10, failure(
-        CLAIM_VAN, "cpu", "float64", what, sig_ratio, "> 1e4 and < 10"
-    )
-    evidence.value("sigmoid_last_over_first", sig_ratio)
-    evidence.value("relu_last_over_first", rel_ratio)
+    evidence.value("sigmoid_last_over_first", float(np.median(sr)))
+    evidence.value("relu_last_over_first", float(np.median(rr)))
+    evidence.value("sigmoid_last_over_first_min", float(sr.min()))
+    evidence.value("relu_last_over_first_max", float(rr.max()))
+    evidence.value("false_failure", FALSE_FAILURES["test_per_layer_gradient_norms"])
+    wins = int(((sr > RATIO_SIG) & (rr < RATIO_RELU)).sum())
+    what = f"seeds with sigmoid ratio > 1e4 and ReLU ratio < 10: {wins} of {RATIO_SEEDS}"
+    assert wins >= RATIO_NEED, failure(CLAIM_VAN, "cpu", "float64", what, wins, f"≥ {RATIO_NEED}")
 
 
 #: ‖Jv‖² of ReLU nets with He init (square layers of this width and depth, unit v): NETS nets in
@@ -437,6 +466,7 @@ def _gaussian_sample_tails(n: int, rel: float, z: float) -> float:
 
 #: Each statistical test's chance of failing by bad luck per run (spec/computation/reliability.md).
 FALSE_FAILURES = {
+    "test_per_layer_gradient_norms": float(binom.cdf(RATIO_NEED - 1, RATIO_SEEDS, RATIO_LOW)),
     "test_relu_he_keeps_the_mean_square_gain": relu_gain_false_failure(**RELU),
     "test_he_init_statistics": _gaussian_sample_tails(40_960, 7 * math.sqrt(2 / 40_960), 7.0),
     "test_he_init_uses_fan_in_and_the_generator": sum(
