@@ -475,6 +475,27 @@ def test_features_transfer_to_unseen_digits(device: str, evidence: Any) -> None:
 
 
 @pytest.mark.claim(CLAIM_F)
+def test_truncated_is_the_hidden_layer(device: str, dtype: torch.dtype) -> None:
+    g = torch.Generator().manual_seed(0)
+    net = FeedForward([6, 5, 4, 3], "tanh", output="sigmoid", generator=g, dtype=dtype).to(device)
+    x = torch.randn(7, 6, generator=g, dtype=dtype).to(device)
+    layers = net.forward_all(x)
+    for depth in (1, 2, 3):
+        check_close(
+            AE.Truncated(net, depth)(x),
+            layers[depth - 1][1],
+            Tol(0, 0),
+            CLAIM_F,
+            device,
+            f"Truncated(net, {depth}) is not a_{depth}",
+        )
+    with pytest.raises(ValueError, match=r"depth must be an integer in \[1, 3\]"):
+        AE.Truncated(net, 4)
+    with pytest.raises(TypeError, match=r"net must be a dlspec\.nn\.linear\.FeedForward"):
+        AE.Truncated(torch.nn.Linear(2, 2), 1)  # type: ignore[arg-type]
+
+
+@pytest.mark.claim(CLAIM_F)
 def test_digits_split_is_the_stated_one(device: str) -> None:
     """The data of this page (and the chapter): scikit-learn's digits, pixels divided by 16,
     permuted by `numpy.random.default_rng(0)`, the first 1300 for training and the other 497 for
