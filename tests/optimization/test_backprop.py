@@ -395,6 +395,20 @@ def test_per_layer_gradient_norms(evidence: Any) -> None:
     assert wins >= RATIO_NEED, failure(CLAIM_VAN, "cpu", "float64", what, wins, f"≥ {RATIO_NEED}")
 
 
+@pytest.mark.claim(CLAIM_VAN)
+def test_layer_gradient_norms_are_the_weight_gradient_norms() -> None:
+    """`layer_gradient_norms(net, x, v)[l − 1] = ‖∂C/∂W^l‖_F` for `C = Σ v ⊙ a^L`, against
+    autograd, on a non-square net with biases and a batch (the probe behind the figure; the
+    ratio test alone does not tell weight-gradient norms from bias-gradient norms)."""
+    g = torch.Generator().manual_seed(0)
+    net = FeedForward([5, 4, 3, 2], "sigmoid", output="tanh", generator=g, dtype=torch.float64)
+    x = torch.randn(6, 5, generator=g, dtype=torch.float64)
+    v = torch.randn(6, 2, generator=g, dtype=torch.float64)
+    want = torch.stack([torch.linalg.vector_norm(gw) for gw in _autograd(net, x, v)[0::2]])
+    check_close(BP.layer_gradient_norms(net, x, v), want, Tol(rtol=1e-12, atol=1e-12), CLAIM_VAN,
+                "cpu", "layer_gradient_norms is not ‖∂C/∂W^l‖_F")  # fmt: skip
+
+
 #: ‖Jv‖² of ReLU nets with He init (square layers of this width and depth, unit v): NETS nets in
 #: GROUPS groups; the median of the group means must lie within TOL of E‖Jv‖² = 1.
 RELU = {"nets": 4800, "groups": 25, "width": 64, "depth": 10, "tol": 0.25}
