@@ -458,6 +458,7 @@ def test_relu_he_keeps_the_mean_square_gain(evidence: Any) -> None:
         h, v = z * mask, (wl @ v) * mask  # forward and Jacobian-vector product, relu′(0) = 0
     r = (v**2).sum(dim=(1, 2)).double()
     means = r.reshape(RELU["groups"], -1).mean(dim=1)
+    assert means.shape == (RELU["groups"],)  # the bound is for GROUPS groups of NETS/GROUPS nets
     median = float(means.median())  # 25 groups: the 13th mean
     assert abs(median - 1.0) <= RELU["tol"], failure(
         CLAIM_VAN, "cpu", "float32", f"median of group means of ‖Jv‖² {median:.3f}",
