@@ -195,6 +195,27 @@ def test_saliency_and_occlusion_maps_on_digits(evidence: Any) -> None:
     plt.close(fig)
 
 
+@pytest.mark.claim(CLAIM_OCC)
+def test_occlusion_map_with_a_stride_and_the_default_fill() -> None:
+    """An overlapping `2 × 3` patch slid with stride `(1, 2)` over a `4 × 5` image, with the
+    default fill: the map `(3, 2)` equals an explicit loop that zeroes each patch position."""
+    g = torch.Generator().manual_seed(3)
+    weight = torch.randn(20, 3, generator=g, dtype=F64)
+    img = torch.randn(4, 5, generator=g, dtype=F64)
+
+    def f(imgs: torch.Tensor) -> torch.Tensor:
+        return imgs.reshape(imgs.shape[0], -1) @ weight
+
+    occ = E.occlusion_map(f, img, 1, (2, 3), stride=(1, 2))
+    ref = torch.zeros(3, 2, dtype=F64)
+    for i in range(3):
+        for j in range(2):
+            o = img.clone()
+            o[i : i + 2, 2 * j : 2 * j + 3] = 0.0
+            ref[i, j] = f(img.unsqueeze(0))[0, 1] - f(o.unsqueeze(0))[0, 1]
+    check_close(occ, ref, EXACT, CLAIM_OCC, "cpu", "occlusion map, stride (1, 2), fill 0")
+
+
 # =================================================================================================
 # explain.perturbation-first-order
 # =================================================================================================

@@ -136,6 +136,20 @@ def _pair(value: int | tuple[int, int], name: str) -> tuple[int, int]:
     return check_int(h, f"{name} height"), check_int(w, f"{name} width")
 
 
+def _grid(
+    height: int, width: int, patch: int | tuple[int, int], stride: int | tuple[int, int] | None
+) -> tuple[int, int, int, int]:
+    """`(ph, pw, sh, sw)`: a patch that fits an `H × W` image, slid by `stride` (default: the
+    patch)."""
+    ph, pw = _pair(patch, "patch")
+    if ph > height or pw > width:
+        raise ValueError(
+            f"patch must fit the image: patch {ph}×{pw} is larger than the image {height}×{width}"
+        )
+    sh, sw = (ph, pw) if stride is None else _pair(stride, "stride")
+    return ph, pw, sh, sw
+
+
 def patch_masks(
     height: int,
     width: int,
@@ -149,12 +163,7 @@ def patch_masks(
     non-overlapping tiles) over an `H × W` image; `H′ = ⌊(H − ph)/sh⌋ + 1`."""
     height, width = check_int(height, "height"), check_int(width, "width")
     dtype = check_float_dtype(dtype)
-    ph, pw = _pair(patch, "patch")
-    if ph > height or pw > width:
-        raise ValueError(
-            f"patch must fit the image: patch {ph}×{pw} is larger than the image {height}×{width}"
-        )
-    sh, sw = (ph, pw) if stride is None else _pair(stride, "stride")
+    ph, pw, sh, sw = _grid(height, width, patch, stride)
     rows = torch.arange(0, height - ph + 1, sh, device=device)
     cols = torch.arange(0, width - pw + 1, sw, device=device)
     i = torch.arange(height, device=device)
@@ -179,8 +188,7 @@ def occlusion_map(
     check_float_tensor(image, "image", dim=2)
     h, w = image.shape
     masks = patch_masks(h, w, patch, stride=stride, device=image.device, dtype=image.dtype)
-    ph, pw = _pair(patch, "patch")
-    sh, sw = (ph, pw) if stride is None else _pair(stride, "stride")
+    ph, pw, sh, sw = _grid(h, w, patch, stride)  # checked by patch_masks
     rows, cols = (h - ph) // sh + 1, (w - pw) // sw + 1  # H′ = ⌊(H − ph)/sh⌋ + 1
     return occlusion(f, image, target, masks, fill).reshape(rows, cols)
 
