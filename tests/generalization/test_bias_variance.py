@@ -192,6 +192,29 @@ def test_exact_enumeration_matches_decomposition(
     )
 
 
+@pytest.mark.claim(CLAIM)
+@pytest.mark.dtypes("float64")
+def test_smoother_matrix_is_the_fit_and_batches(device: str, dtype: torch.dtype) -> None:
+    """S y = poly_eval(poly_fit(x, y)) at the evaluation points, and a batch of training sets
+    `(B, n)` gives the batch of their matrices `(B, m, n)` (the transposes act on the last two
+    axes, whatever the batch)."""
+    x = torch.tensor(
+        [[-1.0, -0.4, 0.1, 0.5, 1.0], [-0.8, -0.5, 0.0, 0.3, 0.9]], device=device, dtype=dtype
+    )
+    x0 = torch.tensor([[-0.9, 0.2, 0.7], [-0.1, 0.4, 0.95]], device=device, dtype=dtype)
+    y = torch.tensor(
+        [[0.3, -1.0, 2.0, 0.5, 1.5], [1.0, 0.0, -0.5, 0.25, 2.0]], device=device, dtype=dtype
+    )
+    s = BV.smoother_matrix(x, 2, x0)
+    assert s.shape == (2, 3, 5), f"{CLAIM}: batched smoother shape {tuple(s.shape)}"
+    for b in range(2):
+        check_close(
+            s[b], BV.smoother_matrix(x[b], 2, x0[b]), EXACT, CLAIM, device, f"S of batch {b}"
+        )
+        fit = BV.poly_eval(BV.poly_fit(x[b], y[b], 2), x0[b])
+        check_close(s[b] @ y[b], fit, EXACT, CLAIM, device, f"S y vs the fit, batch {b}")
+
+
 MC_DELTA = 1e-8  # Chernoff: chance that one sampled estimate misses its tolerance
 #: The statistical tests' chance of failing by bad luck per run (pages; reliability.md).
 FALSE_FAILURES = {"test_sampled_estimate_within_standard_errors": 3 * MC_DELTA}  # three points
@@ -668,6 +691,12 @@ def test_bad_input() -> None:
         )
     with pytest.raises(ValueError, match=r"sigma \(noise level\) must be finite"):
         BV.bias_variance(learner, torch.sin, x, x, sigma=math.nan)
+    with pytest.raises(TypeError, match=r"^sigma must be a real number or a tensor, got str$"):
+        BV.bias_variance(learner, torch.sin, x, x, sigma="0.1")  # type: ignore[arg-type]
+    with pytest.raises(
+        TypeError, match=r"^sigma_eval must be a real number or a tensor, got bool$"
+    ):
+        BV.bias_variance(learner, torch.sin, x, x, sigma=0.1, sigma_eval=True)
     with pytest.raises(ValueError, match="x_train must be finite"):
         BV.bias_variance(
             learner, torch.sin, torch.tensor([0.0, math.nan, 1.0], dtype=F64), x, sigma=0.1

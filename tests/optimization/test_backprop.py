@@ -529,6 +529,13 @@ def test_he_init_uses_fan_in_and_the_generator() -> None:
     same = all(torch.equal(a, b) for a, b in zip(p0, p1, strict=True))
     other = any(not torch.equal(a, b) for a, b in zip(p0, p2, strict=True))
     assert same and other, "he_init must draw from the generator it is given"
+    # a float64 net's weights are drawn in float64, not float32 draws scaled in float32 and
+    # widened (which are all float32 numbers)
+    wide = FeedForward([64, 64], "relu", dtype=torch.float64)
+    w = BP.he_init(wide, generator=torch.Generator().manual_seed(4)).layers[0].weight.detach()  # type: ignore[union-attr]
+    assert w.dtype == torch.float64 and not torch.equal(w, w.float().double()), (
+        "he_init must draw in the layer's dtype"
+    )
 
 
 # =================================================================================================
