@@ -273,6 +273,29 @@ def test_second_backward_and_forward_ad_raise(device: str, dtype: torch.dtype, k
 @pytest.mark.claim(CLAIM_LSTM)
 @pytest.mark.dtypes("float64")
 @pytest.mark.parametrize("kind", ["rnn", "lstm"])
+def test_second_backward_raises_whichever_input_asks(
+    device: str, dtype: torch.dtype, kind: str
+) -> None:
+    """The refusal of a second derivative holds when only one input requires grad, for each
+    input in turn (x, the state(s), W_ih, W_hh, the bias): every input is an anchor of the guard."""
+    g = _gen(11)
+    h = 3
+    rows = h if kind == "rnn" else 4 * h
+    shapes = (
+        [(2, 4, 2), (2, h)] + ([] if kind == "rnn" else [(2, h)]) + [(rows, 2), (rows, h), (rows,)]
+    )
+    for k in range(len(shapes)):
+        ins = [_randn(shape, g, device, grad=i == k) for i, shape in enumerate(shapes)]
+        out = rnn_sequence(*ins, "tanh") if kind == "rnn" else lstm_sequence(*ins)
+        (gk,) = torch.autograd.grad(out[0].square().sum(), ins[k], create_graph=True)
+        with pytest.raises(RuntimeError, match="fast=False"):
+            torch.autograd.grad(gk.sum(), ins[k])
+
+
+@pytest.mark.claim(CLAIM_RNN)
+@pytest.mark.claim(CLAIM_LSTM)
+@pytest.mark.dtypes("float64")
+@pytest.mark.parametrize("kind", ["rnn", "lstm"])
 def test_fast_flag_and_inputs_are_checked(device: str, dtype: torch.dtype, kind: str) -> None:
     """`fast` takes a bool only; the fast forms check their inputs as the plain forms do."""
     cls = RNN if kind == "rnn" else LSTM
