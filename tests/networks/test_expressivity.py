@@ -162,6 +162,52 @@ def test_affine_map_of_identity_and_bias_free_nets(device: str, dtype: torch.dty
         check_close(plain(x), j_p @ x + c_p, EXACT, CLAIM_PWL, device, "bias-free f(x)")
 
 
+def _two_slopes(s1: float, s2: float) -> FeedForward:
+    """`f(x) = s2·relu(x) − s1·relu(−x)`: slope s1 left of 0, s2 right of it (float64)."""
+    net = FeedForward([1, 2, 1], "relu", dtype=torch.float64)
+    net.load([([[1.0], [-1.0]], [0.0, 0.0]), ([[s2, -s1]], [0.0])])
+    return net
+
+
+@pytest.mark.claim(CLAIM_PWL)
+def test_pieces_merge_rule_and_endpoint_zeros() -> None:
+    """Neighbouring slopes merge exactly when they differ by at most `rtol · max(1, max|slope|)`
+    (the docstring's rule, at both sides of `max(1, ·)` and at equality); a pre-activation that
+    is 0 exactly at a segment's end adds no breakpoint (only strict sign changes do)."""
+    cases = [  # (s1, s2, rtol, pieces): the slopes differ by δ; scale = rtol · max(1, |s|max)
+        (10.0, 10.05, 0.01, 1),  # δ = 0.05 ≤ 0.1005
+        (10.0, 10.15, 0.01, 2),  # δ = 0.15 > 0.1015
+        (0.5, 0.515, 0.01, 2),  # δ = 0.015 > 0.01 · max(1, 0.515) = 0.01
+        (0.5, 0.505, 0.01, 1),  # δ = 0.005 ≤ 0.01
+        (0.0, 0.25, 0.25, 1),  # δ = 0.25 = 0.25 · 1 exactly: "at most" merges
+        (0.0, 0.25, 0.125, 2),
+    ]
+    for s1, s2, rtol, want in cases:
+        got = P.linear_pieces(_two_slopes(s1, s2), -1.0, 1.0, rtol=rtol)
+        assert len(got.slopes) == want, (
+            f"{CLAIM_PWL}: slopes {s1}, {s2} with rtol {rtol}: {len(got.slopes)} pieces, not {want}"
+        )
+    # relu(x − a) on [a, b] with a unit relu(x − b) beside it (weight 0): both pre-activations
+    # are 0 exactly at an end of [a, b]; x = a + (b − a) rounds to b − 9e-16 for these a, b
+    a, b = -8.656357558875987, 0.8474337369372327
+    net = FeedForward([1, 2, 1], "relu", dtype=torch.float64)
+    net.load([([[1.0], [1.0]], [-a, -b]), ([[1.0, 0.0]], [0.0])])
+    got = P.linear_pieces(net, a, b)
+    assert got.breakpoints.tolist() == [a, b] and got.slopes.tolist() == [1.0], (
+        f"{CLAIM_PWL}: zeros at the ends of [a, b] made breakpoints {got.breakpoints.tolist()}"
+    )
+    with pytest.raises(TypeError, match=r"^a must be a real number"):
+        P.linear_pieces(net, "0", 1.0)  # type: ignore[arg-type]
+    affine = FeedForward([1, 1], dtype=torch.float64)  # no hidden layer: one affine piece
+    affine.load([([[2.0]], [0.5])])
+    got = P.linear_pieces(affine, -1.0, 1.0)
+    assert (got.breakpoints.tolist(), got.values.tolist(), got.slopes.tolist()) == (
+        [-1.0, 1.0],
+        [-1.5, 2.5],
+        [2.0],
+    ), f"{CLAIM_PWL}: 2x + 0.5 on [−1, 1] gave {got}"
+
+
 @pytest.mark.claim(CLAIM_PWL)
 def test_pieces_bad_input() -> None:
     with pytest.raises(
