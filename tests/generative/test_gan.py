@@ -153,6 +153,26 @@ def test_table_discriminator_trained_by_lbfgs_reaches_d_star(
 
 @pytest.mark.claim(CLAIM_D)
 @pytest.mark.dtypes("float64")
+def test_d_star_where_both_densities_vanish(device: str, dtype: torch.dtype) -> None:
+    """Where p_data = p_g = 0, D* = ½ and its gradient is finite (0): the division is never
+    evaluated at 0/0, whose NaN would reach the gradient through `torch.where`."""
+    p = torch.tensor([0.0, 0.2, 0.0], device=device, dtype=dtype, requires_grad=True)
+    q = torch.tensor([0.0, 0.6, 0.5], device=device, dtype=dtype, requires_grad=True)
+    d = N.optimal_discriminator(p, q)
+    check_close(
+        d.detach(), torch.tensor([0.5, 0.25, 0.0], device=device, dtype=dtype), EXACT, CLAIM_D,
+        device, "D* at (0, 0), (0.2, 0.6), (0, 0.5)",
+    )  # fmt: skip
+    d.sum().backward()
+    # ∂D*/∂p = q/(p+q)², ∂D*/∂q = −p/(p+q)²; 0 at the massless point
+    want_p = torch.tensor([0.0, 0.6 / 0.64, 2.0], device=device, dtype=dtype)
+    want_q = torch.tensor([0.0, -0.2 / 0.64, 0.0], device=device, dtype=dtype)
+    check_close(p.grad, want_p, EXACT, CLAIM_D, device, "∂D*/∂p_data")
+    check_close(q.grad, want_q, EXACT, CLAIM_D, device, "∂D*/∂p_g")
+
+
+@pytest.mark.claim(CLAIM_D)
+@pytest.mark.dtypes("float64")
 @settings(deadline=None, max_examples=30)
 @given(mu=st.floats(-3.0, 3.0), x=hnp.arrays(np.float64, 7, elements=st.floats(-4.0, 4.0)))
 def test_gaussian_d_star_is_logistic(
