@@ -678,6 +678,22 @@ def test_gap_grows_with_noise_and_shrinks_with_data(device: str, evidence: Any) 
 
 
 @pytest.mark.claim(CLAIM)
+def test_exact_result_holds_one_value_per_point() -> None:
+    """Exact mode: every field holds one value per evaluation point (a scalar σ is spread over
+    them: noise = σ² at each), `draws` is 0 and `error_se` is zeros; a 0-d tensor σ is a scalar
+    (no per-point `sigma_eval` needed)."""
+    x = torch.linspace(-1, 1, 4, dtype=F64)
+    x0 = torch.tensor([-0.5, 0.0, 0.5], dtype=F64)
+    learner = BV.polynomial_learner(1)
+    for sigma in (0.3, torch.tensor(0.3, dtype=F64)):
+        r = BV.bias_variance(learner, torch.sin, x, x0, sigma=sigma)
+        for name in ("expected_error", "noise", "bias2", "variance", "error_se"):
+            assert getattr(r, name).shape == (3,), f"{CLAIM}: {name} {getattr(r, name).shape}"
+        check_close(r.noise, torch.full((3,), 0.09, dtype=F64), EXACT, CLAIM, "cpu", "noise σ²")
+        assert r.draws == 0 and torch.equal(r.error_se, torch.zeros(3, dtype=F64))
+
+
+@pytest.mark.claim(CLAIM)
 def test_bad_input() -> None:
     x = torch.linspace(-1, 1, 4, dtype=F64)
     learner = BV.polynomial_learner(1)
@@ -691,6 +707,16 @@ def test_bad_input() -> None:
         )
     with pytest.raises(ValueError, match=r"sigma \(noise level\) must be finite"):
         BV.bias_variance(learner, torch.sin, x, x, sigma=math.nan)
+    with pytest.raises(TypeError, match=r"^sigma must be a floating-point tensor, got dtype"):
+        BV.bias_variance(learner, torch.sin, x, x, sigma=torch.tensor(1))
+    with pytest.raises(TypeError, match=r"^sigma must have x_train's dtype torch\.float64, got"):
+        BV.bias_variance(learner, torch.sin, x, x, sigma=torch.tensor(0.1))  # float32
+    with pytest.raises(ValueError, match=r"^x_train must be 1-D, got shape \(2, 2\)$"):
+        BV.bias_variance(learner, torch.sin, x.reshape(2, 2), x, sigma=0.1)
+    with pytest.raises(ValueError, match=r"^x_eval must be 1-D, got shape \(2, 2\)$"):
+        BV.bias_variance(learner, torch.sin, x, x.reshape(2, 2), sigma=0.1)
+    with pytest.raises(ValueError, match=r"^draws must be an integer ≥ 2, got 0$"):
+        BV.bias_variance(learner, torch.sin, x, x, sigma=0.1, exact=False)  # the default draws
     with pytest.raises(TypeError, match=r"^sigma must be a real number or a tensor, got str$"):
         BV.bias_variance(learner, torch.sin, x, x, sigma="0.1")  # type: ignore[arg-type]
     with pytest.raises(
