@@ -412,6 +412,12 @@ def test_patch_masks_and_bad_input() -> None:
         E.occlusion_map(lambda t: t.reshape(len(t), -1), img, 0, (2, 9))
     with pytest.raises(ValueError, match="patch height"):
         E.patch_masks(8, 8, 0)
+    with pytest.raises(ValueError, match=r"^patch width must be an integer ≥ 1, got 0$"):
+        E.patch_masks(8, 8, (2, 0))
+    with pytest.raises(ValueError, match=r"^stride width must be an integer ≥ 1, got 0$"):
+        E.patch_masks(8, 8, 2, stride=(1, 0))
+    full = E.patch_masks(4, 6, (4, 6))  # a patch as large as the image fits: one mask
+    assert full.shape == (1, 4, 6) and bool((full == 1).all()), f"{CLAIM_OCC}: full-size patch"
     with pytest.raises(ValueError, match="masks must hold only 0"):
         E.occlusion(lambda t: t, torch.zeros(3, dtype=F64), 0, torch.full((1, 3), 0.5, dtype=F64))
     with pytest.raises(ValueError, match=r"masks must have shape \(P ≥ 1, 3\), got \(1, 4\)"):
