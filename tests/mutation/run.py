@@ -463,9 +463,13 @@ def sum_counts(results: dict[str, dict[str, Any]]) -> dict[str, int]:
 # -- main ----------------------------------------------------------------------------------------
 
 
-def retest_undecided(patterns: list[str]) -> list[str]:
+def retest_undecided(patterns: list[str], timeouts: bool = False) -> list[str]:
     """Forget every verdict but "killed"/"timeout" of the selected modules, so a survivor meets
-    the tests as they are now (killed ones stay cached until their function changes)."""
+    the tests as they are now (killed ones stay cached until their function changes); with
+    `timeouts`, forget "timeout" too. mutmut also stops a mutant's tests after a *wall-clock*
+    time, (clean time + 5 s) × 4, so a run on a loaded machine can read a slow mutant as timed
+    out (counted as killed): testing the timeouts again on a quiet machine decides them."""
+    keep = (KILLED,) if timeouts else (KILLED, TIMEOUT)
     from mutmut.mutation.data import SourceFileMutationData
 
     names: list[str] = []
@@ -476,9 +480,7 @@ def retest_undecided(patterns: list[str]) -> list[str]:
         data = SourceFileMutationData(path=rel)
         data.load()
         stale = [
-            k
-            for k, c in data.exit_code_by_key.items()
-            if c is not None and status(c) not in (KILLED, TIMEOUT)
+            k for k, c in data.exit_code_by_key.items() if c is not None and status(c) not in keep
         ]
         for k in stale:
             data.exit_code_by_key[k] = None
@@ -559,6 +561,11 @@ def main(argv: list[str] | None = None) -> int:
         help="test again only the mutants not killed, leave the unchecked ones for later",
     )
     parser.add_argument(
+        "--timeouts",
+        action="store_true",
+        help="with --survivors: test the timed-out mutants again too (after a loaded run)",
+    )
+    parser.add_argument(
         "--resume",
         action="store_true",
         help="keep every cached verdict (survivors too): finish an interrupted run",
@@ -585,7 +592,7 @@ def main(argv: list[str] | None = None) -> int:
     stats_cover(patterns)
     again: list[str] = []
     if (WORK / "mutants").is_dir() and not args.resume:
-        again = retest_undecided(patterns)
+        again = retest_undecided(patterns, timeouts=args.timeouts)
         if again:
             print(f"mutants: {len(again)} surviving mutants are tested again")
     if args.survivors and not again:
