@@ -61,6 +61,9 @@ def _params_grads(draw: st.DrawFn) -> tuple[list[np.ndarray[Any, Any]], list[Any
         0.3111238974083763,
     )
 )
+@example(  # the smallest subnormal (flake seed 1292178641): θ − 1.5 θ rounds by one step
+    case=([np.array([1.40129846e-45, 0.0])], [np.array([1.40129846e-45, 0.0])], 1.5)
+)
 def test_gd_step_is_theta_minus_eta_grad_and_equals_sgd(
     device: str, dtype: torch.dtype, case: tuple[list[Any], list[Any], float]
 ) -> None:
