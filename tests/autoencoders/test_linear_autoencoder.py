@@ -507,6 +507,14 @@ def test_decoder_singular_vectors_are_not_the_components(device: str) -> None:
         device,
         "recovered components",
     )
+    decoder = u @ torch.linalg.inv(c)  # (d, 2)
+    d = decoder.shape[0]
+    with pytest.raises(ValueError, match=r"^sigma must be 2-D, got shape"):
+        P.components_from_decoder(decoder, sigma[0])
+    with pytest.raises(
+        ValueError, match=rf"^sigma must be \({d}, {d}\), got shape \({d - 1}, {d - 1}\)$"
+    ):
+        P.components_from_decoder(decoder, sigma[1:, 1:])
 
 
 # =================================================================================================

@@ -165,7 +165,7 @@ def components_from_decoder(decoder: Tensor, sigma: Tensor) -> Tensor:
             f"sigma must be ({v.shape[0]}, {v.shape[0]}), got shape {tuple(sigma.shape)}"
         )
     m = v.T @ sigma @ v
-    _evals, w = torch.linalg.eigh(0.5 * (m + m.T))
+    _evals, w = torch.linalg.eigh(m + m.T)  # symmetrized; only the eigenvectors are used
     return _sign_fix((v @ w).flip(1)).T.contiguous()
 
 
