@@ -40,6 +40,16 @@ def binomial_threshold(n: int, p: float, budget: float = BUDGET) -> int:
     return max(k for k in range(n + 1) if k == 0 or binomial_cdf(k - 1, n, p) <= budget)
 
 
+def clopper_pearson_lower(successes: int, runs: int, alpha: float = 1e-3) -> float:
+    """The one-sided `1 − alpha` Clopper–Pearson lower bound on a success rate from `successes`
+    of `runs` independent trials (a pilot study): a rate that low gives `successes` or more with
+    chance `alpha`. Exact: the `alpha` quantile of `Beta(successes, runs − successes + 1)`
+    (`alpha^(1/runs)` when every trial succeeded)."""
+    from scipy.stats import beta
+
+    return float(beta.ppf(alpha, successes, runs - successes + 1))
+
+
 def _gaussian_squares_log_mgf(lam: float, c: list[float], v: list[float]) -> float:
     """`log E exp(λQ)` for `Q = Σ_i (c_i + √v_i Z_i)²`, `Z_i` independent standard normals
     (finite for `2λ v_i < 1`)."""

@@ -9,14 +9,13 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from scipy.stats import beta as beta_dist
-from scipy.stats import binom
 
 from dlspec.data.digits import digits
 from dlspec.nn import autoencoder as AE
 from dlspec.nn.activations import sigmoid
 from dlspec.nn.linear import FeedForward, Linear
 from dlspec.train import accuracy, fit
+from tests.stats import binomial_cdf, clopper_pearson_lower
 from tests.tolerances import Tol, check_close, failure
 
 CLAIM_O = "ae.outlier-score"
@@ -39,6 +38,16 @@ FALSE_FAILURES = {
 }
 
 
+def _digit_autoencoder(
+    x: torch.Tensor, hidden: int, epochs: int, g: torch.Generator
+) -> AE.Autoencoder:
+    """A sigmoid autoencoder `64 → hidden → 64` trained to reconstruct `x` (squared error, Adam
+    at 1e-2), its start and minibatch order drawn from `g`."""
+    ae = AE.Autoencoder([64, hidden], "sigmoid", output="sigmoid", generator=g, device=x.device)
+    fit(ae, x, x, epochs=epochs, generator=g, loss=AE.reconstruction_loss, lr=1e-2)
+    return ae
+
+
 @pytest.mark.slow  # trains autoencoders on digits: left out of `nox -s quick`
 @pytest.mark.claim(CLAIM_O)
 def test_reconstruction_error_separates_planted_outliers(device: str, evidence: Any) -> None:
@@ -50,8 +59,7 @@ def test_reconstruction_error_separates_planted_outliers(device: str, evidence: 
     hist: dict[str, torch.Tensor] = {}
     for seed in range(O_SEEDS):
         g = torch.Generator(device=device).manual_seed(seed)
-        ae = AE.Autoencoder([64, O_HIDDEN], "sigmoid", output="sigmoid", generator=g, device=device)
-        fit(ae, x, x, epochs=O_EPOCHS, generator=g, loss=AE.reconstruction_loss, lr=1e-2)
+        ae = _digit_autoencoder(x, O_HIDDEN, O_EPOCHS, g)
         go = torch.Generator(device=device).manual_seed(1_000 + seed)
         idx = torch.randint(0, xt.shape[0], (O_OUTLIERS,), generator=go, device=device)
         perm = torch.argsort(torch.rand(O_OUTLIERS, 64, generator=go, device=device), dim=1)
@@ -74,16 +82,7 @@ def test_reconstruction_error_separates_planted_outliers(device: str, evidence: 
     # an honest limit: digits of unseen classes (an AE trained on 0–4 scoring 5–9)
     low, high = data.subset((0, 1, 2, 3, 4)), data.subset((5, 6, 7, 8, 9))
     g = torch.Generator(device=device).manual_seed(0)
-    ae04 = AE.Autoencoder([64, O_HIDDEN], "sigmoid", output="sigmoid", generator=g, device=device)
-    fit(
-        ae04,
-        low.x_train,
-        low.x_train,
-        epochs=O_EPOCHS,
-        generator=g,
-        loss=AE.reconstruction_loss,
-        lr=1e-2,
-    )
+    ae04 = _digit_autoencoder(low.x_train, O_HIDDEN, O_EPOCHS, g)
     novel_auc = float(
         AE.roc_auc(AE.outlier_scores(ae04, low.x_test), AE.outlier_scores(ae04, high.x_test))
     )
@@ -166,10 +165,11 @@ P_DEFAULT_SEEDS = 3  # the standard start is trained (and only recorded) for the
 #: independent of the deciding seeds 0–13, succeeded in P_STUDY_SUCCESS of P_STUDY_RUNS. The
 #: one-sided 99.9% Clopper–Pearson lower bound on the per-seed success rate:
 P_STUDY_FIRST, P_STUDY_RUNS, P_STUDY_SUCCESS = 1000, 200, 200
-P_LOW = float(beta_dist.ppf(1e-3, P_STUDY_SUCCESS, P_STUDY_RUNS - P_STUDY_SUCCESS + 1))
+P_LOW = clopper_pearson_lower(P_STUDY_SUCCESS, P_STUDY_RUNS)
 #: P(fewer than P_NEED of P_SEEDS succeed) at the rate P_LOW (smaller at any higher rate).
-P_FALSE_FAILURE = float(binom.cdf(P_NEED - 1, P_SEEDS, P_LOW))
-FALSE_FAILURES["test_greedy_pretraining_gives_a_better_start"] = P_FALSE_FAILURE
+FALSE_FAILURES["test_greedy_pretraining_gives_a_better_start"] = binomial_cdf(
+    P_NEED - 1, P_SEEDS, P_LOW
+)
 
 
 def _small_start(net: FeedForward, g: torch.Generator, scale: float) -> FeedForward:
@@ -202,31 +202,34 @@ def _pretraining_run(
     return out
 
 
+def _pretraining_success(r: dict[str, tuple[float, float]]) -> bool:
+    """Pre-training beats the small start by at least P_MARGIN accuracy in this seed."""
+    return r["pretrained"][0] - r["small"][0] >= P_MARGIN
+
+
 def pretraining_study(device: str = "cpu") -> tuple[int, int]:
     """The offline study behind P_LOW: (successes, runs) over seeds P_STUDY_FIRST + 0..199.
     About 3 minutes on one CPU core; not part of the suite."""
     seeds = range(P_STUDY_FIRST, P_STUDY_FIRST + P_STUDY_RUNS)
-    wins = 0
-    for seed in seeds:
-        r = _pretraining_run(seed, ("small", "pretrained"), device)
-        wins += r["pretrained"][0] - r["small"][0] >= P_MARGIN
-    return wins, len(seeds)
+    runs = (_pretraining_run(seed, ("small", "pretrained"), device) for seed in seeds)
+    return sum(_pretraining_success(r) for r in runs), len(seeds)
 
 
 @pytest.mark.slow  # pretrains and fine-tunes on digits: left out of `nox -s quick`
 @pytest.mark.claim(CLAIM_P)
 def test_greedy_pretraining_gives_a_better_start(device: str, evidence: Any) -> None:
-    acc: dict[str, list[float]] = {"small": [], "default": [], "pretrained": []}
-    first_loss: dict[str, list[float]] = {k: [] for k in acc}
-    for seed in range(P_SEEDS):
-        inits = (
+    runs = [
+        _pretraining_run(
+            seed,
             ("small", "default", "pretrained")
             if seed < P_DEFAULT_SEEDS
-            else ("small", "pretrained")
+            else ("small", "pretrained"),
+            device,
         )
-        for init, (a, loss) in _pretraining_run(seed, inits, device).items():
-            acc[init].append(a)
-            first_loss[init].append(loss)
+        for seed in range(P_SEEDS)
+    ]
+    acc = {k: [r[k][0] for r in runs if k in r] for k in ("small", "default", "pretrained")}
+    first_loss = {k: [r[k][1] for r in runs if k in r] for k in acc}
     adv = np.array(acc["pretrained"]) - np.array(acc["small"])
     adv_default = np.array(acc["pretrained"][:P_DEFAULT_SEEDS]) - np.array(acc["default"])
     for k, v in acc.items():
@@ -236,7 +239,7 @@ def test_greedy_pretraining_gives_a_better_start(device: str, evidence: Any) -> 
     evidence.value("advantage_over_default", [round(float(a), 3) for a in adv_default])
     evidence.value("study_rate_lower_bound", P_LOW)
     evidence.value("false_failure", FALSE_FAILURES["test_greedy_pretraining_gives_a_better_start"])
-    wins = int((adv >= P_MARGIN).sum())
+    wins = sum(_pretraining_success(r) for r in runs)
     assert wins >= P_NEED, failure(
         CLAIM_P,
         device,
@@ -310,10 +313,8 @@ T_SEEDS, T_NEED = 14, 8  # the deciding run: seeds 0–13, at least 8 must succe
 #: succeeds when neither feature type beats raw pixels by T_ALLOWANCE). The one-sided 99.9%
 #: Clopper–Pearson lower bound on the per-seed success rate:
 T_STUDY_FIRST, T_STUDY_RUNS, T_STUDY_SUCCESS = 1000, 200, 200
-T_LOW = float(beta_dist.ppf(1e-3, T_STUDY_SUCCESS, T_STUDY_RUNS - T_STUDY_SUCCESS + 1))
-FALSE_FAILURES["test_features_transfer_to_unseen_digits"] = float(
-    binom.cdf(T_NEED - 1, T_SEEDS, T_LOW)
-)
+T_LOW = clopper_pearson_lower(T_STUDY_SUCCESS, T_STUDY_RUNS)
+FALSE_FAILURES["test_features_transfer_to_unseen_digits"] = binomial_cdf(T_NEED - 1, T_SEEDS, T_LOW)
 T_LAMBDAS = torch.logspace(-3, 2, 11, dtype=torch.float64)  # ridge penalties the probe tries
 
 
@@ -389,16 +390,7 @@ def _transfer_run(seed: int, device: str) -> dict[str, tuple[float, float]]:
     data = digits(device=device)
     src, tgt = data.subset((0, 1, 2, 3, 4)), data.subset((5, 6, 7, 8, 9))
     g = torch.Generator(device=device).manual_seed(seed)
-    ae = AE.Autoencoder([64, T_HIDDEN], "sigmoid", output="sigmoid", generator=g, device=device)
-    fit(
-        ae,
-        src.x_train,
-        src.x_train,
-        epochs=T_EPOCHS,
-        generator=g,
-        loss=AE.reconstruction_loss,
-        lr=1e-2,
-    )
+    ae = _digit_autoencoder(src.x_train, T_HIDDEN, T_EPOCHS, g)
     clf = FeedForward([64, T_HIDDEN, 5], "sigmoid", generator=g, device=device)
     fit(clf, src.x_train, src.y_train, epochs=T_EPOCHS, generator=g)
     cut = AE.Truncated(clf, 1)  # the classifier cut after its hidden layer

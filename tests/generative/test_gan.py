@@ -20,11 +20,11 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from scipy.optimize import brentq
 from scipy.special import rel_entr
-from scipy.stats import beta as beta_dist
 from scipy.stats import binom
 
 from dlspec.nn import gan as N
 from tests.compiled_path import compiled_path
+from tests.stats import clopper_pearson_lower
 from tests.threads import one_thread
 from tests.tolerances import EXACT, Tol, check_close, failure
 
@@ -520,7 +520,7 @@ MIN_SUCCESS = 40  # of COPIES seeds must meet both tolerances
 #: (master seed 2026). The one-sided 99.9% Clopper–Pearson lower bound on the per-seed rate:
 STUDY_SEEDS, DECIDING_SEED = (0, 1), 2026
 STUDY_SUCCESS, STUDY_RUNS = 122, 128
-P_LOW = float(beta_dist.ppf(1e-3, STUDY_SUCCESS, STUDY_RUNS - STUDY_SUCCESS + 1))
+P_LOW = clopper_pearson_lower(STUDY_SUCCESS, STUDY_RUNS)
 #: P(fewer than MIN_SUCCESS successes of COPIES) if each seed succeeds with probability P_LOW
 #: (and smaller for any higher rate): the false-failure chance, given a rate of at least P_LOW.
 FALSE_FAILURE = float(binom.cdf(MIN_SUCCESS - 1, COPIES, P_LOW))
@@ -595,7 +595,7 @@ def test_gan_learns_mean_and_spread(evidence: Any) -> None:
     evidence.value("false_failure", FALSE_FAILURE)
     evidence.value(
         "success_rate_lower_bound_999",
-        float(beta_dist.ppf(1e-3, successes, COPIES - successes + 1)),
+        clopper_pearson_lower(successes, COPIES),
     )
     assert FALSE_FAILURE <= 1e-6
     # the page prints these: p_low, the bound, p*, the study's luck at p*, the expected failures

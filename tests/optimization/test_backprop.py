@@ -19,13 +19,11 @@ import sympy.stats as sps
 import torch
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from scipy.stats import beta as beta_dist
-from scipy.stats import binom
 
 from dlspec.analysis import backprop as BP
 from dlspec.nn.activations import relu
 from dlspec.nn.linear import FeedForward
-from tests.stats import binomial_sf
+from tests.stats import binomial_cdf, binomial_sf, clopper_pearson_lower
 from tests.tolerances import EXACT, Tol, check_close, failure
 
 # =================================================================================================
@@ -349,9 +347,7 @@ RATIO_SIG, RATIO_RELU, RATIO_SEEDS, RATIO_NEED = 1e4, 10.0, 20, 10
 #: independent of the deciding seeds, succeeded in 200 of 200 (sigmoid ratios ≥ 1.7e7, ReLU
 #: ratios ≤ 1.9). The one-sided 99.9% Clopper–Pearson lower bound on the per-seed rate:
 RATIO_STUDY_FIRST, RATIO_STUDY_RUNS, RATIO_STUDY_SUCCESS = 1000, 200, 200
-RATIO_LOW = float(
-    beta_dist.ppf(1e-3, RATIO_STUDY_SUCCESS, RATIO_STUDY_RUNS - RATIO_STUDY_SUCCESS + 1)
-)
+RATIO_LOW = clopper_pearson_lower(RATIO_STUDY_SUCCESS, RATIO_STUDY_RUNS)
 
 
 def _ratios(
@@ -362,11 +358,17 @@ def _ratios(
     return sig, rel, sig[:, -1] / sig[:, 0], rel[:, -1] / rel[:, 0]
 
 
+def _ratio_successes(sr: np.ndarray[Any, Any], rr: np.ndarray[Any, Any]) -> int:
+    """The seeds whose sigmoid ratio exceeds RATIO_SIG and whose ReLU ratio stays below
+    RATIO_RELU."""
+    return int(((sr > RATIO_SIG) & (rr < RATIO_RELU)).sum())
+
+
 def gradient_ratio_study() -> tuple[int, int]:
     """The offline study behind RATIO_LOW: (successes, runs) over seeds 1000–1199."""
     seeds = range(RATIO_STUDY_FIRST, RATIO_STUDY_FIRST + RATIO_STUDY_RUNS)
     _, _, sr, rr = _ratios(seeds)
-    return int(((sr > RATIO_SIG) & (rr < RATIO_RELU)).sum()), len(seeds)
+    return _ratio_successes(sr, rr), len(seeds)
 
 
 @pytest.mark.claim(CLAIM_VAN)
@@ -390,7 +392,7 @@ def test_per_layer_gradient_norms(evidence: Any) -> None:
     evidence.value("sigmoid_last_over_first_min", float(sr.min()))
     evidence.value("relu_last_over_first_max", float(rr.max()))
     evidence.value("false_failure", FALSE_FAILURES["test_per_layer_gradient_norms"])
-    wins = int(((sr > RATIO_SIG) & (rr < RATIO_RELU)).sum())
+    wins = _ratio_successes(sr, rr)
     what = f"seeds with sigmoid ratio > 1e4 and ReLU ratio < 10: {wins} of {RATIO_SEEDS}"
     assert wins >= RATIO_NEED, failure(CLAIM_VAN, "cpu", "float64", what, wins, f"≥ {RATIO_NEED}")
 
@@ -481,7 +483,7 @@ def _gaussian_sample_tails(n: int, rel: float, z: float) -> float:
 
 #: Each statistical test's chance of failing by bad luck per run (spec/computation/reliability.md).
 FALSE_FAILURES = {
-    "test_per_layer_gradient_norms": float(binom.cdf(RATIO_NEED - 1, RATIO_SEEDS, RATIO_LOW)),
+    "test_per_layer_gradient_norms": binomial_cdf(RATIO_NEED - 1, RATIO_SEEDS, RATIO_LOW),
     "test_relu_he_keeps_the_mean_square_gain": relu_gain_false_failure(**RELU),
     "test_he_init_statistics": _gaussian_sample_tails(163_840, 7 * math.sqrt(2 / 163_840), 7.0),
     "test_he_init_uses_fan_in_and_the_generator": sum(

@@ -23,6 +23,7 @@ from dlspec.analysis.jacobians import cell_jacobian, forget_product, state_jacob
 from dlspec.data.memory import memory_task
 from dlspec.nn import lstm as L
 from dlspec.nn.rnn import RNN, SequenceClassifier
+from tests.sequences.export import check_export_placement
 from tests.stats import binomial_cdf, binomial_sf
 from tests.tolerances import EXACT, Tol, check_close, failure
 
@@ -146,13 +147,7 @@ def test_export_keeps_device_and_dtype_and_checks_each_weight(
     """`to_torch()` builds the `torch.nn.LSTM` on the layer's device, in its dtype (on `meta`
     too, which nothing can be copied out of); a weight whose shape is not the layer's is refused,
     naming it, by `load_torch` and by `to_torch`, where `copy_` would broadcast it silently."""
-    for dev in (device, "meta"):
-        exported = LSTM_IMPL(2, 3, device=dev, dtype=dtype).to_torch()
-        for name, p in exported.named_parameters():
-            assert p.device.type == torch.device(dev).type and p.dtype == dtype, (
-                f"{CLAIM_TORCH} [{dev}, {dtype}]: to_torch() gives {name} on {p.device} in "
-                f"{p.dtype}, expected {dev} and {dtype}"
-            )
+    check_export_placement(LSTM_IMPL, CLAIM_TORCH, device, dtype)
     oracle = nn.LSTM(2, 3, batch_first=True, device=device, dtype=dtype)
     oracle.weight_hh_l0 = nn.Parameter(torch.zeros(1, 3, device=device, dtype=dtype))
     with pytest.raises(ValueError, match=r"weight_hh must have shape \(12, 3\) .*got \(1, 3\)"):

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from dlspec.analysis.jacobians import state_jacobian
 from dlspec.nn import rnn as R
 from dlspec.nn.lstm import LSTM
+from tests.sequences.export import check_export_placement
 from tests.tolerances import EXACT, Tol, check_close, failure
 
 #: The seam: the recurrent layer under test (any class with RNN's constructor and forward).
@@ -429,13 +430,7 @@ def test_export_keeps_device_and_dtype_and_checks_each_weight(
     """`to_torch()` builds the `torch.nn.RNN` on the layer's device, in its dtype (on `meta` too,
     which nothing can be copied out of); a weight whose shape is not the layer's is refused,
     naming it, by `load_torch` and by `to_torch`, where `copy_` would broadcast it silently."""
-    for dev in (device, "meta"):
-        exported = RNN_IMPL(2, 3, device=dev, dtype=dtype).to_torch()
-        for name, p in exported.named_parameters():
-            assert p.device.type == torch.device(dev).type and p.dtype == dtype, (
-                f"{CLAIM_TORCH} [{dev}, {dtype}]: to_torch() gives {name} on {p.device} in "
-                f"{p.dtype}, expected {dev} and {dtype}"
-            )
+    check_export_placement(RNN_IMPL, CLAIM_TORCH, device, dtype)
     oracle = torch.nn.RNN(2, 3, batch_first=True, device=device, dtype=dtype)
     oracle.bias_hh_l0 = torch.nn.Parameter(torch.zeros(1, device=device, dtype=dtype))
     with pytest.raises(ValueError, match=r"bias_hh must have shape \(3,\) .*got \(1,\)"):

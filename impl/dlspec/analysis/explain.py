@@ -136,18 +136,29 @@ def _pair(value: int | tuple[int, int], name: str) -> tuple[int, int]:
     return check_int(h, f"{name} height"), check_int(w, f"{name} width")
 
 
-def _grid(
-    height: int, width: int, patch: int | tuple[int, int], stride: int | tuple[int, int] | None
-) -> tuple[int, int, int, int]:
-    """`(ph, pw, sh, sw)`: a patch that fits an `H × W` image, slid by `stride` (default: the
-    patch)."""
+def _tile_masks(
+    height: int,
+    width: int,
+    patch: int | tuple[int, int],
+    stride: int | tuple[int, int] | None,
+    device: torch.device | str | None,
+    dtype: torch.dtype,
+) -> Tensor:
+    """Masks `(H′, W′, H, W)` of a patch that fits an `H × W` image, slid by `stride` (default:
+    the patch); `patch` and `stride` are checked here."""
     ph, pw = _pair(patch, "patch")
     if ph > height or pw > width:
         raise ValueError(
             f"patch must fit the image: patch {ph}×{pw} is larger than the image {height}×{width}"
         )
     sh, sw = (ph, pw) if stride is None else _pair(stride, "stride")
-    return ph, pw, sh, sw
+    rows = torch.arange(0, height - ph + 1, sh, device=device)
+    cols = torch.arange(0, width - pw + 1, sw, device=device)
+    i = torch.arange(height, device=device)
+    j = torch.arange(width, device=device)
+    in_r = (i[None, :] >= rows[:, None]) & (i[None, :] < rows[:, None] + ph)  # (H′, H)
+    in_c = (j[None, :] >= cols[:, None]) & (j[None, :] < cols[:, None] + pw)  # (W′, W)
+    return (in_r[:, None, :, None] & in_c[None, :, None, :]).to(dtype)  # (H′, W′, H, W)
 
 
 def patch_masks(
@@ -163,15 +174,7 @@ def patch_masks(
     non-overlapping tiles) over an `H × W` image; `H′ = ⌊(H − ph)/sh⌋ + 1`."""
     height, width = check_int(height, "height"), check_int(width, "width")
     dtype = check_float_dtype(dtype)
-    ph, pw, sh, sw = _grid(height, width, patch, stride)
-    rows = torch.arange(0, height - ph + 1, sh, device=device)
-    cols = torch.arange(0, width - pw + 1, sw, device=device)
-    i = torch.arange(height, device=device)
-    j = torch.arange(width, device=device)
-    in_r = (i[None, :] >= rows[:, None]) & (i[None, :] < rows[:, None] + ph)  # (H′, H)
-    in_c = (j[None, :] >= cols[:, None]) & (j[None, :] < cols[:, None] + pw)  # (W′, W)
-    m = in_r[:, None, :, None] & in_c[None, :, None, :]  # (H′, W′, H, W)
-    return m.reshape(-1, height, width).to(dtype)
+    return _tile_masks(height, width, patch, stride, device, dtype).reshape(-1, height, width)
 
 
 def occlusion_map(
@@ -187,10 +190,8 @@ def occlusion_map(
     batches of images `(N, H, W)`."""
     check_float_tensor(image, "image", dim=2)
     h, w = image.shape
-    masks = patch_masks(h, w, patch, stride=stride, device=image.device, dtype=image.dtype)
-    ph, pw, sh, sw = _grid(h, w, patch, stride)  # checked by patch_masks
-    rows, cols = (h - ph) // sh + 1, (w - pw) // sw + 1  # H′ = ⌊(H − ph)/sh⌋ + 1
-    return occlusion(f, image, target, masks, fill).reshape(rows, cols)
+    masks = _tile_masks(h, w, patch, stride, image.device, image.dtype)  # (H′, W′, H, W)
+    return occlusion(f, image, target, masks.reshape(-1, h, w), fill).reshape(masks.shape[:2])
 
 
 def weighted_least_squares(

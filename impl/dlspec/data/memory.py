@@ -54,9 +54,7 @@ def memory_task(
 
 @register("memory.memory_task", backward=False)
 def _sample_memory(device: torch.device, dtype: torch.dtype) -> Sample:
-    # The meta device has no generator of its own, but a CPU generator drives meta tensors
-    # (shapes and dtypes only). marker=True so that the flag feature's device is checked too.
-    g = sample_generator(device)
+    g = sample_generator(device)  # marker=True below: the flag feature's device is checked too
 
     def f() -> tuple[Tensor, Tensor]:
         return memory_task(4, 6, generator=g, marker=True, device=device, dtype=dtype)
