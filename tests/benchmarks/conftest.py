@@ -59,6 +59,31 @@ _CEILINGS: dict[str, dict[str, float]] = {}
 ROOT = Path(__file__).resolve().parents[2]
 
 
+#: How far a float32 result may sit from the native kernel's, relative to the largest entry of
+#: the native tensor (see `assert_close_to_scale`).
+REL = 1e-4
+
+
+def assert_close_to_scale(
+    got: torch.Tensor, want: torch.Tensor, what: str, rel: float = REL
+) -> None:
+    """``max |got - want| <= rel * max |want|``: two float32 computations of the same sums.
+
+    An entry-by-entry relative tolerance cannot be met by sums taken in another order: an entry
+    whose terms cancel keeps the absolute rounding error of its largest terms (a CI machine with
+    another matmul kernel put one backprop weight-gradient entry 2% from autograd's, 3.9e-5 in
+    absolute terms against entries up to 7.8). Against the tensor's scale the error is bounded:
+    the unit roundoff is 6e-8 and a benchmark's longest sum has about 10^4 terms (seen: at most
+    5e-6 on two CPUs). A wrong formula moves entries by about their own size, and a typical
+    entry is a fair fraction of the largest (about 1/5 among 10^6 Gaussian ones): far above 1e-4.
+    """
+    got, want = got.detach(), want.detach()
+    assert got.shape == want.shape, f"{what}: shape {tuple(got.shape)} != {tuple(want.shape)}"
+    scale = float(want.abs().max())
+    err = float((got - want).abs().max())
+    assert err <= rel * scale, f"{what}: {err:.3g} from the native result, > {rel} x {scale:.3g}"
+
+
 def synchronized(fn: Callable[[], Any], device: str) -> Callable[[], Any]:
     """``fn`` followed by a synchronization of ``device``, so the timer sees the finished work.
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from dlspec.nn.linear import Linear
-from tests.benchmarks.conftest import record, synchronized
+from tests.benchmarks.conftest import assert_close_to_scale, record, synchronized
 from tests.benchmarks.sizes import size
 
 
@@ -35,13 +35,18 @@ def _grads(layer: torch.nn.Module, x: torch.Tensor, v: torch.Tensor) -> list[tor
     return list(torch.autograd.grad(layer(x), inputs, grad_outputs=v))
 
 
+def _check(mine: Linear, native: torch.nn.Linear, x: torch.Tensor, v: torch.Tensor) -> None:
+    """Correct before timed: the values and the gradients of W, b and x."""
+    assert_close_to_scale(mine(x), native(x), "output")
+    for name, a, b in zip(("W", "b", "x"), _grads(mine, x, v), _grads(native, x, v), strict=True):
+        assert_close_to_scale(a, b, f"gradient of {name}")
+
+
 @pytest.mark.parametrize("impl", ["dlspec", "torch"])
 def test_linear_forward(benchmark: Any, bench_device: str, impl: str) -> None:
     mine, native, x, v, batch, n_in, n_out = _pair(bench_device)
     x.requires_grad_(True)
-    torch.testing.assert_close(mine(x), native(x))  # correct before timed: values ...
-    for a, b in zip(_grads(mine, x, v), _grads(native, x, v), strict=True):
-        torch.testing.assert_close(a, b)  # ... and gradients
+    _check(mine, native, x, v)
     x.requires_grad_(False)
     layer = mine if impl == "dlspec" else native
     benchmark.group = f"linear-forward-{bench_device}"
@@ -57,8 +62,7 @@ def test_linear_forward(benchmark: Any, bench_device: str, impl: str) -> None:
 def test_linear_forward_backward(benchmark: Any, bench_device: str, impl: str) -> None:
     mine, native, x, v, batch, n_in, n_out = _pair(bench_device)
     x.requires_grad_(True)
-    for a, b in zip(_grads(mine, x, v), _grads(native, x, v), strict=True):
-        torch.testing.assert_close(a, b)  # correct before timed
+    _check(mine, native, x, v)
     layer = mine if impl == "dlspec" else native
     benchmark.group = f"linear-forward-backward-{bench_device}"
     benchmark(synchronized(lambda: _grads(layer, x, v), bench_device))
