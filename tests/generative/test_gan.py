@@ -19,7 +19,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from scipy.optimize import brentq
-from scipy.special import rel_entr
+from scipy.special import rel_entr, xlogy
 from scipy.stats import binom
 
 from dlspec.nn import gan as N
@@ -239,6 +239,30 @@ def test_closed_forms_refuse_bad_input() -> None:
         N.jsd(torch.tensor([1, 0]), p)
     with pytest.raises(TypeError, match="q must have p's dtype"):
         N.jsd(p, p.float())
+    # (issue 12, mutation testing) what the messages report
+    with pytest.raises(
+        TypeError, match=r"^d must have p_data's dtype torch\.float64, got torch\.float32$"
+    ):
+        N.value_discrete(p.float(), p, p)
+    with pytest.raises(
+        ValueError, match=r"^q must sum to 1 along its last dimension \(within .*\), off by 0\.6$"
+    ):
+        N.jsd(p, torch.tensor([0.2, 0.2], dtype=torch.float64))
+
+
+@pytest.mark.claim(CLAIM_D)
+def test_pmf_slack_is_inclusive() -> None:
+    """check_pmf accepts a row that sums to 1 ± exactly its slack, 64 ε · K (K outcomes), and
+    refuses one a step further: for K = 2 in float64 the slack is 128 · 2⁻⁵² = 2⁻⁴⁵."""
+    slack = 2.0**-45
+    at = torch.tensor([0.5 + slack, 0.5], dtype=torch.float64)
+    assert float(at.sum()) - 1 == slack  # exactly representable: no rounding in the test
+    assert N.check_pmf(at, "p") is at
+    below = torch.tensor([0.5 - slack, 0.5], dtype=torch.float64)
+    assert N.check_pmf(below, "p") is below
+    past = torch.tensor([0.5 + 2 * slack, 0.5], dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"^p must sum to 1 .*off by 5\.68e-14$"):
+        N.check_pmf(past, "p")
 
 
 # =================================================================================================
@@ -250,8 +274,9 @@ def test_closed_forms_refuse_bad_input() -> None:
 @pytest.mark.parametrize("shape", [(5,), (2, 3, 5)], ids=["1-d", "3-d"])
 def test_closed_forms_reduce_the_last_dimension(shape: tuple[int, ...]) -> None:
     """Mass functions over the last dimension, any leading shape: JSD (plain, fast, the fast
-    CUDA path), C(G) and KL give one value per distribution, each equal to the sums written
-    with scipy's `rel_entr(a, b) = a ln(a/b)`: KL = Σ rel_entr(p, q), C(G) = Σ rel_entr(p, s) +
+    CUDA path), C(G), KL and V(D, G) give one value per distribution, each equal to the sums
+    written with scipy's `rel_entr(a, b) = a ln(a/b)` and `xlogy(a, b) = a ln b`: V = Σ xlogy(p,
+    d) + xlogy(q, 1 − d), KL = Σ rel_entr(p, q), C(G) = Σ rel_entr(p, s) +
     rel_entr(q, s) with s = p + q (D* = p/s plugged into V), JSD = ½ Σ rel_entr(p, m) +
     rel_entr(q, m) with m = s/2."""
     rng = np.random.default_rng(5)
@@ -264,10 +289,13 @@ def test_closed_forms_reduce_the_last_dimension(shape: tuple[int, ...]) -> None:
         "criterion": (rel_entr(p_np, s_np) + rel_entr(q_np, s_np)).sum(-1),
         "jsd": 0.5 * (rel_entr(p_np, s_np / 2) + rel_entr(q_np, s_np / 2)).sum(-1),
     }
+    d_np = rng.uniform(0.05, 0.95, shape)  # any discriminator outputs in (0, 1)
+    want["value"] = (xlogy(p_np, d_np) + xlogy(q_np, 1 - d_np)).sum(-1)
     p, q = _t(p_np), _t(q_np)
     with compiled_path(N):
         cuda_path = N.jsd(p, q, fast=True)
     got = {
+        "value": N.value_discrete(_t(d_np), p, q),
         "kl": N.kl_divergence(p, q),
         "criterion": N.generator_criterion(p, q),
         "jsd": N.jsd(p, q),
@@ -486,6 +514,15 @@ def test_jsd_fast_form_equals_plain(
             assert torch.equal(gp.isnan(), at_zero), (
                 f"{CLAIM_JF}: {path} ∂/∂{name} not −∞/NaN where plain NaN"
             )
+            # an entry of 0 where the other's is not: the eager form (CPU) gives the true −∞,
+            # the compiled form (CUDA), through xlogy like the plain one, NaN
+            mine, other = (p, q) if name == "p" else (q, p)
+            one_sided = (mine.detach() == 0) & (other.detach() > 0)
+            eager = path == "fast" and not N.fused(p)
+            at_edge = gf[one_sided]
+            assert bool((at_edge == -math.inf).all() if eager else at_edge.isnan().all()), (
+                f"{CLAIM_JF}: {path} ∂/∂{name} where {name} = 0 < the other: {at_edge.tolist()}"
+            )
             # subnormal p or q: the plain form's autograd rounds ½·q there (see the page)
             tiny = torch.finfo(dtype).tiny
             sub = ((p.detach() > 0) & (p.detach() < tiny)) | (
@@ -690,9 +727,11 @@ def _oracle_stack(params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Ten
 
 
 @pytest.mark.claim(CLAIM_L)
-def test_train_gan_matches_a_reference_loop() -> None:
+@pytest.mark.parametrize("decay", [True, False], ids=["decay", "constant-lr"])
+def test_train_gan_matches_a_reference_loop(decay: bool) -> None:
     """Three rounds of train_gan equal an explicit loop with torch's Adam (β = (0.5, 0.999)),
-    the linearly decaying learning rate, F.logsigmoid for V (D ascends it) and the
+    the linearly decaying learning rate (or, without decay, the learning rate given, for both
+    optimizers), F.logsigmoid for V (D ascends it) and the
     non-saturating generator loss −E log D(G(z)), drawing data and noise in the same order.
     The affine generator starts at G(z) = z; the nets' forward passes equal the oracle's."""
     import torch.nn.functional as F
@@ -713,7 +752,14 @@ def test_train_gan_matches_a_reference_loop() -> None:
 
     steps, batch, lr = 3, 8, 0.05
     hist = N.train_gan(
-        g, d, data, steps=steps, batch_size=batch, generator=torch.Generator().manual_seed(4), lr=lr
+        g,
+        d,
+        data,
+        steps=steps,
+        batch_size=batch,
+        generator=torch.Generator().manual_seed(4),
+        lr=lr,
+        decay=decay,
     )
     rng = torch.Generator().manual_seed(4)
     opt_d = torch.optim.Adam(dp.values(), lr=lr, betas=(0.5, 0.999))
@@ -721,7 +767,7 @@ def test_train_gan_matches_a_reference_loop() -> None:
     values = []
     for t in range(steps):
         for opt in (opt_d, opt_g):
-            opt.param_groups[0]["lr"] = lr * (1 - t / steps)
+            opt.param_groups[0]["lr"] = lr * (1 - t / steps) if decay else lr
         x = data(batch, rng)
         fake = _oracle_stack(gp, torch.randn((2, batch, 1), generator=rng, dtype=f64)).detach()
         v = F.logsigmoid(_oracle_stack(dp, x)).mean((1, 2)) + F.logsigmoid(
@@ -848,6 +894,32 @@ def test_training_refuses_bad_arguments() -> None:
         N.train_gan(g, N.Discriminator(2), data, steps=1, batch_size=4, generator=gen, lr=-1.0)
     with pytest.raises(TypeError, match="generator"):
         N.train_gan(g, N.Discriminator(2), data, steps=1, batch_size=4, generator=None)  # type: ignore[arg-type]
+    # (issue 12, mutation testing) each check pinned by its message, with what was given
+    ok = {"steps": 1, "batch_size": 4, "generator": gen}
+    d2 = N.Discriminator(2)
+    with pytest.raises(
+        ValueError,
+        match=r"^lr must be a real number in \(0, inf\] \(the learning rate\), got 0\.0$",
+    ):
+        N.train_gan(g, d2, data, **ok, lr=0.0)
+    for bad, kw in (("generator", {**ok, "generator": 0}), ("decay", {**ok, "decay": 1})):
+        with pytest.raises(TypeError, match=rf"^{bad} must be a .*, got int$"):
+            N.train_gan(g, d2, data, **kw)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^gen must be a Generator, got Discriminator$"):
+        N.train_gan(d2, d2, data, **ok)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^disc must be a Discriminator, got Generator$"):
+        N.train_gan(g, g, data, **ok)  # type: ignore[arg-type]
+    for betas in ((0.5, 0.9, 0.99), (0.5,), 0.5):
+        with pytest.raises(ValueError, match=r"^betas must be a pair \(β1, β2\), got "):
+            N.train_gan(g, d2, data, **ok, betas=betas)  # type: ignore[arg-type]
+    for i in (0, 1):  # [0, 1): 0 accepted (below), 1 and beyond refused before torch's Adam sees it
+        for value in (-0.1, 1.0, 1.5):
+            betas = (value, 0.9) if i == 0 else (0.5, value)
+            with pytest.raises(
+                ValueError, match=rf"^betas\[{i}\] must be a real number in \[0, 1\), got"
+            ):
+                N.train_gan(g, d2, data, **ok, betas=betas)
+    N.train_gan(g, d2, data, **ok, betas=(0.0, 0.0))  # the closed end of [0, 1)
     with pytest.raises(ValueError, match="x must have shape"):
         d(torch.zeros(2, 4, 1))
     with pytest.raises(ValueError, match="real_logits and fake_logits"):

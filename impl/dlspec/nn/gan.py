@@ -388,12 +388,12 @@ def train_gan(
         x = sample_data(batch_size, generator)
         fake = gen(noise()).detach()
         v = value_function(disc(x), disc(fake))  # V(D, G), one per copy
-        opt_d.zero_grad(set_to_none=True)
+        opt_d.zero_grad()
         (-v.sum()).backward()  # type: ignore[no-untyped-call]  # D ascends V
         opt_d.step()
         history.value.append(v.detach())
         g_loss = -log_sigmoid(disc(gen(noise()))).mean(dim=(-2, -1))  # −E log D(G(z))
-        opt_g.zero_grad(set_to_none=True)
+        opt_g.zero_grad()
         g_loss.sum().backward()  # type: ignore[no-untyped-call]
         opt_g.step()
     return history
