@@ -11,6 +11,7 @@ import functools
 import math
 import re
 from typing import Any
+from unittest import mock
 
 import pytest
 import sympy as sp
@@ -20,7 +21,7 @@ from hypothesis import strategies as st
 
 from dlspec.nn import generation as G
 from tests.threads import one_thread
-from tests.tolerances import EXACT, check_close, failure
+from tests.tolerances import EXACT, Tol, check_close, failure
 
 CLAIM_AR = "generate.ar-sequential"
 CLAIM_NAR = "generate.nar-multimodality"
@@ -354,6 +355,57 @@ def test_samplers_refuse_bad_arguments() -> None:
         G.sample_non_autoregressive(lambda b: torch.zeros(b, 2, 2), 2, vocab=2, generator=1)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="u must have shape"):
         G.categorical(torch.full((2, 3), 1 / 3), torch.rand(3))
+    # (issue 12, mutation testing) what the messages report
+    with pytest.raises(
+        ValueError, match=r"^u must have shape probs\.shape\[:-1\] = \(2, 3\), got \(5,\)$"
+    ):
+        G.categorical(torch.full((2, 3, 4), 0.25), torch.rand(5))
+
+    def int_step(prefix: torch.Tensor) -> torch.Tensor:
+        return torch.zeros(prefix.shape[0], 2, dtype=torch.long)
+
+    with pytest.raises(
+        TypeError,
+        match=r"^step\(prefix\) must be a floating-point tensor, got dtype torch\.int64$",
+    ):
+        G.sample_autoregressive(int_step, 2, vocab=2)
+
+
+@pytest.mark.claim(CLAIM_AR)
+def test_categorical_takes_one_distribution_and_defaults_to_the_plain_count() -> None:
+    """One distribution `(V,)` with one uniform `()` draws one token (the inverse CDF: F =
+    (0.2, 1.0), u = 0.5 gives token 1); the two-level count is taken only with fast=True (the
+    plain count is the default, as for every fast form)."""
+    token = G.categorical(torch.tensor([0.2, 0.8]), torch.tensor(0.5))
+    assert token.shape == () and int(token) == 1, f"{CLAIM_AR}: categorical drew {token}"
+    probs, u = torch.full((3, 4), 0.25), torch.tensor([0.1, 0.6, 0.9])
+    counted: list[int] = []
+    two_level = G._two_level_count
+
+    def spy(cdf: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        counted.append(cdf.shape[-1])
+        return two_level(cdf, v)
+
+    with mock.patch.object(G, "_two_level_count", spy):
+        plain = G.categorical(probs, u)
+        assert counted == [], f"{CLAIM_CAT_FAST}: the default took the two-level count"
+        fast = G.categorical(probs, u, fast=True)
+        assert counted == [4], f"{CLAIM_CAT_FAST}: fast=True did not take the two-level count"
+    assert plain.tolist() == fast.tolist() == [0, 2, 3]
+
+
+@pytest.mark.claim(CLAIM_AR)
+def test_first_prefix_is_on_the_device_given() -> None:
+    """`device` places the empty first prefix (the docstring's "an empty prefix on `device`"):
+    every call of the step sees its prefix there (meta here, so no data is read)."""
+    seen: list[str] = []
+
+    def step(prefix: torch.Tensor) -> torch.Tensor:
+        seen.append(prefix.device.type)
+        return torch.zeros(prefix.shape[0], 2, device="meta")
+
+    G.sample_autoregressive(step, 2, batch=3, vocab=2, device="meta")
+    assert seen == ["meta", "meta"], f"{CLAIM_AR}: the prefixes were on {seen}"
 
 
 # =================================================================================================
@@ -441,38 +493,55 @@ def test_every_product_is_at_least_log2_and_sqrt2_minus_1_away(
 @pytest.mark.claim(CLAIM_NAR)
 @pytest.mark.dtypes("float64")
 @settings(deadline=None, max_examples=20)
-@given(seed=st.integers(0, 2**31 - 1), vocab=st.integers(2, 4), scale=st.floats(0.1, 3.0))
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    vocab=st.integers(2, 4),
+    scale=st.floats(0.1, 3.0),
+    copies=st.sampled_from([None, 2]),
+)
 def test_model_tables_follow_their_definitions(
-    device: str, dtype: torch.dtype, seed: int, vocab: int, scale: float
+    device: str, dtype: torch.dtype, seed: int, vocab: int, scale: float, copies: int | None
 ) -> None:
     """For random parameters, each model's joint() sums to 1 and equals its definition built
-    with torch.softmax (the oracle); log_prob reads the same table."""
+    with torch.softmax (the oracle); log_prob reads the same table. With copies, each copy's
+    table is the definition applied to that copy's parameters."""
     gen = torch.Generator().manual_seed(seed)
-    kw: dict[str, Any] = {"init_scale": scale, "generator": gen, "dtype": dtype, "device": device}
+    kw: dict[str, Any] = {
+        "copies": copies,
+        "init_scale": scale,
+        "generator": gen,
+        "dtype": dtype,
+        "device": device,
+    }
     fac, mix, ar = (
         G.Factorized(vocab, **kw),
         G.Mixture(vocab, 3, **kw),
         G.Autoregressive(vocab, **kw),
     )
     sm = torch.softmax
-    q = sm(fac.theta, -1)
+    q = sm(fac.theta, -1)  # (…, 2, V): q_1, q_2
     expected = {
-        "factorized": (fac, q[0][:, None] * q[1][None, :]),
+        "factorized": (fac, q[..., 0, :, None] * q[..., 1, None, :]),
         "mixture": (
             mix,
             torch.einsum(
-                "k,ka,kb->ab", sm(mix.alpha, -1), sm(mix.theta[:, 0], -1), sm(mix.theta[:, 1], -1)
+                "...k,...ka,...kb->...ab",
+                sm(mix.alpha, -1),
+                sm(mix.theta[..., 0, :], -1),
+                sm(mix.theta[..., 1, :], -1),
             ),
         ),
-        "autoregressive": (ar, sm(ar.theta1, -1)[:, None] * sm(ar.theta2, -1)),
+        "autoregressive": (ar, sm(ar.theta1, -1)[..., :, None] * sm(ar.theta2, -1)),
     }
+    lead = () if copies is None else (copies,)
     tokens = torch.cartesian_prod(torch.arange(vocab), torch.arange(vocab)).to(device)
     for name, (model, table) in expected.items():
         joint = model.joint().detach()
+        assert joint.shape == (*lead, vocab, vocab), f"{CLAIM_NAR}: {name} {tuple(joint.shape)}"
         check_close(joint, table.detach(), EXACT, CLAIM_NAR, device, f"{name} joint vs definition")
         check_close(
-            joint.sum(),
-            torch.ones((), dtype=dtype, device=device),
+            joint.sum((-2, -1)),
+            torch.ones(lead, dtype=dtype, device=device),
             EXACT,
             CLAIM_NAR,
             device,
@@ -480,7 +549,7 @@ def test_model_tables_follow_their_definitions(
         )
         check_close(
             model.log_prob(tokens).detach().exp(),
-            joint.flatten(),
+            joint.flatten(-2),
             EXACT,
             CLAIM_NAR,
             device,
@@ -686,3 +755,75 @@ def test_models_refuse_bad_arguments() -> None:
             + "$",
         ):
             ar.step(torch.zeros(shape, dtype=torch.long))
+    for tokens in (torch.tensor([0, 1]), torch.zeros(3, 3, dtype=torch.long)):
+        shape = re.escape(str(tuple(tokens.shape)))
+        with pytest.raises(ValueError, match=rf"^tokens must have shape \(N, 2\), got {shape}$"):
+            G.Factorized().log_prob(tokens)
+    with pytest.raises(TypeError, match=r"^model must be a PairModel, got Linear$"):
+        G.fit_mle(torch.nn.Linear(2, 2), _data())  # type: ignore[arg-type]
+    with pytest.raises(
+        ValueError,
+        match=r"^lr must be a real number in \(0, inf\] \(the learning rate\), got 0\.0$",
+    ):
+        G.fit_mle(G.Factorized(), _data(), lr=0.0)
+    for tokens in (torch.zeros(3, 3, dtype=torch.long), torch.zeros(0, 2, dtype=torch.long)):
+        shape = re.escape(str(tuple(tokens.shape)))
+        with pytest.raises(
+            ValueError, match=rf"^tokens must have shape \(N ≥ 1, 2\), got {shape}$"
+        ):
+            G.fit_mle(G.Factorized(), tokens)
+    with pytest.raises(ValueError, match=r"^tokens must hold class labels in \[0, 2\), got"):
+        G.fit_mle(G.Factorized(), torch.tensor([[0, 2]]), steps=1)
+    with pytest.raises(TypeError, match=r"^tokens must be an integer tensor of class labels"):
+        G.fit_mle(G.Factorized(), _data().double())
+    assert len(G.fit_mle(G.Factorized(), torch.tensor([[0, 1]]), steps=1)) == 2  # N = 1 is data
+
+
+@pytest.mark.claim(CLAIM_NAR)
+def test_fit_mle_matches_a_reference_loop() -> None:
+    """Three steps of fit_mle on a 2-copy mixture equal an explicit loop with torch's Adam on
+    the loss Σ_c −(1/N) Σ_n log Q_c(y_n), Q_c the mixture's definition with torch.softmax; the
+    losses returned are the loss before each step, summed over the copies, then the loss after
+    the last step."""
+    f64, steps, lr = torch.float64, 3, 0.1
+    model = G.Mixture(copies=2, generator=torch.Generator().manual_seed(3), dtype=f64)
+    ref = {k: v.detach().clone().requires_grad_(True) for k, v in model.named_parameters()}
+    data = torch.tensor([[0, 0], [1, 1], [0, 1]])
+    losses = G.fit_mle(model, data, steps=steps, lr=lr)
+
+    def loss() -> torch.Tensor:
+        sm = torch.softmax
+        th = ref["theta"]
+        table = torch.einsum(
+            "ck,cka,ckb->cab", sm(ref["alpha"], -1), sm(th[:, :, 0], -1), sm(th[:, :, 1], -1)
+        )
+        return -table[:, data[:, 0], data[:, 1]].log().mean(-1).sum()
+
+    opt = torch.optim.Adam(ref.values(), lr=lr)
+    want = []
+    for _ in range(steps):
+        value = loss()
+        opt.zero_grad()
+        value.backward()  # type: ignore[no-untyped-call]
+        opt.step()
+        want.append(float(value.detach()))
+    want.append(float(loss().detach()))
+    assert len(losses) == steps + 1 and all(isinstance(x, float) for x in losses), losses
+    check_close(
+        torch.tensor(losses, dtype=f64),
+        torch.tensor(want, dtype=f64),
+        Tol(1e-12, 1e-12),
+        CLAIM_NAR,
+        "cpu",
+        "losses",
+    )
+    for name, p in model.named_parameters():
+        check_close(p.detach(), ref[name].detach(), Tol(1e-12, 1e-12), CLAIM_NAR, "cpu", name)
+
+
+@pytest.mark.claim(CLAIM_NAR)
+def test_logits_start_as_init_scale_times_a_normal_draw() -> None:
+    """`init_scale · N(0, 1)`: the logits are the generator's normal draw times init_scale."""
+    model = G.Factorized(init_scale=2.5, generator=torch.Generator().manual_seed(7))
+    draw = torch.randn((2, 2), generator=torch.Generator().manual_seed(7))
+    assert torch.equal(model.theta.detach(), 2.5 * draw), f"{CLAIM_NAR}: {model.theta}"

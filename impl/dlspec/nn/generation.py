@@ -357,14 +357,14 @@ def fit_mle(
         raise TypeError(f"model must be a PairModel, got {type(model).__name__}")
     steps = check_int(steps, "steps")
     lr = check_real(lr, "lr", low=0.0, low_open=True, meaning="the learning rate")
-    check_index_tensor(tokens, "tokens", classes=model.vocab)
+    check_index_tensor(tokens, "tokens")  # labels < vocab: the first log_prob checks them
     if tokens.dim() != 2 or tokens.shape[1] != 2 or tokens.shape[0] == 0:
         raise ValueError(f"tokens must have shape (N ≥ 1, 2), got {tuple(tokens.shape)}")
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     losses = []
     for _ in range(steps):
         loss = -model.log_prob(tokens).mean(dim=-1).sum()  # −mean_n log Q(y_n), per copy
-        opt.zero_grad(set_to_none=True)
+        opt.zero_grad()
         loss.backward()  # type: ignore[no-untyped-call]
         opt.step()
         losses.append(float(loss.detach()))
