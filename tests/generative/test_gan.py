@@ -23,6 +23,7 @@ from scipy.special import rel_entr, xlogy
 from scipy.stats import binom
 
 from dlspec.nn import gan as N
+from dlspec.nn.linear import FeedForward
 from tests.compiled_path import compiled_path
 from tests.stats import clopper_pearson_lower
 from tests.threads import one_thread
@@ -924,6 +925,40 @@ def test_training_refuses_bad_arguments() -> None:
         d(torch.zeros(2, 4, 1))
     with pytest.raises(ValueError, match="real_logits and fake_logits"):
         N.value_function(torch.zeros(3), torch.zeros(3))
+    for real, fake in (
+        (torch.zeros(3, 4, 1), torch.zeros(3)),
+        (torch.zeros(3), torch.zeros(3, 4, 1)),
+    ):
+        with pytest.raises(ValueError, match=r"^real_logits and fake_logits must have shape"):
+            N.value_function(real, fake)
+    with pytest.raises(
+        TypeError, match=r"^z must have the weights's dtype torch\.float32, got torch\.float64$"
+    ):
+        N.Generator()(torch.zeros(1, 5, 1, dtype=torch.float64))
+
+
+@pytest.mark.claim(CLAIM_L)
+def test_generator_starts_at_the_identity_only_when_affine_and_square() -> None:
+    """`Generator` is the FeedForward net `noise_dim → hidden… → out_dim` (tanh hidden layers)
+    drawn from the generator given, except the affine square case (no hidden layer, noise_dim =
+    out_dim), which starts at G(z) = z: weight I per copy, bias 0."""
+    cases = (
+        {"hidden": (3,)},  # a net 1 → 3 → 1: not the identity
+        {"noise_dim": 2, "out_dim": 1},  # affine, not square
+        {"noise_dim": 2, "out_dim": 2, "hidden": (4,)},
+    )
+    for kw in cases:
+        g = N.Generator(2, generator=torch.Generator().manual_seed(1), dtype=torch.float64, **kw)
+        sizes = [kw.get("noise_dim", 1), *kw.get("hidden", ()), kw.get("out_dim", 1)]
+        net = FeedForward(
+            sizes, "tanh", copies=2, generator=torch.Generator().manual_seed(1), dtype=torch.float64
+        )
+        for (name, a), (_, b) in zip(g.net.named_parameters(), net.named_parameters(), strict=True):
+            assert torch.equal(a, b), f"{CLAIM_L}: Generator({kw}).net.{name} is not the net drawn"
+    g = N.Generator(3, noise_dim=2, out_dim=2, dtype=torch.float64)
+    w, b = g.net.layers[0].weight, g.net.layers[0].bias
+    assert torch.equal(w, torch.eye(2, dtype=torch.float64).expand(3, 2, 2)), f"{CLAIM_L}: {w}"
+    assert torch.equal(b, torch.zeros(3, 2, dtype=torch.float64)), f"{CLAIM_L}: {b}"
 
 
 if __name__ == "__main__":

@@ -282,9 +282,8 @@ class Generator(nn.Module):
         if not hidden and noise_dim == out_dim:
             first = self.net.layers[0]
             assert isinstance(first, Linear) and first.bias is not None
-            with torch.no_grad():  # start at the identity: G(z) = z
-                eye = torch.eye(out_dim, device=first.weight.device)
-                first.weight.copy_(eye.expand_as(first.weight))
+            with torch.no_grad():  # start at the identity: G(z) = z (in place: no new tensor)
+                first.weight.zero_().diagonal(dim1=-2, dim2=-1).fill_(1.0)
                 first.bias.zero_()
 
     @property
