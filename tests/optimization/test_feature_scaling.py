@@ -449,7 +449,7 @@ def test_ls_loss_value_and_refusals() -> None:
     assert float(got) == 7.0, failure(CLAIM_SPEED, "cpu", "float64", "ls_loss", got, "7")
     with pytest.raises(ValueError, match=r"^x must be 2-D, got shape \(3,\)$"):
         problems.ls_loss(torch.ones(3, dtype=f64), y, torch.ones(3, dtype=f64))
-    with pytest.raises(TypeError, match=r"^w must have x's dtype torch.float64, got torch.float32$"):
+    with pytest.raises(TypeError, match=r"^w must have x's dtype torch.float64, got torch.float32"):
         problems.ls_loss(x, y, w.float())
     for yy, ww, shapes in [
         (torch.ones(4, dtype=f64), w, "(3, 2), (4,) and (2,)"),  # y alone disagrees
