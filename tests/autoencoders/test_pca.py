@@ -413,3 +413,33 @@ def test_principal_angles_against_definitions(
         device,
         "angle between two lines",
     )
+
+
+@pytest.mark.claim(CLAIM_V)
+@pytest.mark.dtypes("float64")
+def test_principal_angles_of_subspaces_of_different_dimensions(
+    device: str, dtype: torch.dtype
+) -> None:
+    """m = min(k_a, k_b) angles, in either order: the line through (cos φ, 0, sin φ) makes the
+    angle φ with the plane z = 0 (its projection is (cos φ, 0, 0)); a plane holding the x axis
+    and tilted by ψ makes the angles (0, ψ) with it; a basis of the whole R^d (k = d) makes the
+    angle 0 with every subspace."""
+    w = {"dtype": dtype, "device": device}
+    phi, psi = 0.3, 1.1
+    line = torch.tensor([[math.cos(phi)], [0.0], [math.sin(phi)]], **w)
+    plane = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]], **w) @ torch.tensor(
+        [[2.0, 1.0], [0.5, -1.0]], **w
+    )  # another basis of z = 0
+    tilted = torch.tensor([[1.0, 0.0], [0.0, math.cos(psi)], [0.0, math.sin(psi)]], **w)
+    space = torch.tensor([[1.0, 2.0, 0.0], [0.0, 1.0, 3.0], [1.0, 0.0, 1.0]], **w)
+    for a, b, want in [
+        (line, plane, [phi]),
+        (plane, line, [phi]),
+        (plane, tilted, [0.0, psi]),
+        (space, line, [0.0]),
+        (plane, space, [0.0, 0.0]),
+        (space, space.flip(1), [0.0, 0.0, 0.0]),
+    ]:
+        got = P.principal_angles(a, b)
+        check_close(got, torch.tensor(want, **w), Tol(1e-12, 1e-14), CLAIM_V, device,
+                    f"angles between spans of {tuple(a.shape)} and {tuple(b.shape)}")  # fmt: skip

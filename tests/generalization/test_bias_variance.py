@@ -823,3 +823,17 @@ def test_noise_samples_follow_like(dtype: torch.dtype) -> None:
     got = BV.Noise().sample((2, 3), torch.zeros(1, dtype=dtype), torch.Generator().manual_seed(7))
     want = torch.randn((2, 3), generator=torch.Generator().manual_seed(7), dtype=dtype)
     assert torch.equal(got, want), f"{CLAIM}: {got} vs {want}"
+
+
+@pytest.mark.claim(CLAIM)
+def test_rademacher_defaults_and_half_given_laws() -> None:
+    """`Noise.rademacher()` with no arguments is ±1 with probability ½ each, in float64 on the
+    CPU; a law with only one of `values` and `probs` is refused saying that both are needed."""
+    r = BV.Noise.rademacher()
+    assert r.values is not None and r.probs is not None
+    assert torch.equal(r.values, torch.tensor([-1.0, 1.0], dtype=F64))
+    assert torch.equal(r.probs, torch.tensor([0.5, 0.5], dtype=F64))
+    assert r.values.device.type == "cpu" and r.probs.device.type == "cpu"
+    for half in ({"values": r.values}, {"probs": r.probs}):
+        with pytest.raises(ValueError, match=r"^values and probs must be given together"):
+            BV.Noise(**half)

@@ -429,3 +429,127 @@ def test_random_orthogonal_draws_from_its_generator() -> None:
     check_close(qs[0].T @ qs[0], torch.eye(4, dtype=torch.float64), Tol(0, 1e-14), CLAIM_SPEED,
                 "cpu", "QᵀQ = I")  # fmt: skip
     assert problems.random_orthogonal(3, device="meta").device.type == "meta"
+
+
+# =================================================================================================
+# The problem builders themselves (issue 12, mutation review): values derived by hand
+# =================================================================================================
+
+
+@pytest.mark.claim(CLAIM_SPEED)
+def test_ls_loss_value_and_refusals() -> None:
+    """½‖Xw − y‖² by hand: X = [[1, 2], [3, 4], [5, 6]], w = (1, −1), y = (0, 1, 2) give
+    Xw = (−1, −1, −1), r = (−1, −2, −3) and ½(1 + 4 + 9) = 7 (½‖Xw + y‖² would be 1). Shapes
+    that do not agree, in x alone or in y alone, are refused naming them."""
+    f64 = torch.float64
+    x = torch.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], dtype=f64)
+    w = torch.tensor([1.0, -1.0], dtype=f64)
+    y = torch.tensor([0.0, 1.0, 2.0], dtype=f64)
+    got = problems.ls_loss(x, y, w)
+    assert float(got) == 7.0, failure(CLAIM_SPEED, "cpu", "float64", "ls_loss", got, "7")
+    with pytest.raises(ValueError, match=r"^x must be 2-D, got shape \(3,\)$"):
+        problems.ls_loss(torch.ones(3, dtype=f64), y, torch.ones(3, dtype=f64))
+    with pytest.raises(TypeError, match=r"^w must have x's dtype torch.float64, got torch.float32"):
+        problems.ls_loss(x, y, w.float())
+    for yy, ww, shapes in [
+        (torch.ones(4, dtype=f64), w, "(3, 2), (4,) and (2,)"),  # y alone disagrees
+        (torch.ones(1, dtype=f64), w, "(3, 2), (1,) and (2,)"),  # would broadcast
+        (y, torch.ones(3, dtype=f64), "(3, 2), (3,) and (3,)"),  # w alone disagrees
+    ]:
+        with pytest.raises(ValueError) as info:
+            problems.ls_loss(x, yy, ww)
+        want = f"x (n, d), y (n,) and w (d,) must agree, got {shapes}"
+        assert str(info.value) == want, f"{CLAIM_SPEED}: message {info.value}"
+
+
+@pytest.mark.claim(CLAIM_SPEED)
+def test_random_orthogonal_is_the_q_factor_with_positive_r_diagonal() -> None:
+    """Q is the Q-factor of the Gaussian matrix G drawn from the generator, with the signs that
+    make R = QᵀG upper triangular with a positive diagonal (the unique such factorization, hence
+    Haar-distributed Q): flipping the rows of Q instead of its columns keeps Q orthogonal but
+    breaks QᵀG = R."""
+    for d, seed in [(1, 0), (2, 1), (5, 2)]:
+        q = problems.random_orthogonal(d, generator=torch.Generator().manual_seed(seed))
+        g = torch.randn(d, d, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+        r = q.T @ g
+        below = r.tril(-1).abs().max() if d > 1 else torch.zeros(())
+        assert float(below) <= 1e-12, failure(CLAIM_SPEED, "cpu", "float64", "QᵀG below the "
+                                              "diagonal", below, "0")  # fmt: skip
+        assert bool((torch.diagonal(r) > 0).all()), f"{CLAIM_SPEED}: diag(QᵀG) = {r.diagonal()}"
+
+
+@pytest.mark.claim("opt.gd-step-quadratic")
+def test_quadratic_draws_from_its_generator_and_refuses_bad_input() -> None:
+    """A = Q diag(λ) Qᵀ and b are drawn from the generator alone (the same seed gives the same
+    quadratic whatever torch's global generator does); b drawn on λ's device; λ = 0 is refused
+    (A must be positive definite), and a b of the wrong shape is refused saying what it got."""
+    lam = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)
+    qs = []
+    for global_seed in (1, 2):
+        torch.manual_seed(global_seed)
+        qs.append(problems.quadratic(lam, generator=torch.Generator().manual_seed(3)))
+    for field in ("a", "b", "eigenvectors"):
+        assert torch.equal(getattr(qs[0], field), getattr(qs[1], field)), f"{field} not seeded"
+    check_close(qs[0].a @ qs[0].eigenvectors, qs[0].eigenvectors * lam, Tol(1e-13, 1e-13),
+                "opt.gd-step-quadratic", "cpu", "A q_i = λ_i q_i")  # fmt: skip
+    meta = problems.quadratic(torch.ones(3, device="meta"))
+    assert meta.b.device.type == "meta" and meta.a.device.type == "meta"
+    with pytest.raises(ValueError, match="eigenvalues must be a non-empty 1-D tensor of positive"):
+        problems.quadratic(torch.tensor([1.0, 0.0]))
+    with pytest.raises(ValueError, match=r"^b must be 1-D, got shape \(3, 1\)$"):
+        problems.quadratic(lam, b=torch.ones(3, 1, dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"^b must have shape \(3,\), got \(2,\)$"):
+        problems.quadratic(lam, b=torch.ones(2, dtype=torch.float64))
+
+
+def _halving(**kwargs: Any) -> int | None:
+    """Steps of GD(η = ¼) on w² from w = 1: w_k = 2^{−k}, loss_k = 4^{−k} (all exact)."""
+    return problems.steps_to_tolerance(
+        lambda w: (w * w).sum(), torch.ones(1, dtype=torch.float64), lambda p: GD(p, lr=0.25),
+        **kwargs,
+    )  # fmt: skip
+
+
+@pytest.mark.claim(CLAIM_SPEED)
+def test_steps_to_tolerance_counts_exactly() -> None:
+    """On loss_k = 4^{−k}: the default tolerance 10⁻¹² is met first at k = 20 (4^{−19} ≈ 3.6e-12,
+    4^{−20} ≈ 9.1e-13); tol = 4^{−3} is met with equality at k = 3 (≤, not <), tol = 1 at k = 0;
+    max_steps = k allows exactly k steps (one fewer gives None), and max_steps = 0 only looks at
+    the start."""
+    cases: list[tuple[dict[str, Any], int | None]] = [
+        ({}, 20),
+        ({"tol": 4.0**-3}, 3),
+        ({"tol": 1.0}, 0),
+        ({"tol": 1.0, "max_steps": 0}, 0),
+        ({"tol": 0.5, "max_steps": 0}, None),
+        ({"tol": 4.0**-3, "max_steps": 3}, 3),
+        ({"tol": 4.0**-3, "max_steps": 2}, None),
+    ]
+    for kwargs, want in cases:
+        got = _halving(**kwargs)
+        assert got == want, f"{CLAIM_SPEED} [cpu, float64]: steps {kwargs}: got {got}, want {want}"
+
+
+class _Still(torch.optim.Optimizer):
+    """An optimizer whose step does nothing: the loss alone decides when the tolerance is met."""
+
+    def __init__(self, params: Any) -> None:
+        super().__init__(params, {})
+
+    def step(self, closure: Any = None) -> None:
+        return None
+
+
+@pytest.mark.slow  # 100 002 loss evaluations, 100 001 backward passes: seconds of one core
+@pytest.mark.claim(CLAIM_SPEED)
+def test_steps_to_tolerance_default_cap_is_100_000_steps() -> None:
+    """By default at most 100 000 steps are taken: on a loss that first meets the tolerance at
+    x_100001, the count evaluates x_0, ..., x_100000 (each once, after the start) and gives None."""
+    k = [-2]  # the start is evaluated once before x_0
+
+    def loss(w: torch.Tensor) -> torch.Tensor:
+        k[0] += 1
+        return w.sum() * 0.0 + (0.0 if k[0] >= 100_001 else 1.0)
+
+    got = problems.steps_to_tolerance(loss, torch.ones(1, dtype=torch.float64), _Still)
+    assert got is None and k[0] == 100_000, f"{CLAIM_SPEED}: got {got}, last step evaluated {k[0]}"

@@ -63,10 +63,11 @@ def covariance(x: Tensor, *, center: bool) -> Tensor:
 
 
 def _sign_fix(u: Tensor) -> Tensor:
-    """Columns with their largest-magnitude entry made positive (a deterministic sign)."""
+    """Columns with their largest-magnitude entry made positive (a deterministic sign). Every
+    column is a unit vector (an eigenvector, or a column of an orthonormal `V W`), so that entry
+    has magnitude at least $1/\\sqrt{d}$ and its sign is ±1, never 0."""
     idx = u.abs().argmax(dim=0, keepdim=True)
-    s = torch.sign(u.gather(0, idx))
-    return u * torch.where(s == 0, torch.ones_like(s), s)
+    return u * torch.sign(u.gather(0, idx))
 
 
 @dataclass(frozen=True)
@@ -143,12 +144,13 @@ def principal_angles(a: Tensor, b: Tensor) -> Tensor:
     check_like(b, a, "b", "a")
     if qa.shape[0] != qb.shape[0]:
         raise ValueError(f"a and b must live in the same R^d, got {qa.shape[0]} and {qb.shape[0]}")
-    m = min(qa.shape[1], qb.shape[1])
-    # sin θ from the component of the smaller basis outside the other span: accurate for small θ
+    # sin θ from the component of the smaller basis outside the other span: accurate for small θ.
+    # Both SVDs give m = min(k_a, k_b) values (the smaller basis has m ≤ d columns).
     small, big = (qa, qb) if qa.shape[1] <= qb.shape[1] else (qb, qa)
-    cos = torch.linalg.svdvals(small.T @ big).clamp(0.0, 1.0)[:m]  # descending cos
-    sin = torch.linalg.svdvals(small - big @ (big.T @ small)).clamp(0.0, 1.0)  # descending sin
-    sin = sin.flip(0)[:m]  # ascending sin, matching descending cos
+    cos = torch.linalg.svdvals(small.T @ big)  # descending cos
+    sin = torch.linalg.svdvals(small - big @ (big.T @ small)).flip(0)  # ascending sin
+    # atan2 takes any pair (sin, cos) ≥ 0, even one that rounding puts a bit above 1 (acos
+    # would need a clamp): the angles lie in [0, π/2].
     return torch.atan2(sin, cos)  # ascending angles
 
 

@@ -217,7 +217,7 @@ def steps_to_tolerance(
     start = float(loss(p.detach())) - floor
     target = tol * start
     for k in range(max_steps + 1):
-        opt.zero_grad(set_to_none=True)
+        opt.zero_grad()  # set_to_none (the default): each step starts without a gradient
         value = loss(p)
         if float(value.detach()) - floor <= target:
             return k
