@@ -307,14 +307,15 @@ def test_pretraining_loads_the_layer_autoencoders(device: str) -> None:
         )
         fit(ae, h, h, epochs=5, generator=g2, loss=AE.reconstruction_loss, lr=1e-2)
         enc = ae.encoder.layers[0]
-        check_close(
-            layer.weight,
-            enc.weight,
-            Tol(0, 0),
-            CLAIM_P,
-            device,
-            "a pre-trained layer is not its autoencoder's encoder",
-        )
+        for name in ("weight", "bias"):
+            check_close(
+                getattr(layer, name),
+                getattr(enc, name),
+                Tol(0, 0),
+                CLAIM_P,
+                device,
+                f"a pre-trained layer's {name} is not its autoencoder's encoder's",
+            )
         with torch.no_grad():
             h = sigmoid(h @ enc.weight.T + enc.bias)  # the codes σ(W h + b) feed the next
     # the output layer keeps its random start (drawn first, before any pre-training)
@@ -329,6 +330,8 @@ def test_pretraining_loads_the_layer_autoencoders(device: str) -> None:
         )
     with pytest.raises(ValueError, match="x must have 32 features"):
         AE.pretrain_greedy([32, 8, 2], x, epochs=1, generator=g)
+    with pytest.raises(ValueError, match=r"^x must be finite"):
+        AE.pretrain_greedy([64, 8, 2], torch.full_like(x, math.nan), epochs=1, generator=g)
 
 
 # =================================================================================================

@@ -350,8 +350,8 @@ def pretrain_greedy(
             batch_size=batch_size,
         )
         enc = ae.encoder.layers[0]
-        assert isinstance(enc, Linear)
-        layer.load(enc.weight.detach(), enc.bias.detach() if enc.bias is not None else None)
+        assert isinstance(enc, Linear) and enc.bias is not None  # an Autoencoder's have biases
+        layer.load(enc.weight.detach(), enc.bias.detach())
         with torch.no_grad():
             h = net.act(layer(h))  # the codes feed the next layer
     return net
