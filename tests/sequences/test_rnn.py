@@ -456,7 +456,12 @@ def test_bad_input_is_refused(device: str, dtype: torch.dtype) -> None:
         (
             lambda: layer(torch.zeros(4, 5, 3, dtype=dtype, device=device)),
             ValueError,
-            "x must have shape",
+            r"^x must have shape \(batch, steps, 2\) \(batch-first\), got \(4, 5, 3\)$",
+        ),
+        (
+            lambda: RNN_IMPL(2, 3, ensemble=2, device=device, dtype=dtype)(x),
+            ValueError,
+            r"^x must have shape \(models, batch, steps, 2\) \(batch-first\), got \(4, 5, 2\)$",
         ),
         (
             lambda: layer(torch.zeros(5, 2, dtype=dtype, device=device)),
