@@ -454,7 +454,10 @@ def test_denoising_autoencoder_is_robust(device: str, evidence: Any) -> None:
 @pytest.mark.claim(CLAIM_R)
 def test_bad_input() -> None:
     x = torch.ones(3, 4)
-    with pytest.raises(ValueError, match=r"sigma must be a real number in \[0, inf\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"^sigma must be a real number in \[0, inf\] \(the noise level\), got -0\.1$",
+    ):
         AE.gaussian_noise(x, -0.1)
     with pytest.raises(ValueError, match=r"sigma must be a real number"):
         AE.gaussian_noise(x, math.nan)
@@ -462,13 +465,31 @@ def test_bad_input() -> None:
         AE.masking_noise(x, 1.0)
     with pytest.raises(ValueError, match="noise must be 'gaussian' or 'masking'"):
         AE.Denoising(AE.Autoencoder([4, 2]), "salt")
-    with pytest.raises(ValueError, match=r"level must be a real number in \[0, inf\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"^level must be a real number in \[0, inf\] \(the noise level σ\), got -1\.0$",
+    ):
         AE.Denoising(AE.Autoencoder([4, 2]), "gaussian", -1.0)
-    with pytest.raises(ValueError, match=r"level must be a real number in \[0, 1\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"^level must be a real number in \[0, 1\) \(the masking probability p\), got 1\.0$",
+    ):
         AE.Denoising(AE.Autoencoder([4, 2]), "masking", 1.0)
     with pytest.raises(TypeError, match="x must be a floating-point tensor"):
         AE.gaussian_noise(torch.ones(3, dtype=torch.int64), 0.1)
+    default = AE.Denoising(AE.Autoencoder([4, 2]))  # the signature's defaults: gaussian, σ = 0.1
+    assert (default.noise, default.level) == ("gaussian", 0.1), f"{CLAIM_R}: Denoising defaults"
     dae = AE.Denoising(AE.Autoencoder([4, 2]), "gaussian", 0.5)
     assert torch.equal(dae.eval()(x), dae.model(x)), f"{CLAIM_R}: evaluation mode corrupts"
     g1, g2 = (torch.Generator().manual_seed(0) for _ in range(2))
     assert torch.equal(dae.train()(x, generator=g1), dae.train()(x, generator=g2))
+
+
+@pytest.mark.claim(CLAIM_R)
+def test_gaussian_noise_adds_sigma_times_the_generators_normal_draws() -> None:
+    """`x̃ = x + σε` with `ε` the generator's standard normal draws in x's dtype (float64 here:
+    the draws are not float32 numbers widened): the same seed gives `torch.randn`'s ε."""
+    x = torch.linspace(-1.0, 1.0, 12, dtype=torch.float64).reshape(3, 4)
+    eps = torch.randn((3, 4), generator=torch.Generator().manual_seed(7), dtype=torch.float64)
+    got = AE.gaussian_noise(x, 0.25, generator=torch.Generator().manual_seed(7))
+    check_close(got, x + 0.25 * eps, EXACT, CLAIM_R, "cpu", "x + σε with the generator's ε")

@@ -662,6 +662,16 @@ def test_bad_input() -> None:
         AE.Autoencoder([4, 2], "relu")
     with pytest.raises(ValueError, match="output and target must have the same shape"):
         AE.reconstruction_loss(torch.zeros(3, 4), torch.zeros(3, 5))
+    with pytest.raises(ValueError, match=r"^output and target must have the same shape, got \(\)"):
+        AE.reconstruction_loss(torch.zeros(()), torch.zeros(()))  # no feature axis to sum
+    # one example (N = 1, no batch axis): ‖x − r‖² = 1 + 4 + 4; a (2, 2, 3) batch: the mean of
+    # the four rows' sums (9, 0, 0, 3)
+    one = AE.reconstruction_loss(torch.tensor([1.0, 2.0, 3.0]), torch.tensor([0.0, 0.0, 1.0]))
+    rows = torch.zeros(2, 2, 3)
+    rows[0, 0] = torch.tensor([1.0, 2.0, 2.0])
+    rows[1, 1] = torch.tensor([1.0, 1.0, -1.0])
+    many = AE.reconstruction_loss(rows, torch.zeros(2, 2, 3))
+    assert (float(one), float(many)) == (9.0, 3.0), f"reconstruction loss {one}, {many}"
     # d = 1 leaves no room for a bottleneck: refused as d, before k is looked at
     with pytest.raises(ValueError, match=r"^d must be an integer ≥ 2, got 1$"):
         AE.LinearAutoencoder(1, 1)

@@ -150,6 +150,36 @@ def test_roc_auc_and_scores_against_definitions(device: str) -> None:
         AE.outlier_scores(ae, torch.full((2, 4), math.nan, dtype=torch.float64, device=device))
     with pytest.raises(ValueError, match="must both be non-empty"):
         AE.roc_auc(a[:0], b)
+    with pytest.raises(
+        ValueError,
+        match=r"^model must return a reconstruction of x's shape \(5, 4\), got \(5, 1\)$",
+    ):
+        AE.outlier_scores(_as_module(lambda t: t[:, :1]), x.cpu())
+
+
+def _as_module(fn: Any) -> torch.nn.Module:
+    """A module whose forward is `fn` (a model that is not an autoencoder)."""
+
+    class Fn(torch.nn.Module):
+        def forward(self, t: torch.Tensor) -> torch.Tensor:
+            out: torch.Tensor = fn(t)
+            return out
+
+    return Fn()
+
+
+@pytest.mark.claim(CLAIM_O)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.float16, torch.bfloat16])
+def test_roc_auc_is_the_fraction_rounded_once(dtype: torch.dtype) -> None:
+    """The AUC `count / (2 n₀ n₁)` is the exact fraction rounded once to the scores' dtype:
+    inliers (0, 1, 2) against the outlier 1.5 give 2/3; 200 × 200 scores all separated give 1
+    (the count 80 000 is past float16's largest number, 65 504)."""
+    three = torch.tensor([0.0, 1.0, 2.0], dtype=dtype)
+    got = AE.roc_auc(three, torch.tensor([1.5], dtype=dtype))
+    want = torch.tensor(2 / 3, dtype=torch.float64).to(dtype)
+    assert got.dtype == dtype and torch.equal(got, want), f"{CLAIM_O}: AUC {got} ≠ 2/3 in {dtype}"
+    ones = AE.roc_auc(torch.zeros(200, dtype=dtype), torch.ones(200, dtype=dtype))
+    assert float(ones) == 1.0, f"{CLAIM_O}: separated scores give AUC {float(ones)} in {dtype}"
 
 
 # =================================================================================================
@@ -277,14 +307,15 @@ def test_pretraining_loads_the_layer_autoencoders(device: str) -> None:
         )
         fit(ae, h, h, epochs=5, generator=g2, loss=AE.reconstruction_loss, lr=1e-2)
         enc = ae.encoder.layers[0]
-        check_close(
-            layer.weight,
-            enc.weight,
-            Tol(0, 0),
-            CLAIM_P,
-            device,
-            "a pre-trained layer is not its autoencoder's encoder",
-        )
+        for name in ("weight", "bias"):
+            check_close(
+                getattr(layer, name),
+                getattr(enc, name),
+                Tol(0, 0),
+                CLAIM_P,
+                device,
+                f"a pre-trained layer's {name} is not its autoencoder's encoder's",
+            )
         with torch.no_grad():
             h = sigmoid(h @ enc.weight.T + enc.bias)  # the codes σ(W h + b) feed the next
     # the output layer keeps its random start (drawn first, before any pre-training)
@@ -299,6 +330,8 @@ def test_pretraining_loads_the_layer_autoencoders(device: str) -> None:
         )
     with pytest.raises(ValueError, match="x must have 32 features"):
         AE.pretrain_greedy([32, 8, 2], x, epochs=1, generator=g)
+    with pytest.raises(ValueError, match=r"^x must be finite"):
+        AE.pretrain_greedy([64, 8, 2], torch.full_like(x, math.nan), epochs=1, generator=g)
 
 
 # =================================================================================================
@@ -483,7 +516,9 @@ def test_truncated_is_the_hidden_layer(device: str, dtype: torch.dtype) -> None:
         )
     with pytest.raises(ValueError, match=r"depth must be an integer in \[1, 3\]"):
         AE.Truncated(net, 4)
-    with pytest.raises(TypeError, match=r"net must be a dlspec\.nn\.linear\.FeedForward"):
+    with pytest.raises(
+        TypeError, match=r"net must be a dlspec\.nn\.linear\.FeedForward, got Linear$"
+    ):
         AE.Truncated(torch.nn.Linear(2, 2), 1)  # type: ignore[arg-type]
 
 

@@ -216,6 +216,29 @@ def test_occlusion_map_with_a_stride_and_the_default_fill() -> None:
     check_close(occ, ref, EXACT, CLAIM_OCC, "cpu", "occlusion map, stride (1, 2), fill 0")
 
 
+@pytest.mark.claim(CLAIM_OCC)
+def test_occlusion_map_tiles_a_wide_image_with_a_wide_patch() -> None:
+    """A `2 × 3` patch on a `2 × 7` image (the patch is wider than the image is tall, and fits),
+    default stride (the patch: rows by 2, columns by 3): two tiles, columns 0–2 and 3–5, the map
+    `(1, 2)` equals the explicit loop; fill 0.5. A `3 × 1` patch does not fit."""
+    g = torch.Generator().manual_seed(4)
+    weight = torch.randn(14, 2, generator=g, dtype=F64)
+    img = torch.randn(2, 7, generator=g, dtype=F64)
+
+    def f(imgs: torch.Tensor) -> torch.Tensor:
+        return imgs.reshape(imgs.shape[0], -1) @ weight
+
+    occ = E.occlusion_map(f, img, 0, (2, 3), fill=0.5)
+    ref = torch.zeros(1, 2, dtype=F64)
+    for j in range(2):
+        o = img.clone()
+        o[:, 3 * j : 3 * j + 3] = 0.5
+        ref[0, j] = f(img.unsqueeze(0))[0, 0] - f(o.unsqueeze(0))[0, 0]
+    check_close(occ, ref, EXACT, CLAIM_OCC, "cpu", "occlusion map, 2×3 tiles of a 2×7 image")
+    with pytest.raises(ValueError, match=r"^patch must fit the image: patch 3×1 is larger than"):
+        E.occlusion_map(f, img, 0, (3, 1))  # taller than the image, though narrower
+
+
 # =================================================================================================
 # explain.perturbation-first-order
 # =================================================================================================
@@ -430,6 +453,31 @@ def test_patch_masks_and_bad_input() -> None:
             torch.zeros(1, 3, dtype=F64),
             torch.zeros(2, dtype=F64),
         )
+    x3, m3 = torch.zeros(3, dtype=F64), torch.zeros(1, 3, dtype=F64)
+    with pytest.raises(ValueError, match=r"^masks must have shape \(P ≥ 1, 3\), got \(0, 3\)$"):
+        E.occlusion(lambda t: t, x3, 0, m3[:0])  # no patch at all
+    with pytest.raises(ValueError, match=r"masks must have shape \(P ≥ 1, 2, 3\), got \(1, 3\)"):
+        E.occlusion(lambda t: t.reshape(len(t), -1), torch.zeros(2, 3, dtype=F64), 0, m3)
+    with pytest.raises(TypeError, match=r"^fill must be a floating-point tensor, got dtype"):
+        E.occlusion(lambda t: t, x3, 0, m3, torch.zeros(3, dtype=torch.int64))
+    with pytest.raises(TypeError, match=r"^fill must have x's dtype torch\.float64, got"):
+        E.occlusion(lambda t: t, x3, 0, m3, torch.zeros(3))
+    with pytest.raises(ValueError, match=r"^f must return scores of shape \(N, C\), got \(2,\)$"):
+        E.occlusion(lambda t: t.sum(-1), x3, 0, m3)
+    for dtype in (torch.float32, F64):  # the masks are 0/1 numbers of the dtype asked for
+        assert E.patch_masks(4, 4, 2, dtype=dtype).dtype == dtype, f"{CLAIM_OCC}: mask dtype"
+    assert E.patch_masks(4, 4, 2).dtype == torch.float32
+
+
+@pytest.mark.claim(CLAIM_OCC)
+def test_occlusion_default_fill_is_zero() -> None:
+    """`occlusion` without `fill` replaces the occluded entries by 0: for a linear score
+    `S = w·x`, `Δ_P = Σ_{i∈P} w_i x_i`."""
+    w = torch.tensor([[1.0, 2.0, 4.0]], dtype=F64)
+    x = torch.tensor([3.0, 5.0, 7.0], dtype=F64)
+    masks = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]], dtype=F64)
+    delta = E.occlusion(lambda t: t @ w.T, x, 0, masks)
+    assert delta.tolist() == [3.0, 38.0], f"{CLAIM_OCC}: default-fill Δ {delta.tolist()}"
 
 
 # =================================================================================================

@@ -161,6 +161,33 @@ def test_backprop_refuses_bad_input() -> None:
         BP.derivative("gelu", torch.zeros(1), torch.zeros(1))
     with pytest.raises(ValueError, match=r"a must have z's shape \(2,\), got \(3,\)"):
         BP.derivative("tanh", torch.zeros(2), torch.zeros(3))
+    with pytest.raises(TypeError, match=r"^a must be a torch\.Tensor, got list$"):
+        BP.derivative("tanh", torch.zeros(2), [0.0, 0.0])  # type: ignore[arg-type]
+    with pytest.raises(
+        ValueError, match=r"grad_output must have the output's shape \(3, 4, 1\), got \(3, 1\)"
+    ):
+        BP.backward(net, torch.zeros(3, 4, 2), torch.zeros(3, 1))
+
+
+@pytest.mark.claim(CLAIM_BP)
+@pytest.mark.dtypes("float64")
+@pytest.mark.parametrize("lead", [(), (2, 3)])
+def test_backward_sums_over_every_leading_dimension(
+    device: str, dtype: torch.dtype, lead: tuple[int, ...]
+) -> None:
+    """x of shape (*lead, 3) for a 3 → 4 → 2 net (one example, or a (2, 3) grid of examples):
+    the hand-written gradients are autograd's of C = Σ v ⊙ a^L, summed over every leading
+    dimension, and the input gradient has x's shape."""
+    g = torch.Generator().manual_seed(11)
+    net = FeedForward([3, 4, 2], "tanh", output="sigmoid", generator=g, dtype=dtype, device=device)
+    x = torch.randn((*lead, 3), generator=g, dtype=dtype).to(device)
+    v = torch.randn((*lead, 2), generator=g, dtype=dtype).to(device)
+    for i, (a, b) in enumerate(zip(_mine(net, x, v), _autograd(net, x, v), strict=True)):
+        check_close(a, b, Tol(1e-12, 1e-12), CLAIM_BP, device, f"parameter {i}, x {tuple(x.shape)}")
+    xg = x.clone().requires_grad_(True)
+    (want,) = torch.autograd.grad((net(xg) * v).sum(), xg)
+    check_close(BP.input_gradient(net, x, v), want, Tol(1e-12, 1e-12), CLAIM_BP, device,
+                f"input gradient, x {tuple(x.shape)}")  # fmt: skip
 
 
 @pytest.mark.claim(CLAIM_BP)
@@ -241,7 +268,8 @@ def test_autograd_convention_at_relu_kink(device: str, dtype: torch.dtype, evide
     fd_relu = float((relu(x + h) - relu(x - h)).detach()) / (2 * h)
     assert fd_f == 1.0 and fd_relu == 0.5
     z = torch.zeros(1, dtype=dtype, device=device)
-    assert float(BP.derivative("relu", z, relu(z))) == 0.0
+    d_relu = BP.derivative("relu", z, relu(z))
+    assert float(d_relu) == 0.0 and d_relu.dtype == dtype, f"{CLAIM_KINK}: relu′(0) {d_relu}"
     evidence.value("autograd_derivative_at_0", 0.0)
     evidence.value("central_difference_f", fd_f)
     evidence.value("central_difference_relu", fd_relu)

@@ -141,6 +141,28 @@ def test_forget_bias_and_ensemble(device: str, dtype: torch.dtype) -> None:
 
 @pytest.mark.claim(CLAIM_TORCH)
 @pytest.mark.dtypes("float64")
+def test_generator_draws_every_parameter_and_forget_bias_sets_only_b_f(
+    device: str, dtype: torch.dtype
+) -> None:
+    """Layers built from the same seed hold the same four parameters, another seed other ones
+    (each is drawn from the generator given); `forget_bias` changes only the `b_f` blocks
+    `[H:2H]`: every other bias entry is the same-seed layer's."""
+    a, b, c = (LSTM_IMPL(2, 3, generator=_gen(s), device=device, dtype=dtype) for s in (5, 5, 6))
+    fb = LSTM_IMPL(2, 3, forget_bias=1.5, generator=_gen(5), device=device, dtype=dtype)
+    for n in NAMES:
+        same, other = getattr(a, n), getattr(c, n)
+        assert torch.equal(same, getattr(b, n)) and not torch.equal(same, other), (
+            f"{CLAIM_TORCH}: {n} is not drawn from the generator given"
+        )
+    for n in ("bias_ih", "bias_hh"):
+        rest = [
+            torch.cat([t[..., :3], t[..., 6:]], dim=-1) for t in (getattr(fb, n), getattr(a, n))
+        ]
+        assert torch.equal(*rest), f"{CLAIM_TORCH}: forget_bias changed {n} outside b_f"
+
+
+@pytest.mark.claim(CLAIM_TORCH)
+@pytest.mark.dtypes("float64")
 def test_export_keeps_device_and_dtype_and_checks_each_weight(
     device: str, dtype: torch.dtype
 ) -> None:
@@ -196,11 +218,20 @@ def test_bad_input_is_refused(device: str, dtype: torch.dtype) -> None:
             "h0 must have shape",
         ),
         (lambda: layer(x, (z.to("meta"), z)), ValueError, "h0 must be on"),
-        (lambda: layer(x, z), TypeError, "state must be a pair"),
+        (
+            lambda: layer(x, z),
+            TypeError,
+            r"^state must be a pair \(h0, c0\) of tensors, got Tensor$",
+        ),
         (lambda: layer(x, (z, z, z)), TypeError, "state must be a pair"),
         (lambda: layer(x, [z]), TypeError, "state must be a pair"),
         (lambda: layer(x, (z.float(), z)), TypeError, "h0 must have x's dtype"),
-        (lambda: LSTM_IMPL(2, 3, forget_bias=math.nan), ValueError, "forget_bias"),
+        (
+            lambda: LSTM_IMPL(2, 3, forget_bias=math.nan),
+            ValueError,
+            r"^forget_bias must be a real number in \[-inf, inf\] "
+            r"\(the forget-gate bias b_f\), got nan$",
+        ),
         (lambda: LSTM_IMPL(2, 3, ensemble=0), ValueError, "ensemble"),
         (lambda: layer.load_torch(nn.LSTM(3, 3)), ValueError, "mismatched sizes"),
         (lambda: layer.load_torch(nn.LSTM(2, 3, proj_size=1)), ValueError, "proj_size"),

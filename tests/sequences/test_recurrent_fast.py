@@ -9,6 +9,7 @@ hand-written backward against finite differences independently of the plain form
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import pytest
@@ -315,6 +316,32 @@ def test_fast_flag_and_inputs_are_checked(device: str, dtype: torch.dtype, kind:
         bad_state = (bad_state, bad_state)
     with pytest.raises(ValueError, match="mismatched sizes"):
         layer(torch.zeros(2, 4, 2, device=device, dtype=F64), bad_state)
+
+
+@pytest.mark.claim(CLAIM_RNN)
+@pytest.mark.claim(CLAIM_LSTM)
+@pytest.mark.dtypes("float64")
+@pytest.mark.parametrize("kind", ["rnn", "lstm"])
+@pytest.mark.parametrize("ensemble", [None, 2])
+def test_fast_forward_and_backward_warn_nothing(
+    device: str, dtype: torch.dtype, kind: str, ensemble: int | None
+) -> None:
+    """The fast forms write into buffers of the right shape: a forward and backward with every
+    warning turned into an error (a matmul writing `out=` into a buffer of another shape is
+    resized with a deprecation warning) give the plain form's outputs. Batch 3, 4 steps, input
+    2, hidden 5 (no two sizes equal)."""
+    g = _gen(17)
+    plain, fast = _pair(RNN if kind == "rnn" else LSTM, 2, 5, g, device, ensemble=ensemble)
+    claim = CLAIM_RNN if kind == "rnn" else CLAIM_LSTM
+    lead = (ensemble,) if ensemble else ()
+    x = _randn((*lead, 3, 4, 2), g, device, grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = fast(x)[0]
+        (gx,) = torch.autograd.grad(out.sum(), x)
+    check_close(out, plain(x)[0], EXACT, claim, device, "fast form's output, warnings as errors")
+    (want,) = torch.autograd.grad(plain(x)[0].sum(), x)
+    check_close(gx, want, EXACT, claim, device, "fast form's input gradient, warnings as errors")
 
 
 @pytest.mark.claim(CLAIM_RNN)

@@ -456,7 +456,12 @@ def test_bad_input_is_refused(device: str, dtype: torch.dtype) -> None:
         (
             lambda: layer(torch.zeros(4, 5, 3, dtype=dtype, device=device)),
             ValueError,
-            "x must have shape",
+            r"^x must have shape \(batch, steps, 2\) \(batch-first\), got \(4, 5, 3\)$",
+        ),
+        (
+            lambda: RNN_IMPL(2, 3, ensemble=2, device=device, dtype=dtype)(x),
+            ValueError,
+            r"^x must have shape \(models, batch, steps, 2\) \(batch-first\), got \(4, 5, 2\)$",
         ),
         (
             lambda: layer(torch.zeros(5, 2, dtype=dtype, device=device)),
@@ -508,8 +513,49 @@ def test_bad_input_is_refused(device: str, dtype: torch.dtype) -> None:
         (lambda: RNN_IMPL(2, 3, nonlinearity="sigmoid").to_torch(), ValueError, "no 'sigmoid'"),
         (lambda: RNN_IMPL(2, 3, ensemble=2).to_torch(), ValueError, "ensemble"),
         (lambda: state_jacobian("rnn", x, x[:, 0]), TypeError, "rnn must be"),
+        (
+            lambda: R.input_drive(x, layer.weight_ih, layer.bias_ih.float()),
+            TypeError,
+            r"^bias must have x's dtype",
+        ),
+        (
+            lambda: R.SequenceClassifier(_HiddenSizeOnly(), 2),  # type: ignore[arg-type]
+            TypeError,
+            r"^recurrent must be a recurrent layer .*, got _HiddenSizeOnly$",
+        ),
     ]
     for k, (call, exc, words) in enumerate(cases):
         with pytest.raises(exc, match=words):
             call()
         del k
+
+
+class _HiddenSizeOnly:
+    """Has a `hidden_size` but is no `nn.Module`: not a recurrent layer."""
+
+    hidden_size = 3
+
+
+class _NoLead(torch.nn.Module):
+    """A recurrent layer without an ensemble attribute `lead`: `(B, T, 2)` → last state `(B, 3)`."""
+
+    hidden_size = 3
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.ones(2, 3, dtype=torch.float64))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = torch.tanh(x @ self.w)
+        return out, out[:, -1]
+
+
+@pytest.mark.claim(CLAIM_TORCH)
+def test_sequence_classifier_of_a_layer_without_an_ensemble() -> None:
+    """A recurrent module with no `lead` attribute is one layer: the read-out `V` is
+    `(classes, H)`, `c` is `(classes,)`, and the logits `V s_T + c` are `(B, classes)`."""
+    model = R.SequenceClassifier(_NoLead(), 4, generator=torch.Generator().manual_seed(0))
+    assert model.weight.shape == (4, 3) and model.bias.shape == (4,), f"{CLAIM_TORCH}: read-out"
+    x = torch.randn(5, 6, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    want = torch.tanh(x @ torch.ones(2, 3, dtype=torch.float64))[:, -1] @ model.weight.T
+    check_close(model(x), want + model.bias, EXACT, CLAIM_TORCH, "cpu", "read-out of s_T")

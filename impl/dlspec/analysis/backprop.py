@@ -70,14 +70,14 @@ def _deltas(net: FeedForward, x: Tensor, grad_output: Tensor) -> tuple[list[Tens
     with torch.no_grad():
         zs_as = net.forward_all(x)  # forward pass: keep every (z^l, a^l)
         acts = [x] + [a for _, a in zs_as]
-        names = [net.activation_name] * (len(zs_as) - 1) + [net.output_name]
         z, a = zs_as[-1]
-        delta = derivative(names[-1], z, a) * grad_output  # δ^L = σ′(z^L) ⊙ ∇_a C
+        delta = derivative(net.output_name, z, a) * grad_output  # δ^L = σ_L′(z^L) ⊙ ∇_a C
         backwards = [delta]  # δ^L, δ^{L−1}, …, δ^1
         for k in range(len(zs_as) - 2, -1, -1):  # k = l − 1 (0-based layer index)
             w_next = _linear(net, k + 1).weight
             z, a = zs_as[k]
-            delta = derivative(names[k], z, a) * (delta @ w_next)  # δ^l = σ′ ⊙ W^{l+1}ᵀ δ^{l+1}
+            # δ^l = σ′(z^l) ⊙ W^{l+1}ᵀ δ^{l+1}; every layer below the last is a hidden one
+            delta = derivative(net.activation_name, z, a) * (delta @ w_next)
             backwards.append(delta)
     return acts, backwards[::-1]
 

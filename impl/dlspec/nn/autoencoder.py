@@ -245,7 +245,8 @@ class Denoising(nn.Module):
 
 def outlier_scores(model: nn.Module, x: Tensor) -> Tensor:
     """Reconstruction error $\\|x_t - r(x_t)\\|^2$ per row (evaluation mode, no gradients):
-    large for points off the manifold the autoencoder learned (`ae.outlier-score`)."""
+    large for points off the manifold the autoencoder learned (`ae.outlier-score`). A model whose
+    output does not have `x`'s shape `(N, D)` is refused."""
     check_module(model, "model")
     check_float_tensor(x, "x", dim=2)
     check_finite(x, "x")
@@ -256,7 +257,12 @@ def outlier_scores(model: nn.Module, x: Tensor) -> Tensor:
             r = model(x)
     finally:
         model.train(was)
-    scores: Tensor = ((x - r) ** 2).sum(dim=-1)
+    if r.shape != x.shape:  # a reconstruction of another shape would broadcast silently
+        raise ValueError(
+            f"model must return a reconstruction of x's shape {tuple(x.shape)}, "
+            f"got {tuple(r.shape)}"
+        )
+    scores: Tensor = ((x - r) ** 2).sum(dim=1)  # x and r are (N, D): one sum per row
     return scores
 
 
@@ -274,7 +280,8 @@ def roc_auc(inliers: Tensor, outliers: Tensor) -> Tensor:
     below = torch.searchsorted(srt, outliers, right=False)  # #{s_in < s_out} per outlier
     at_most = torch.searchsorted(srt, outliers, right=True)  # #{s_in ≤ s_out}
     count = (below + at_most).sum()  # 2·(#less) + #ties, an exact integer
-    return count.to(torch.float64).to(inliers.dtype) / (2.0 * n0 * n1)
+    # divided in float64, rounded once: a float16 count overflows past 65504 (200 × 200 scores)
+    return (count.to(torch.float64) / (2.0 * n0 * n1)).to(inliers.dtype)
 
 
 class Truncated(nn.Module):
@@ -343,8 +350,8 @@ def pretrain_greedy(
             batch_size=batch_size,
         )
         enc = ae.encoder.layers[0]
-        assert isinstance(enc, Linear)
-        layer.load(enc.weight.detach(), enc.bias.detach() if enc.bias is not None else None)
+        assert isinstance(enc, Linear) and enc.bias is not None  # an Autoencoder's have biases
+        layer.load(enc.weight.detach(), enc.bias.detach())
         with torch.no_grad():
             h = net.act(layer(h))  # the codes feed the next layer
     return net
