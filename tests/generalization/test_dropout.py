@@ -482,6 +482,27 @@ def test_mask_uniforms_are_float64_for_float64_masks_else_float32(device: str) -
 
 
 @pytest.mark.claim(CLAIM_EXP)
+def test_keep_mask_boundaries() -> None:
+    """m_i = 1 exactly when u_i ≥ p: with p = 0 every unit is kept (q = 1), also where the
+    uniform draw is exactly 0 (seed 2313 draws u = 0.0 at entry 3997 of 4096 in float32: a
+    `u > p` rule would drop it); a shape with a zero size gives an empty mask (mutation testing,
+    issue 12)."""
+    g = torch.Generator().manual_seed(2313)
+    u = torch.rand(4096, generator=g)
+    assert float(u[3997]) == 0.0, "seed 2313 no longer draws an exact 0: pick another seed"
+    g = torch.Generator().manual_seed(2313)
+    m = D.keep_mask((64, 64), 0.0, device="cpu", dtype=torch.float32, generator=g)
+    assert bool((m == 1).all()), (
+        f"{CLAIM_EXP}: p = 0 dropped {int((m == 0).sum())} unit(s) (where u = 0 exactly)"
+    )
+    for shape in ((0, 3), (3, 0), (0,)):
+        m = D.keep_mask(shape, 0.5, device="cpu", dtype=torch.float32)
+        assert m.shape == shape and m.dtype == torch.float32, f"{CLAIM_EXP}: shape {shape}"
+    with pytest.raises(ValueError, match=r"shape\[1\] must be an integer ≥ 0, got -1"):
+        D.keep_mask((2, -1), 0.5, device="cpu", dtype=torch.float32)
+
+
+@pytest.mark.claim(CLAIM_EXP)
 def test_dropout_mask_is_keep_mask_in_x_dtype() -> None:
     """dropout's mask is keep_mask in x's dtype (float64 uniforms for float64 x); a given mask
     is cast to x's dtype; errors say what p means and what mask was (mutation testing,

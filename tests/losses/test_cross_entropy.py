@@ -170,6 +170,8 @@ def test_binary_losses_bad_input() -> None:
         L.binary_cross_entropy(torch.tensor([0.5, 1.5, 0.2]), y)
     with pytest.raises(ValueError, match=r"y must hold targets in \[0, 1\]"):
         L.binary_cross_entropy_with_logits(f, torch.tensor([0.0, 2.0, 1.0]))
+    with pytest.raises(ValueError, match=r"^y must hold targets in \[0, 1\]"):
+        L.binary_cross_entropy(f, torch.tensor([0.0, 2.0, 1.0]))  # (the name and the meaning)
     with pytest.raises(ValueError, match=r"y must have z's shape \(3,\)"):
         L.binary_cross_entropy_with_logits(f, torch.ones(2))
     with pytest.raises(TypeError, match="y must be a floating-point tensor"):

@@ -717,6 +717,19 @@ def test_softmax_gradcheck(device: str, dtype: torch.dtype) -> None:
 
 
 @pytest.mark.claim(CLAIM_SM)
+@pytest.mark.dtypes("float64")
+def test_default_softmax_is_the_plain_form(device: str, dtype: torch.dtype) -> None:
+    """`softmax(z)` without `fast=` is the plain form, made of tensor ops only: torch.func's
+    `jacrev` differentiates it (the fast form's old-style autograd.Function is refused by
+    torch.func) and gives the Jacobian diag(p) − p pᵀ of the derivation."""
+    z = torch.tensor([0.5, -1.0, 2.0, 0.0], device=device, dtype=dtype)
+    jac = torch.func.jacrev(ACT.softmax)(z)
+    e = torch.exp(z - 2.0)  # p by its definition, shifted by the max logit 2
+    p = e / e.sum()
+    check_close(jac, torch.diag(p) - torch.outer(p, p), tol(dtype), CLAIM_SM, device, "jacrev")
+
+
+@pytest.mark.claim(CLAIM_SM)
 @pytest.mark.dtypes("float32")
 @settings(deadline=None)
 @given(z=S.arrays((4, 6), bound=1e4))
