@@ -2031,15 +2031,25 @@ def test_stacked_mlp_and_fit_copies_bad_inputs() -> None:
     nets = [MLP([3, 4, 2]), MLP([3, 4, 2])]
     with pytest.raises(ValueError, match="nets must be a non-empty sequence of MLPs"):
         StackedMLP([])
-    with pytest.raises(TypeError, match=r"nets\[1\] must be an MLP"):
+    with pytest.raises(TypeError, match=r"nets\[1\] must be an MLP, got Linear$"):
         StackedMLP([nets[0], torch.nn.Linear(3, 2)])  # type: ignore[list-item]
-    with pytest.raises(ValueError, match="nets must share sizes and p"):
+    with pytest.raises(
+        ValueError, match=r"nets\[0\] has \[3, 4, 2\], p=0\.0; nets\[1\] has \[3, 5, 2\], p=0\.0$"
+    ):
         StackedMLP([nets[0], MLP([3, 5, 2])])
-    with pytest.raises(ValueError, match="nets must share sizes and p"):
+    with pytest.raises(
+        ValueError, match=r"nets\[0\] has \[3, 4, 2\], p=0\.0; nets\[1\] has \[3, 4, 2\], p=0\.5$"
+    ):
         StackedMLP([nets[0], MLP([3, 4, 2], p=0.5)])
+    one = StackedMLP([MLP([3, 4, 2], p=0.25)])  # one copy: sizes and p are nets[0]'s
+    assert (one.sizes, one.p, one.copies) == ([3, 4, 2], 0.25, 1), f"{CLAIM_UF}: one copy"
     stack = StackedMLP(nets)
     with pytest.raises(ValueError, match=r"x must have shape \(N, 3\) or \(2, \.\.\., N, 3\)"):
         stack(torch.ones(5, 4))
+    with pytest.raises(ValueError, match=r"x must have shape \(N, 3\) .*got \(3,\)$"):
+        stack(torch.ones(3))  # a vector is not (N, 3)
+    with pytest.raises(TypeError, match=r"^unit_masks\[0\] must be a torch\.Tensor"):
+        stack(torch.ones(5, 3), unit_masks=[[1.0] * 4])  # type: ignore[list-item]
     with pytest.raises(ValueError, match=r"x must have shape \(N, 3\) or \(2, \.\.\., N, 3\)"):
         stack(torch.ones(3, 5, 3))
     with pytest.raises(ValueError, match="unit_masks must hold one entry per hidden layer"):
