@@ -2018,7 +2018,11 @@ def test_mlp_bad_inputs() -> None:
         net(torch.ones(2, 4))
     with pytest.raises(ValueError, match="unit_masks must hold one entry per hidden layer"):
         net(torch.ones(2, 3), unit_masks=[None, None])
-    with pytest.raises(ValueError, match=r"fraction must be a real number in \[0, 1\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"^fraction must be a real number in \[0, 1\] \(the fraction of units removed\), "
+        r"got 1\.5$",
+    ):
         remove_units(4, 1.5)
     with pytest.raises(ValueError, match=r"width must be an integer ≥ 1"):
         remove_units(0, 0.5)
