@@ -478,6 +478,34 @@ def test_activations_forward_and_backward_match_torch(
 
 
 @pytest.mark.claim(CLAIM_FWD)
+def test_linear_load_is_exact_and_refuses_by_name() -> None:
+    """`Linear.load` sets W and b exactly: Python numbers go straight to the layer's dtype (0.1
+    in a float64 layer is the float64 0.1, not float32's 0.100000001…); a bool or complex tensor,
+    a string and a tensor without data (meta) are refused as TypeErrors naming the argument and
+    what was given (mutation testing, issue 12)."""
+    layer = NET.Linear(2, 1, dtype=torch.float64)
+    layer.load([[0.1, -0.3]], [0.7])
+    want_w = torch.tensor([[0.1, -0.3]], dtype=torch.float64)
+    assert torch.equal(layer.weight.detach(), want_w), f"{CLAIM_FWD}: W = {layer.weight}"
+    assert layer.bias is not None
+    b = float(layer.bias.detach()[0])
+    assert b == 0.7, f"{CLAIM_FWD}: b = {b!r}, not 0.7"
+    for bad, dt in ((torch.ones(1, 2, dtype=torch.bool), "bool"), (torch.ones(1, 2) * 1j, "c")):
+        with pytest.raises(
+            TypeError, match=rf"^weight must hold real numbers, got dtype torch\.{dt}"
+        ):
+            layer.load(bad)
+    with pytest.raises(TypeError, match=r"^bias must hold real numbers, got dtype torch\.bool$"):
+        layer.load(torch.ones(1, 2), torch.ones(1, dtype=torch.bool))
+    with pytest.raises(
+        TypeError, match=r"^weight must be a tensor or nested list of real numbers, got str$"
+    ):
+        layer.load("ones")
+    with pytest.raises(TypeError, match=r"^weight must be a tensor or nested list .*got Tensor$"):
+        layer.load(torch.ones(1, 2, device="meta"))  # no data to copy
+
+
+@pytest.mark.claim(CLAIM_FWD)
 def test_linear_and_feedforward_bad_input() -> None:
     with pytest.raises(TypeError, match="in_features must be an integer"):
         NET.Linear(2.5, 3)  # type: ignore[arg-type]
