@@ -538,6 +538,10 @@ def test_linear_and_feedforward_bad_input() -> None:
         NET.FeedForward([3, 2], "softplus")
     with pytest.raises(ValueError, match="output must be one of"):
         NET.FeedForward([3, 2], output="softmax")
+    with pytest.raises(  # the name given is reported as given, even when it reads like the text
+        ValueError, match=r"^activation must be one of \[.*\], got 'activation name must'$"
+    ):
+        NET.FeedForward([3, 2], "activation name must")
     with pytest.raises(ValueError, match="params must hold one"):
         NET.FeedForward([3, 2, 2]).load([(torch.ones(2, 3), torch.ones(2))])
     with pytest.raises(TypeError, match="z must be a floating-point tensor"):
