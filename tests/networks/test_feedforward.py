@@ -506,6 +506,35 @@ def test_linear_load_is_exact_and_refuses_by_name() -> None:
 
 
 @pytest.mark.claim(CLAIM_FWD)
+def test_linear_on_a_vector_and_its_refusals() -> None:
+    """One input vector `x` of shape `(in,)` gives `W x + b` of shape `(out,)` (by hand); a 0-d
+    x is refused with a ValueError; refusals report what was given; `uniform_init` takes sizes of
+    0 (an empty tensor) and draws within ±1/√fan_in (mutation testing, issue 12)."""
+    layer = NET.Linear(2, 3, dtype=torch.float64)
+    layer.load([[1.0, 2.0], [0.0, -1.0], [3.0, 0.5]], [0.5, 0.0, -1.0])
+    x = torch.tensor([2.0, -4.0], dtype=torch.float64)
+    want = torch.tensor([2.0 - 8.0 + 0.5, 4.0, 6.0 - 2.0 - 1.0], dtype=torch.float64)
+    with torch.no_grad():
+        assert torch.equal(layer(x), want), f"{CLAIM_FWD}: Linear on a vector gave {layer(x)}"
+    with pytest.raises(ValueError, match=r"^x must end in 2 features, got shape \(\)$"):
+        layer(torch.tensor(1.0, dtype=torch.float64))
+    with pytest.raises(TypeError, match=r"^bias must be a bool, got int$"):
+        NET.Linear(2, 3, bias=1)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"^copies must be an integer ≥ 1, got 0$"):
+        NET.Linear(2, 3, copies=0)
+    assert NET.uniform_init((0, 3), 3).shape == (0, 3), f"{CLAIM_FWD}: an empty uniform_init"
+    with pytest.raises(ValueError, match=r"^shape\[1\] must be an integer ≥ 0, got -1$"):
+        NET.uniform_init((2, -1), 3)
+    with pytest.raises(ValueError, match=r"^fan_in must be an integer ≥ 1, got 0$"):
+        NET.uniform_init((2, 2), 0)
+    u = NET.uniform_init((4000,), 4, generator=torch.Generator().manual_seed(0))
+    assert float(u.abs().max()) <= 0.5 and float(u.abs().max()) > 0.49, (
+        f"{CLAIM_FWD}: U(−1/2, 1/2) for fan_in = 4 reached {float(u.abs().max())}"
+    )
+    assert float(u.min()) < -0.49, f"{CLAIM_FWD}: U(−1/2, 1/2) never went below −0.49"
+
+
+@pytest.mark.claim(CLAIM_FWD)
 def test_linear_and_feedforward_bad_input() -> None:
     with pytest.raises(TypeError, match="in_features must be an integer"):
         NET.Linear(2.5, 3)  # type: ignore[arg-type]
