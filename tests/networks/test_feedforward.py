@@ -831,6 +831,34 @@ def test_naive_softmax_overflows(device: str, dtype: torch.dtype, evidence: Any)
 
 
 @pytest.mark.claim(CLAIM_SM)
+def test_softmax_dims_at_their_bounds() -> None:
+    """A vector of logits is softmaxed along its one dimension (e^{z}/Σe^{z} by hand); dim may
+    be −z.dim() and z.dim() − 1 (not z.dim()); one logit along dim gives probability 1 and
+    log-probability 0; refusals report the range, the shape and the dim given, however far out
+    the dim is (mutation testing, issue 12)."""
+    z = torch.tensor([0.0, math.log(3.0)], dtype=torch.float64)
+    t = tol(torch.float64)
+    want = torch.tensor([0.25, 0.75], dtype=torch.float64)
+    check_close(ACT.softmax(z), want, t, CLAIM_SM, "cpu", "a vector of logits")
+    a = torch.tensor([[0.0, math.log(3.0)], [0.0, 0.0]], dtype=torch.float64)
+    by_col = torch.tensor([[0.5, 0.75], [0.5, 0.25]], dtype=torch.float64)  # along dim 0
+    check_close(ACT.softmax(a, dim=-2), by_col, t, CLAIM_SM, "cpu", "dim = −2")
+    check_close(ACT.softmax(a, dim=1), ACT.softmax(a, dim=-1), EXACT, CLAIM_SM, "cpu", "dim = 1")
+    one = torch.tensor([[5.0], [-7.0]], dtype=torch.float64)  # one logit per row
+    assert torch.equal(ACT.softmax(one), torch.ones_like(one)), f"{CLAIM_SM}: one logit"
+    assert torch.equal(ACT.log_softmax(one), torch.zeros_like(one)), f"{CLAIM_SM}: one logit"
+    for dim in (2, -3, -200):
+        with pytest.raises(
+            ValueError, match=rf"^dim must be in \[-2, 1\] for z of shape \(2, 2\), got {dim}$"
+        ):
+            ACT.softmax(a, dim=dim)
+    with pytest.raises(
+        ValueError, match=r"^z must have at least one logit along dim 1, got shape \(2, 0\)$"
+    ):
+        ACT.log_softmax(torch.ones(2, 0), dim=1)
+
+
+@pytest.mark.claim(CLAIM_SM)
 def test_softmax_bad_input() -> None:
     with pytest.raises(ValueError, match="z must have at least one dimension"):
         ACT.softmax(torch.tensor(1.0))
