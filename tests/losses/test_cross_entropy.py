@@ -319,7 +319,8 @@ def test_cross_entropy_with_leading_copies(device: str, dtype: torch.dtype) -> N
     y = torch.tensor([0, 3, 1, 1, 2], device=device)
     p = torch.softmax(torch.randn(3, 5, 4, generator=g, device=device, dtype=dtype), -1)
     t = tol(dtype)
-    for target, ref_target in ((y, lambda s: y), (p, lambda s: p[s])):
+    rows = torch.tensor([[0, 3, 1, 1, 2], [2, 2, 0, 3, 1], [1, 0, 0, 2, 3]], device=device)
+    for target, ref_target in ((y, lambda s: y), (p, lambda s: p[s]), (rows, lambda s: rows[s])):
         per = torch.stack(
             [F.cross_entropy(z[s], ref_target(s), reduction="none") for s in range(3)]
         )
@@ -362,8 +363,14 @@ def test_cross_entropy_bad_input() -> None:
             L.kl_divergence(p, q)
     with pytest.raises(ValueError, match=r"y must have logits's shape \(4, 3\)"):
         L.cross_entropy(z, torch.full((4, 2), 0.5))
-    with pytest.raises(ValueError, match="target probabilities"):
+    with pytest.raises(ValueError, match=r"^y must hold target probabilities in \[0, 1\]"):
         L.cross_entropy(z, torch.full((4, 3), -0.5))
+    z3 = torch.zeros(2, 4, 3)  # the message gives both label shapes it accepts
+    with pytest.raises(
+        ValueError,
+        match=r"^y must hold one label per example, shape \(4,\) \(or \(2, 4\)\), got \(3,\)$",
+    ):
+        L.cross_entropy(z3, torch.tensor([0, 1, 2]))
     with pytest.raises(ValueError, match="reduction must be one of"):
         L.cross_entropy(z, torch.tensor([0, 1, 2, 0]), reduction=None)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"p must hold probabilities in \[0, 1\]"):
@@ -777,6 +784,14 @@ def test_cross_entropy_fast_cuda_path(device: str, dtype: torch.dtype) -> None:
             (g_want,) = torch.autograd.grad(want, z)
             check_close(g_fast, g_want, tol(dtype), CLAIM_CE_FAST, device, f"∂ {what}")
     assert calls == [(L._nll, {"dynamic": True})], f"{CLAIM_CE_FAST}: compiled {calls}"
+    p = torch.softmax(z1, dim=-1)  # target distributions: the fast log-softmax's CUDA path
+    with compiled_path(L) as calls:
+        fast = L.cross_entropy(z1, p, reduction="sum", fast=True)
+    want = -(p * F.log_softmax(z1, dim=-1)).sum()
+    check_close(fast, want, tol(dtype), CLAIM_CE_FAST, "cpu", "CUDA path, target distributions")
+    assert [fn.__name__ for fn, _ in calls] == ["_log_softmax"], (
+        f"{CLAIM_CE_FAST}: target distributions compiled {calls}"
+    )
 
 
 @pytest.mark.claim(CLAIM_CE_FAST)
