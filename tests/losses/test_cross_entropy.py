@@ -363,6 +363,13 @@ def test_cross_entropy_bad_input() -> None:
             L.kl_divergence(p, q)
     with pytest.raises(ValueError, match=r"y must have logits's shape \(4, 3\)"):
         L.cross_entropy(z, torch.full((4, 2), 0.5))
+    for empty in (torch.zeros(4, 0), torch.zeros(2, 4, 0)):  # no classes, with and without copies
+        with pytest.raises(
+            ValueError,
+            match=rf"^logits must have shape \(N, C\) with N ≥ 1 examples and C ≥ 1 classes, "
+            rf"got \({', '.join(map(str, empty.shape))}\)$",
+        ):
+            L.cross_entropy(empty, torch.zeros(4, dtype=torch.long))
     with pytest.raises(ValueError, match=r"^y must hold target probabilities in \[0, 1\]"):
         L.cross_entropy(z, torch.full((4, 3), -0.5))
     z3 = torch.zeros(2, 4, 3)  # the message gives both label shapes it accepts
@@ -792,6 +799,19 @@ def test_cross_entropy_fast_cuda_path(device: str, dtype: torch.dtype) -> None:
     assert [fn.__name__ for fn, _ in calls] == ["_log_softmax"], (
         f"{CLAIM_CE_FAST}: target distributions compiled {calls}"
     )
+
+
+@pytest.mark.claim(CLAIM_CAT)
+@pytest.mark.dtypes("float64")
+def test_default_cross_entropy_is_the_plain_form(device: str, dtype: torch.dtype) -> None:
+    """`cross_entropy(z, y)` without `fast=` is the plain form, made of tensor ops only:
+    torch.func's `grad` differentiates it (the fast form's old-style autograd.Function is refused
+    by torch.func) and gives (softmax(z) − onehot(y)) / N, the gradient of the mean NLL."""
+    z = torch.tensor([[0.5, -1.0, 2.0], [0.0, 0.0, 1.0]], device=device, dtype=dtype)
+    y = torch.tensor([2, 0], device=device)
+    got = torch.func.grad(lambda v: L.cross_entropy(v, y))(z)
+    want = (torch.softmax(z, dim=-1) - F.one_hot(y, 3).to(dtype)) / 2
+    check_close(got, want, tol(dtype), CLAIM_CAT, device, "torch.func.grad of the default form")
 
 
 @pytest.mark.claim(CLAIM_CE_FAST)
