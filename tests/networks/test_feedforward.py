@@ -852,6 +852,11 @@ def test_softmax_dims_at_their_bounds() -> None:
             ValueError, match=rf"^dim must be in \[-2, 1\] for z of shape \(2, 2\), got {dim}$"
         ):
             ACT.softmax(a, dim=dim)
+    with pytest.raises(  # a dim is a 64-bit integer (as torch's): one below −2⁶³ is no dim at all
+        ValueError,
+        match=r"^dim must be an integer ≥ -9223372036854775808, got -9223372036854775809$",
+    ):
+        ACT.softmax(a, dim=-(2**63) - 1)
     with pytest.raises(
         ValueError, match=r"^z must have at least one logit along dim 1, got shape \(2, 0\)$"
     ):
