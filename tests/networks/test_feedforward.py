@@ -573,8 +573,15 @@ def test_linear_and_feedforward_bad_input() -> None:
         NET.FeedForward([3, 2], "activation name must")
     with pytest.raises(ValueError, match="params must hold one"):
         NET.FeedForward([3, 2, 2]).load([(torch.ones(2, 3), torch.ones(2))])
-    with pytest.raises(TypeError, match="z must be a floating-point tensor"):
-        ACT.relu(torch.ones(3, dtype=torch.long))
+    for fn in (*ACT.ACTIVATIONS.values(), ACT.softplus, ACT.log_sigmoid):  # each names z
+        with pytest.raises(
+            TypeError, match=r"^z must be a floating-point tensor, got dtype torch\.int64$"
+        ):
+            fn(torch.ones(3, dtype=torch.long))
+        with pytest.raises(TypeError, match=r"^z must be a torch\.Tensor, got list$"):
+            fn([1.0, 2.0])  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^fast must be a bool .*got str$"):
+        ACT.sigmoid(torch.ones(3), fast="yes")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="multiple of k=2"):
         ACT.maxout(torch.ones(3), 2)
     with pytest.raises(ValueError, match="units must be an integer"):
