@@ -518,6 +518,16 @@ def test_linear_on_a_vector_and_its_refusals() -> None:
         assert torch.equal(layer(x), want), f"{CLAIM_FWD}: Linear on a vector gave {layer(x)}"
     with pytest.raises(ValueError, match=r"^x must end in 2 features, got shape \(\)$"):
         layer(torch.tensor(1.0, dtype=torch.float64))
+    with pytest.raises(TypeError, match=r"^x must have weight's dtype torch\.float64, got"):
+        layer(x.float())
+    with pytest.raises(TypeError, match=r"^x must be a floating-point tensor, got dtype"):
+        layer(torch.ones(2, dtype=torch.long))
+    with pytest.raises(
+        ValueError,
+        match=r"^x must have shape \(N, 2\) or \(3, N, 2\) for a layer with copies=3, "
+        r"got \(2, 5, 2\)$",
+    ):
+        NET.Linear(2, 4, copies=3)(torch.ones(2, 5, 2))
     with pytest.raises(TypeError, match=r"^bias must be a bool, got int$"):
         NET.Linear(2, 3, bias=1)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"^copies must be an integer ≥ 1, got 0$"):
