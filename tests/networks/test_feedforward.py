@@ -528,6 +528,12 @@ def test_linear_on_a_vector_and_its_refusals() -> None:
         r"got \(2, 5, 2\)$",
     ):
         NET.Linear(2, 4, copies=3)(torch.ones(2, 5, 2))
+    no_bias = NET.Linear(2, 4, bias=False, copies=3, dtype=torch.float64)  # z_s = x W_sᵀ
+    xs = torch.tensor([[1.0, -2.0], [0.5, 3.0]], dtype=torch.float64)
+    with torch.no_grad():
+        got = no_bias(xs)
+        for s in range(3):
+            assert torch.equal(got[s], xs @ no_bias.weight[s].T), f"{CLAIM_FWD}: copy {s}, no bias"
     with pytest.raises(TypeError, match=r"^bias must be a bool, got int$"):
         NET.Linear(2, 3, bias=1)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"^copies must be an integer ≥ 1, got 0$"):
