@@ -214,25 +214,36 @@ def test_feature_maps(trained: dict[str, Any], evidence: Any) -> None:
 @pytest.mark.dtypes("float64")
 def test_forward_equals_oracle_composition(device: str, dtype: torch.dtype) -> None:
     """Each network of a CNN(models=M) equals conv → relu → pool → conv → relu → pool → FC →
-    relu → FC built from F.conv2d, F.max_pool2d and F.linear with that network's weights."""
+    relu → FC built from F.conv2d, F.max_pool2d and F.linear with that network's weights, for
+    3 × 3 and 5 × 5 kernels (same-size zero padding (k − 1)/2: 1 and 2)."""
     import torch.nn.functional as F
 
     g = torch.Generator().manual_seed(0)
     m, (c1, c2) = 3, (2, 3)
-    net = CNN(channels=(c1, c2), hidden=5, models=m, generator=g, device=device, dtype=dtype)
-    x = torch.rand(4, 1, 8, 8, generator=g, dtype=dtype).to(device)
-    out = net(x)
-    assert out.shape == (m, 4, 10)
-    for i in range(m):
-        w1 = net.conv1.weight[i * c1 : (i + 1) * c1]
-        b1 = net.conv1.bias[i * c1 : (i + 1) * c1] if net.conv1.bias is not None else None
-        w2 = net.conv2.weight[i * c2 : (i + 1) * c2]
-        b2 = net.conv2.bias[i * c2 : (i + 1) * c2] if net.conv2.bias is not None else None
-        h = F.max_pool2d(F.relu(F.conv2d(x, w1, b1, padding=1)), 2)
-        h = F.max_pool2d(F.relu(F.conv2d(h, w2, b2, padding=1)), 2).flatten(1)
-        fc, o = net.fc[i], net.out[i]
-        ref = F.linear(F.relu(F.linear(h, fc.weight, fc.bias)), o.weight, o.bias)
-        check_close(out[i], ref, EXACT, CLAIM, device, f"network {i} vs the oracle composition")
+    for k in (3, 5):
+        net = CNN(
+            channels=(c1, c2),
+            kernel_size=k,
+            hidden=5,
+            models=m,
+            generator=g,
+            device=device,
+            dtype=dtype,
+        )
+        x = torch.rand(4, 1, 8, 8, generator=g, dtype=dtype).to(device)
+        out = net(x)
+        assert out.shape == (m, 4, 10)
+        pad = (k - 1) // 2  # (8 + 2·pad − k + 1 = 8: the size is kept)
+        for i in range(m):
+            w1 = net.conv1.weight[i * c1 : (i + 1) * c1]
+            b1 = net.conv1.bias[i * c1 : (i + 1) * c1] if net.conv1.bias is not None else None
+            w2 = net.conv2.weight[i * c2 : (i + 1) * c2]
+            b2 = net.conv2.bias[i * c2 : (i + 1) * c2] if net.conv2.bias is not None else None
+            h = F.max_pool2d(F.relu(F.conv2d(x, w1, b1, padding=pad)), 2)
+            h = F.max_pool2d(F.relu(F.conv2d(h, w2, b2, padding=pad)), 2).flatten(1)
+            fc, o = net.fc[i], net.out[i]
+            ref = F.linear(F.relu(F.linear(h, fc.weight, fc.bias)), o.weight, o.bias)
+            check_close(out[i], ref, EXACT, CLAIM, device, f"k={k}: network {i} vs the oracle")
     single = CNN(channels=(c1, c2), hidden=5, device=device, dtype=dtype)
     assert single(x).shape == (4, 10)
 

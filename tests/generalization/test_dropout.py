@@ -482,6 +482,27 @@ def test_mask_uniforms_are_float64_for_float64_masks_else_float32(device: str) -
 
 
 @pytest.mark.claim(CLAIM_EXP)
+def test_keep_mask_boundaries() -> None:
+    """m_i = 1 exactly when u_i ≥ p: with p = 0 every unit is kept (q = 1), also where the
+    uniform draw is exactly 0 (seed 2313 draws u = 0.0 at entry 3997 of 4096 in float32: a
+    `u > p` rule would drop it); a shape with a zero size gives an empty mask (mutation testing,
+    issue 12)."""
+    g = torch.Generator().manual_seed(2313)
+    u = torch.rand(4096, generator=g)
+    assert float(u[3997]) == 0.0, "seed 2313 no longer draws an exact 0: pick another seed"
+    g = torch.Generator().manual_seed(2313)
+    m = D.keep_mask((64, 64), 0.0, device="cpu", dtype=torch.float32, generator=g)
+    assert bool((m == 1).all()), (
+        f"{CLAIM_EXP}: p = 0 dropped {int((m == 0).sum())} unit(s) (where u = 0 exactly)"
+    )
+    for shape in ((0, 3), (3, 0), (0,)):
+        m = D.keep_mask(shape, 0.5, device="cpu", dtype=torch.float32)
+        assert m.shape == shape and m.dtype == torch.float32, f"{CLAIM_EXP}: shape {shape}"
+    with pytest.raises(ValueError, match=r"shape\[1\] must be an integer ≥ 0, got -1"):
+        D.keep_mask((2, -1), 0.5, device="cpu", dtype=torch.float32)
+
+
+@pytest.mark.claim(CLAIM_EXP)
 def test_dropout_mask_is_keep_mask_in_x_dtype() -> None:
     """dropout's mask is keep_mask in x's dtype (float64 uniforms for float64 x); a given mask
     is cast to x's dtype; errors say what p means and what mask was (mutation testing,
@@ -1997,7 +2018,11 @@ def test_mlp_bad_inputs() -> None:
         net(torch.ones(2, 4))
     with pytest.raises(ValueError, match="unit_masks must hold one entry per hidden layer"):
         net(torch.ones(2, 3), unit_masks=[None, None])
-    with pytest.raises(ValueError, match=r"fraction must be a real number in \[0, 1\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"^fraction must be a real number in \[0, 1\] \(the fraction of units removed\), "
+        r"got 1\.5$",
+    ):
         remove_units(4, 1.5)
     with pytest.raises(ValueError, match=r"width must be an integer ≥ 1"):
         remove_units(0, 0.5)
@@ -2010,15 +2035,25 @@ def test_stacked_mlp_and_fit_copies_bad_inputs() -> None:
     nets = [MLP([3, 4, 2]), MLP([3, 4, 2])]
     with pytest.raises(ValueError, match="nets must be a non-empty sequence of MLPs"):
         StackedMLP([])
-    with pytest.raises(TypeError, match=r"nets\[1\] must be an MLP"):
+    with pytest.raises(TypeError, match=r"nets\[1\] must be an MLP, got Linear$"):
         StackedMLP([nets[0], torch.nn.Linear(3, 2)])  # type: ignore[list-item]
-    with pytest.raises(ValueError, match="nets must share sizes and p"):
+    with pytest.raises(
+        ValueError, match=r"nets\[0\] has \[3, 4, 2\], p=0\.0; nets\[1\] has \[3, 5, 2\], p=0\.0$"
+    ):
         StackedMLP([nets[0], MLP([3, 5, 2])])
-    with pytest.raises(ValueError, match="nets must share sizes and p"):
+    with pytest.raises(
+        ValueError, match=r"nets\[0\] has \[3, 4, 2\], p=0\.0; nets\[1\] has \[3, 4, 2\], p=0\.5$"
+    ):
         StackedMLP([nets[0], MLP([3, 4, 2], p=0.5)])
+    one = StackedMLP([MLP([3, 4, 2], p=0.25)])  # one copy: sizes and p are nets[0]'s
+    assert (one.sizes, one.p, one.copies) == ([3, 4, 2], 0.25, 1), f"{CLAIM_UF}: one copy"
     stack = StackedMLP(nets)
     with pytest.raises(ValueError, match=r"x must have shape \(N, 3\) or \(2, \.\.\., N, 3\)"):
         stack(torch.ones(5, 4))
+    with pytest.raises(ValueError, match=r"x must have shape \(N, 3\) .*got \(3,\)$"):
+        stack(torch.ones(3))  # a vector is not (N, 3)
+    with pytest.raises(TypeError, match=r"^unit_masks\[0\] must be a torch\.Tensor"):
+        stack(torch.ones(5, 3), unit_masks=[[1.0] * 4])  # type: ignore[list-item]
     with pytest.raises(ValueError, match=r"x must have shape \(N, 3\) or \(2, \.\.\., N, 3\)"):
         stack(torch.ones(3, 5, 3))
     with pytest.raises(ValueError, match="unit_masks must hold one entry per hidden layer"):

@@ -170,6 +170,8 @@ def test_binary_losses_bad_input() -> None:
         L.binary_cross_entropy(torch.tensor([0.5, 1.5, 0.2]), y)
     with pytest.raises(ValueError, match=r"y must hold targets in \[0, 1\]"):
         L.binary_cross_entropy_with_logits(f, torch.tensor([0.0, 2.0, 1.0]))
+    with pytest.raises(ValueError, match=r"^y must hold targets in \[0, 1\]"):
+        L.binary_cross_entropy(f, torch.tensor([0.0, 2.0, 1.0]))  # (the name and the meaning)
     with pytest.raises(ValueError, match=r"y must have z's shape \(3,\)"):
         L.binary_cross_entropy_with_logits(f, torch.ones(2))
     with pytest.raises(TypeError, match="y must be a floating-point tensor"):
@@ -317,7 +319,8 @@ def test_cross_entropy_with_leading_copies(device: str, dtype: torch.dtype) -> N
     y = torch.tensor([0, 3, 1, 1, 2], device=device)
     p = torch.softmax(torch.randn(3, 5, 4, generator=g, device=device, dtype=dtype), -1)
     t = tol(dtype)
-    for target, ref_target in ((y, lambda s: y), (p, lambda s: p[s])):
+    rows = torch.tensor([[0, 3, 1, 1, 2], [2, 2, 0, 3, 1], [1, 0, 0, 2, 3]], device=device)
+    for target, ref_target in ((y, lambda s: y), (p, lambda s: p[s]), (rows, lambda s: rows[s])):
         per = torch.stack(
             [F.cross_entropy(z[s], ref_target(s), reduction="none") for s in range(3)]
         )
@@ -360,8 +363,21 @@ def test_cross_entropy_bad_input() -> None:
             L.kl_divergence(p, q)
     with pytest.raises(ValueError, match=r"y must have logits's shape \(4, 3\)"):
         L.cross_entropy(z, torch.full((4, 2), 0.5))
-    with pytest.raises(ValueError, match="target probabilities"):
+    for empty in (torch.zeros(4, 0), torch.zeros(2, 4, 0)):  # no classes, with and without copies
+        with pytest.raises(
+            ValueError,
+            match=rf"^logits must have shape \(N, C\) with N ≥ 1 examples and C ≥ 1 classes, "
+            rf"got \({', '.join(map(str, empty.shape))}\)$",
+        ):
+            L.cross_entropy(empty, torch.zeros(4, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"^y must hold target probabilities in \[0, 1\]"):
         L.cross_entropy(z, torch.full((4, 3), -0.5))
+    z3 = torch.zeros(2, 4, 3)  # the message gives both label shapes it accepts
+    with pytest.raises(
+        ValueError,
+        match=r"^y must hold one label per example, shape \(4,\) \(or \(2, 4\)\), got \(3,\)$",
+    ):
+        L.cross_entropy(z3, torch.tensor([0, 1, 2]))
     with pytest.raises(ValueError, match="reduction must be one of"):
         L.cross_entropy(z, torch.tensor([0, 1, 2, 0]), reduction=None)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"p must hold probabilities in \[0, 1\]"):
@@ -775,6 +791,27 @@ def test_cross_entropy_fast_cuda_path(device: str, dtype: torch.dtype) -> None:
             (g_want,) = torch.autograd.grad(want, z)
             check_close(g_fast, g_want, tol(dtype), CLAIM_CE_FAST, device, f"∂ {what}")
     assert calls == [(L._nll, {"dynamic": True})], f"{CLAIM_CE_FAST}: compiled {calls}"
+    p = torch.softmax(z1, dim=-1)  # target distributions: the fast log-softmax's CUDA path
+    with compiled_path(L) as calls:
+        fast = L.cross_entropy(z1, p, reduction="sum", fast=True)
+    want = -(p * F.log_softmax(z1, dim=-1)).sum()
+    check_close(fast, want, tol(dtype), CLAIM_CE_FAST, "cpu", "CUDA path, target distributions")
+    assert [fn.__name__ for fn, _ in calls] == ["_log_softmax"], (
+        f"{CLAIM_CE_FAST}: target distributions compiled {calls}"
+    )
+
+
+@pytest.mark.claim(CLAIM_CAT)
+@pytest.mark.dtypes("float64")
+def test_default_cross_entropy_is_the_plain_form(device: str, dtype: torch.dtype) -> None:
+    """`cross_entropy(z, y)` without `fast=` is the plain form, made of tensor ops only:
+    torch.func's `grad` differentiates it (the fast form's old-style autograd.Function is refused
+    by torch.func) and gives (softmax(z) − onehot(y)) / N, the gradient of the mean NLL."""
+    z = torch.tensor([[0.5, -1.0, 2.0], [0.0, 0.0, 1.0]], device=device, dtype=dtype)
+    y = torch.tensor([2, 0], device=device)
+    got = torch.func.grad(lambda v: L.cross_entropy(v, y))(z)
+    want = (torch.softmax(z, dim=-1) - F.one_hot(y, 3).to(dtype)) / 2
+    check_close(got, want, tol(dtype), CLAIM_CAT, device, "torch.func.grad of the default form")
 
 
 @pytest.mark.claim(CLAIM_CE_FAST)

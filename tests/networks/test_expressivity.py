@@ -278,6 +278,31 @@ def test_two_piece_maxout_is_abs(device: str, dtype: torch.dtype) -> None:
         assert torch.equal(unit(x), x.abs()), f"{CLAIM_MAX} [{device}, {dtype}]: maxout ≠ |x|"
 
 
+@pytest.mark.claim(CLAIM_MAX)
+def test_maxout_groups_the_last_dimension_of_any_rank(device: str, dtype: torch.dtype) -> None:
+    """maxout(z, k) takes the max over consecutive groups of k along the LAST dimension for a
+    vector and for a (2, 3, 6) stack alike (expected values written out by hand); a 0-d tensor has
+    no dimension to group and is refused with a ValueError."""
+    z = torch.tensor([3.0, -1.0, 0.5, 2.0, -4.0, -2.0], device=device, dtype=dtype)
+    want = torch.tensor([3.0, 2.0, -2.0], device=device, dtype=dtype)  # max of (3, −1), …
+    assert torch.equal(ACT.maxout(z, 2), want), f"{CLAIM_MAX} [{device}]: maxout of a vector"
+    want3 = torch.tensor([3.0, 2.0], device=device, dtype=dtype)  # max of (3, −1, 0.5), …
+    assert torch.equal(ACT.maxout(z, 3), want3), f"{CLAIM_MAX} [{device}]: 3 pieces"
+    stack = torch.stack([torch.stack([z, -z, 2 * z]), torch.stack([z + 1, z - 1, z.flip(0)])])
+    got = ACT.maxout(stack, 2)  # (2, 3, 6) → (2, 3, 3)
+    assert got.shape == (2, 3, 3), f"{CLAIM_MAX} [{device}]: shape {tuple(got.shape)}"
+    for i in range(2):
+        for j in range(3):
+            row = stack[i, j]
+            assert torch.equal(got[i, j], ACT.maxout(row, 2)), (
+                f"{CLAIM_MAX} [{device}]: maxout of a (2, 3, 6) stack, row ({i}, {j})"
+            )
+    want_neg = torch.tensor([1.0, -0.5, 4.0], device=device, dtype=dtype)  # of −z, by hand
+    assert torch.equal(got[0, 1], want_neg), f"{CLAIM_MAX} [{device}]: maxout of −z"
+    with pytest.raises(ValueError, match=r"multiple of k=1 .*got shape \(\)"):
+        ACT.maxout(torch.tensor(1.0, device=device, dtype=dtype), 1)
+
+
 @st.composite
 def _maxout_units(draw: st.DrawFn) -> dict[str, Any]:
     d, k, m = draw(S.dims(1, 3)), draw(S.dims(1, 5)), draw(S.dims(1, 3))

@@ -478,6 +478,79 @@ def test_activations_forward_and_backward_match_torch(
 
 
 @pytest.mark.claim(CLAIM_FWD)
+def test_linear_load_is_exact_and_refuses_by_name() -> None:
+    """`Linear.load` sets W and b exactly: Python numbers go straight to the layer's dtype (0.1
+    in a float64 layer is the float64 0.1, not float32's 0.100000001…); a bool or complex tensor,
+    a string and a tensor without data (meta) are refused as TypeErrors naming the argument and
+    what was given (mutation testing, issue 12)."""
+    layer = NET.Linear(2, 1, dtype=torch.float64)
+    layer.load([[0.1, -0.3]], [0.7])
+    want_w = torch.tensor([[0.1, -0.3]], dtype=torch.float64)
+    assert torch.equal(layer.weight.detach(), want_w), f"{CLAIM_FWD}: W = {layer.weight}"
+    assert layer.bias is not None
+    b = float(layer.bias.detach()[0])
+    assert b == 0.7, f"{CLAIM_FWD}: b = {b!r}, not 0.7"
+    for bad, dt in ((torch.ones(1, 2, dtype=torch.bool), "bool"), (torch.ones(1, 2) * 1j, "c")):
+        with pytest.raises(
+            TypeError, match=rf"^weight must hold real numbers, got dtype torch\.{dt}"
+        ):
+            layer.load(bad)
+    with pytest.raises(TypeError, match=r"^bias must hold real numbers, got dtype torch\.bool$"):
+        layer.load(torch.ones(1, 2), torch.ones(1, dtype=torch.bool))
+    with pytest.raises(
+        TypeError, match=r"^weight must be a tensor or nested list of real numbers, got str$"
+    ):
+        layer.load("ones")
+    with pytest.raises(TypeError, match=r"^weight must be a tensor or nested list .*got Tensor$"):
+        layer.load(torch.ones(1, 2, device="meta"))  # no data to copy
+
+
+@pytest.mark.claim(CLAIM_FWD)
+def test_linear_on_a_vector_and_its_refusals() -> None:
+    """One input vector `x` of shape `(in,)` gives `W x + b` of shape `(out,)` (by hand); a 0-d
+    x is refused with a ValueError; refusals report what was given; `uniform_init` takes sizes of
+    0 (an empty tensor) and draws within ±1/√fan_in (mutation testing, issue 12)."""
+    layer = NET.Linear(2, 3, dtype=torch.float64)
+    layer.load([[1.0, 2.0], [0.0, -1.0], [3.0, 0.5]], [0.5, 0.0, -1.0])
+    x = torch.tensor([2.0, -4.0], dtype=torch.float64)
+    want = torch.tensor([2.0 - 8.0 + 0.5, 4.0, 6.0 - 2.0 - 1.0], dtype=torch.float64)
+    with torch.no_grad():
+        assert torch.equal(layer(x), want), f"{CLAIM_FWD}: Linear on a vector gave {layer(x)}"
+    with pytest.raises(ValueError, match=r"^x must end in 2 features, got shape \(\)$"):
+        layer(torch.tensor(1.0, dtype=torch.float64))
+    with pytest.raises(TypeError, match=r"^x must have weight's dtype torch\.float64, got"):
+        layer(x.float())
+    with pytest.raises(TypeError, match=r"^x must be a floating-point tensor, got dtype"):
+        layer(torch.ones(2, dtype=torch.long))
+    with pytest.raises(
+        ValueError,
+        match=r"^x must have shape \(N, 2\) or \(3, N, 2\) for a layer with copies=3, "
+        r"got \(2, 5, 2\)$",
+    ):
+        NET.Linear(2, 4, copies=3)(torch.ones(2, 5, 2))
+    no_bias = NET.Linear(2, 4, bias=False, copies=3, dtype=torch.float64)  # z_s = x W_sᵀ
+    xs = torch.tensor([[1.0, -2.0], [0.5, 3.0]], dtype=torch.float64)
+    with torch.no_grad():
+        got = no_bias(xs)
+        for s in range(3):
+            assert torch.equal(got[s], xs @ no_bias.weight[s].T), f"{CLAIM_FWD}: copy {s}, no bias"
+    with pytest.raises(TypeError, match=r"^bias must be a bool, got int$"):
+        NET.Linear(2, 3, bias=1)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"^copies must be an integer ≥ 1, got 0$"):
+        NET.Linear(2, 3, copies=0)
+    assert NET.uniform_init((0, 3), 3).shape == (0, 3), f"{CLAIM_FWD}: an empty uniform_init"
+    with pytest.raises(ValueError, match=r"^shape\[1\] must be an integer ≥ 0, got -1$"):
+        NET.uniform_init((2, -1), 3)
+    with pytest.raises(ValueError, match=r"^fan_in must be an integer ≥ 1, got 0$"):
+        NET.uniform_init((2, 2), 0)
+    u = NET.uniform_init((4000,), 4, generator=torch.Generator().manual_seed(0))
+    assert float(u.abs().max()) <= 0.5 and float(u.abs().max()) > 0.49, (
+        f"{CLAIM_FWD}: U(−1/2, 1/2) for fan_in = 4 reached {float(u.abs().max())}"
+    )
+    assert float(u.min()) < -0.49, f"{CLAIM_FWD}: U(−1/2, 1/2) never went below −0.49"
+
+
+@pytest.mark.claim(CLAIM_FWD)
 def test_linear_and_feedforward_bad_input() -> None:
     with pytest.raises(TypeError, match="in_features must be an integer"):
         NET.Linear(2.5, 3)  # type: ignore[arg-type]
@@ -510,10 +583,21 @@ def test_linear_and_feedforward_bad_input() -> None:
         NET.FeedForward([3, 2], "softplus")
     with pytest.raises(ValueError, match="output must be one of"):
         NET.FeedForward([3, 2], output="softmax")
+    with pytest.raises(  # the name given is reported as given, even when it reads like the text
+        ValueError, match=r"^activation must be one of \[.*\], got 'activation name must'$"
+    ):
+        NET.FeedForward([3, 2], "activation name must")
     with pytest.raises(ValueError, match="params must hold one"):
         NET.FeedForward([3, 2, 2]).load([(torch.ones(2, 3), torch.ones(2))])
-    with pytest.raises(TypeError, match="z must be a floating-point tensor"):
-        ACT.relu(torch.ones(3, dtype=torch.long))
+    for fn in (*ACT.ACTIVATIONS.values(), ACT.softplus, ACT.log_sigmoid):  # each names z
+        with pytest.raises(
+            TypeError, match=r"^z must be a floating-point tensor, got dtype torch\.int64$"
+        ):
+            fn(torch.ones(3, dtype=torch.long))
+        with pytest.raises(TypeError, match=r"^z must be a torch\.Tensor, got list$"):
+            fn([1.0, 2.0])  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^fast must be a bool .*got str$"):
+        ACT.sigmoid(torch.ones(3), fast="yes")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="multiple of k=2"):
         ACT.maxout(torch.ones(3), 2)
     with pytest.raises(ValueError, match="units must be an integer"):
@@ -717,6 +801,19 @@ def test_softmax_gradcheck(device: str, dtype: torch.dtype) -> None:
 
 
 @pytest.mark.claim(CLAIM_SM)
+@pytest.mark.dtypes("float64")
+def test_default_softmax_is_the_plain_form(device: str, dtype: torch.dtype) -> None:
+    """`softmax(z)` without `fast=` is the plain form, made of tensor ops only: torch.func's
+    `jacrev` differentiates it (the fast form's old-style autograd.Function is refused by
+    torch.func) and gives the Jacobian diag(p) − p pᵀ of the derivation."""
+    z = torch.tensor([0.5, -1.0, 2.0, 0.0], device=device, dtype=dtype)
+    jac = torch.func.jacrev(ACT.softmax)(z)
+    e = torch.exp(z - 2.0)  # p by its definition, shifted by the max logit 2
+    p = e / e.sum()
+    check_close(jac, torch.diag(p) - torch.outer(p, p), tol(dtype), CLAIM_SM, device, "jacrev")
+
+
+@pytest.mark.claim(CLAIM_SM)
 @pytest.mark.dtypes("float32")
 @settings(deadline=None)
 @given(z=S.arrays((4, 6), bound=1e4))
@@ -754,6 +851,39 @@ def test_naive_softmax_overflows(device: str, dtype: torch.dtype, evidence: Any)
     want = torch.tensor([[1.0, 0.0], [1.0, 0.0]], device=device, dtype=dtype)
     check_close(ACT.softmax(a), want, tol(dtype), CLAIM_SM, device, "shifted softmax")
     evidence.value("naive_softmax_at_89", [float(v) for v in naive[1]])
+
+
+@pytest.mark.claim(CLAIM_SM)
+def test_softmax_dims_at_their_bounds() -> None:
+    """A vector of logits is softmaxed along its one dimension (e^{z}/Σe^{z} by hand); dim may
+    be −z.dim() and z.dim() − 1 (not z.dim()); one logit along dim gives probability 1 and
+    log-probability 0; refusals report the range, the shape and the dim given, however far out
+    the dim is (mutation testing, issue 12)."""
+    z = torch.tensor([0.0, math.log(3.0)], dtype=torch.float64)
+    t = tol(torch.float64)
+    want = torch.tensor([0.25, 0.75], dtype=torch.float64)
+    check_close(ACT.softmax(z), want, t, CLAIM_SM, "cpu", "a vector of logits")
+    a = torch.tensor([[0.0, math.log(3.0)], [0.0, 0.0]], dtype=torch.float64)
+    by_col = torch.tensor([[0.5, 0.75], [0.5, 0.25]], dtype=torch.float64)  # along dim 0
+    check_close(ACT.softmax(a, dim=-2), by_col, t, CLAIM_SM, "cpu", "dim = −2")
+    check_close(ACT.softmax(a, dim=1), ACT.softmax(a, dim=-1), EXACT, CLAIM_SM, "cpu", "dim = 1")
+    one = torch.tensor([[5.0], [-7.0]], dtype=torch.float64)  # one logit per row
+    assert torch.equal(ACT.softmax(one), torch.ones_like(one)), f"{CLAIM_SM}: one logit"
+    assert torch.equal(ACT.log_softmax(one), torch.zeros_like(one)), f"{CLAIM_SM}: one logit"
+    for dim in (2, -3, -200):
+        with pytest.raises(
+            ValueError, match=rf"^dim must be in \[-2, 1\] for z of shape \(2, 2\), got {dim}$"
+        ):
+            ACT.softmax(a, dim=dim)
+    with pytest.raises(  # a dim is a 64-bit integer (as torch's): one below −2⁶³ is no dim at all
+        ValueError,
+        match=r"^dim must be an integer ≥ -9223372036854775808, got -9223372036854775809$",
+    ):
+        ACT.softmax(a, dim=-(2**63) - 1)
+    with pytest.raises(
+        ValueError, match=r"^z must have at least one logit along dim 1, got shape \(2, 0\)$"
+    ):
+        ACT.log_softmax(torch.ones(2, 0), dim=1)
 
 
 @pytest.mark.claim(CLAIM_SM)

@@ -646,6 +646,13 @@ def test_gd_refuses_bad_input() -> None:
         GD([], lr=0.1)
     with pytest.raises(TypeError, match="params must be an iterable"):
         GD(p, lr=0.1)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"^lr must be .* \(the learning rate η\), got 0\.0$"):
+        GD([p], lr=0.0)  # (what lr is, in the message: mutation testing, issue 12)
+    with pytest.raises(
+        TypeError,
+        match=r"^params\[1\] must be a tensor or a parameter group \(dict\), got float$",
+    ):
+        GD([p, 1.0], lr=0.1)  # type: ignore[list-item]
     opt = GD([p], lr=0.1)
     p.grad = torch.tensor([1.0, math.nan])
     with pytest.raises(ValueError, match="gradient of parameter 0 must be finite"):

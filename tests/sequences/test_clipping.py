@@ -315,8 +315,14 @@ def test_clip_errors_name_the_argument() -> None:
         match=r"^max_norm must be a real number in \(0, inf\] \(the threshold c\), got 0\.0$",
     ):
         C.clip_by_norm([a], 0.0)
-    with pytest.raises(ValueError, match=r"^eps must be a real number in \[0, inf\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"^eps must be a real number in \[0, inf\] \(added to ‖g‖ in the denominator\), "
+        r"got -1\.0$",
+    ):
         C.clip_by_norm([a], 1.0, eps=-1.0)
+    with pytest.raises(TypeError, match=r"^grads\[1\] must be a tensor, got float$"):
+        C.global_norm([a.grad, 3.0])  # type: ignore[list-item]
     with pytest.raises(TypeError, match=r"^parameters\[1\] must be a torch\.Tensor, got float$"):
         C.clip_by_norm([a, 3.0], 1.0)
     with pytest.raises(

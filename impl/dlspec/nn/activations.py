@@ -155,8 +155,8 @@ def square(z: Tensor) -> Tensor:
 def relu(z: Tensor) -> Tensor:
     """`max(z, 0)`; its autograd derivative at 0 is 0 (a convention, see `opt.backprop-kink`)."""
     check_float_tensor(z, "z")
-    zero = torch.zeros((), device=z.device, dtype=z.dtype)
-    return torch.where(z > 0, z, zero)  # (clamp_min would pass a gradient of 1 at z = 0)
+    # a Python 0.0 takes z's dtype and device; clamp_min would pass a gradient of 1 at z = 0
+    return torch.where(z > 0, z, 0.0)
 
 
 def identity(z: Tensor) -> Tensor:

@@ -198,9 +198,8 @@ def binary_cross_entropy_with_logits(z: Tensor, y: Tensor, *, reduction: str = "
     # summed in that order so that a tiny loss (z ≫ 0 with y = 1) keeps its relative accuracy
     # = (1 − y)·max(z, 0) + y·max(−z, 0) + ln(1 + e^{−|z|}): three terms ≥ 0, so no cancellation
     # (max(z, 0) − y z cancels for soft y near 1 and large z: numerics.bce-extremes)
-    zero = torch.zeros((), device=z.device, dtype=z.dtype)
-    pos = torch.where(z >= 0, z, zero)  # max(z, 0), derivative 1 at z = 0 (as in softplus)
-    neg = torch.where(z < 0, z, zero)  # min(z, 0)
+    pos = torch.where(z >= 0, z, 0.0)  # max(z, 0), derivative 1 at z = 0 (as in softplus)
+    neg = torch.where(z < 0, z, 0.0)  # min(z, 0) (a Python 0.0 takes z's dtype and device)
     h = ((1.0 - y) * pos - y * neg) + softplus(z - 2.0 * pos)  # softplus(−|z|)
     return _reduce(h, reduction)
 

@@ -165,7 +165,11 @@ class StackedMLP(nn.Module):
         (each mask broadcasts against a hidden output `(M, ..., N, width)`)."""
         check_like(check_float_tensor(x, "x"), self.weights[0], "x", "weights")
         _check_masks(unit_masks)
-        if x.shape[-1:] != (self.sizes[0],) or (x.dim() > 2 and x.shape[0] != self.copies):
+        if (
+            x.dim() < 2  # (a vector would pass the checks below as M examples of one copy)
+            or x.shape[-1] != self.sizes[0]
+            or (x.dim() > 2 and x.shape[0] != self.copies)
+        ):
             raise ValueError(
                 f"x must have shape (N, {self.sizes[0]}) or ({self.copies}, ..., N, "
                 f"{self.sizes[0]}), got {tuple(x.shape)}"
@@ -175,9 +179,12 @@ class StackedMLP(nn.Module):
             raise ValueError(
                 f"unit_masks must hold one entry per hidden layer ({hidden}), got {len(unit_masks)}"
             )
-        h = x if x.dim() > 2 else x.expand(self.copies, *x.shape)  # h_0 = x, (M, ..., N, in)
+        # h_0 = x: (M, ..., N, in), or a shared (N, in), which the first matmul broadcasts
+        # against the (M, in, out) weights into (M, N, out)
+        h = x
         for layer, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
-            ones = [1] * (h.dim() - 3)  # the dimensions between the copy and example axes
+            ones = [1] * (h.dim() - 3)  # the dimensions between the copy and example axes (none
+            # for a shared 2-d x: [1] * −1 = [])
             w_t = w.transpose(1, 2).reshape(self.copies, *ones, w.shape[2], w.shape[1])
             h = h @ w_t + b.reshape(self.copies, *ones, 1, b.shape[1])  # h W_lᵀ + b_l, per copy
             if layer == hidden:
