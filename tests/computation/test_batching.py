@@ -1,12 +1,17 @@
 """Tests of spec/computation/batching.md: a batch as one matrix product against a loop.
 
-The timing is a ratio measured within one run (interleaved medians), with a threshold far below
-the measured ratio; the benchmark suite (tests/benchmarks/test_batching_bench.py) reports the
-full figures with bytes and FLOPs.
+The timing is decided by trials: each trial is a ratio of interleaved medians, and a trial
+succeeds when the loop takes at least MIN_RATIO times as long as the batched call. The deciding
+test demands NEED of TRIALS trials, at the success rate of a pilot taken with both CPU cores
+kept busy by other processes (`matrix_loop_study()` reruns it). The benchmark suite
+(tests/benchmarks/test_batching_bench.py) reports the full figures with bytes and FLOPs.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections import Counter
 from typing import Any
 
@@ -16,14 +21,24 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from dlspec.analysis.batching import interleaved_medians, per_example
 from dlspec.nn.linear import Linear
+from tests.stats import binomial_cdf, binomial_threshold, clopper_pearson_lower
 from tests.threads import one_thread
 from tests.tolerances import check_close, failure, tol
 
 CLAIM = "compute.matrix-beats-loop"
 WIDTH = 64  # Linear(64 → 64): the digits' 64 pixels
 BATCH = 1024
-REPEATS = 7
-MIN_RATIO = 10.0  # required loop time / batched time; measured ratios are in the hundreds
+REPEATS = 7  # timed rounds of a trial, after one warm-up round
+MIN_RATIO = 10.0  # a trial succeeds when loop median / batched median ≥ this
+#: The pilot (`matrix_loop_study()`, run as 20 chunks of 100 trials on the 2-core development
+#: machine): every core kept busy by a spinning process, and in the first 600 trials also a
+#: mutation run and test runs (load average 6 to 10). All succeeded; the lowest ratio was 89.
+#: Its one-sided 99.9% Clopper–Pearson lower bound on the per-trial rate:
+STUDY_TRIALS, STUDY_SUCCESSES, STUDY_MIN_RATIO = 2000, 2000, 89.1
+RATE_LOW = clopper_pearson_lower(STUDY_SUCCESSES, STUDY_TRIALS)
+TRIALS = 5
+NEED = binomial_threshold(TRIALS, RATE_LOW)
+FALSE_FAILURES = {"test_batch_is_many_times_faster": binomial_cdf(NEED - 1, TRIALS, RATE_LOW)}
 
 
 class _CountOps(TorchDispatchMode):
@@ -64,30 +79,58 @@ def test_loop_and_batch_agree_and_count_calls(device: str, dtype: torch.dtype) -
     )
 
 
-@pytest.mark.claim(CLAIM)
-@pytest.mark.dtypes("float32")
-def test_batch_is_many_times_faster(device: str, dtype: torch.dtype, evidence: Any) -> None:
-    """Linear(64 → 64) on 1024 examples: loop time / batched time ≥ 10 (interleaved medians)."""
+def _trial_ratios(trials: int) -> list[float]:
+    """Loop median / batched median of `trials` trials (Linear(64 → 64), 1024 float32 examples,
+    one thread, REPEATS interleaved rounds after one warm-up round each)."""
     gen = torch.Generator().manual_seed(0)
-    layer = Linear(WIDTH, WIDTH, generator=gen, dtype=dtype).to(device)
-    x = torch.randn(BATCH, WIDTH, generator=gen, dtype=dtype).to(device)
+    layer = Linear(WIDTH, WIDTH, generator=gen, dtype=torch.float32)
+    x = torch.randn(BATCH, WIDTH, generator=gen, dtype=torch.float32)
+    fns = {"batched": lambda: layer(x), "loop": lambda: per_example(layer, x)}
+    ratios = []
     # One thread: a busy machine cannot stall a thread pool's barrier.
     with one_thread(), torch.no_grad():
-        t = interleaved_medians(
-            {"batched": lambda: layer(x), "loop": lambda: per_example(layer, x)},
-            repeats=REPEATS,
-        )
-    ratio = t["loop"] / t["batched"]
-    evidence.value("batched_ms", round(1e3 * t["batched"], 4))
-    evidence.value("loop_ms", round(1e3 * t["loop"], 3))
-    evidence.value("ratio", round(ratio, 1))
-    assert ratio >= MIN_RATIO, failure(
+        for _ in range(trials):
+            t = interleaved_medians(fns, repeats=REPEATS)
+            ratios.append(t["loop"] / t["batched"])
+    return ratios
+
+
+def matrix_loop_study(trials: int = STUDY_TRIALS) -> tuple[int, int, float]:
+    """The pilot behind RATE_LOW: (successes, trials, lowest ratio) of `trials` trials taken
+    while one spinning process per CPU core competes for the machine. 100 trials take about
+    12 s on the 2-core development machine otherwise idle; not part of the suite."""
+    spin = [sys.executable, "-c", "while True: pass"]
+    hogs = [subprocess.Popen(spin) for _ in range(os.cpu_count() or 1)]
+    try:
+        ratios = _trial_ratios(trials)
+    finally:
+        for h in hogs:
+            h.kill()
+            h.wait()
+    return sum(r >= MIN_RATIO for r in ratios), trials, min(ratios)
+
+
+@pytest.mark.claim(CLAIM)
+@pytest.mark.dtypes("float32")
+def test_batch_is_many_times_faster(dtype: torch.dtype, evidence: Any) -> None:
+    """Linear(64 → 64) on 1024 examples: the loop takes ≥ 10 times as long as the batched call
+    (ratio of interleaved medians) in at least NEED of TRIALS trials. On the CPU only, with or
+    without a GPU: the claim and its pilot are about the CPU."""
+    ratios = _trial_ratios(TRIALS)
+    wins = sum(r >= MIN_RATIO for r in ratios)
+    evidence.value("ratios", [round(r, 1) for r in ratios])
+    evidence.value("ratio", round(sorted(ratios)[len(ratios) // 2], 1))
+    evidence.value("study_trials", STUDY_TRIALS)
+    evidence.value("study_lowest_ratio", STUDY_MIN_RATIO)
+    evidence.value("study_rate_lower_bound", RATE_LOW)
+    evidence.value("false_failure", FALSE_FAILURES["test_batch_is_many_times_faster"])
+    assert wins >= NEED, failure(
         CLAIM,
-        device,
+        "cpu",
         dtype,
-        f"loop {t['loop']:.3g} s vs batched {t['batched']:.3g} s",
-        ratio,
-        f"ratio ≥ {MIN_RATIO}",
+        f"trials with loop / batched ≥ {MIN_RATIO}: {wins} of {TRIALS} (ratios {ratios})",
+        wins,
+        f"≥ {NEED}",
     )
 
 
