@@ -287,6 +287,16 @@ def loop_matrix(
         "padding_mode": "zeros",
     }
 )
+@example(  # zero padding 3 left of a one-pixel input: the column index, too, must be clamped
+    case={
+        "x": np.ones((1, 1, 1, 1)),
+        "w": np.arange(1.0, 4.0).reshape(1, 1, 1, 3),
+        "b": np.zeros(1),
+        "stride": (1, 1),
+        "padding": (0, 3),
+        "padding_mode": "zeros",
+    }
+)
 def test_matrix_is_the_convolution(device: str, dtype: torch.dtype, case: dict[str, Any]) -> None:
     """M equals the entry-by-entry construction; x ↦ x Mᵀ + b is the convolution; a Linear layer
     loaded with M computes it; and the gradient through M collects the tied entries."""
