@@ -183,8 +183,9 @@ class StackedMLP(nn.Module):
         # against the (M, in, out) weights into (M, N, out)
         h = x
         for layer, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
-            ones = [1] * (h.dim() - 3)  # the dimensions between the copy and example axes (none
-            # for a shared 2-d x: [1] * −1 = [])
+            # the dimensions between the copy and example axes; none for a shared 2-d x
+            # ([1] * −1 is [])
+            ones = [1] * (h.dim() - 3)
             w_t = w.transpose(1, 2).reshape(self.copies, *ones, w.shape[2], w.shape[1])
             h = h @ w_t + b.reshape(self.copies, *ones, 1, b.shape[1])  # h W_lᵀ + b_l, per copy
             if layer == hidden:
